@@ -1,0 +1,397 @@
+//! The audit chain's format and its verifier. Every state change and every read of resident data is one entry;
+//! each entry's hash covers its fields and the previous entry's hash, so an edited, deleted or reordered row breaks
+//! the chain at that row. The store writes entries in the same transaction as the change they record; this module
+//! only defines the bytes that are hashed, so the verifier can run offline on a copy of the store.
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
+
+/// Domain separator of the entry hash; a new layout gets a new tag.
+const ENTRY_HASH_TAG: &[u8] = b"madoguchi-audit-v1";
+
+/// The hash before the first entry.
+pub const GENESIS_HASH: [u8; 32] = [0; 32];
+
+/// What an audit entry records. The string form is what is stored and hashed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum AuditAction {
+    /// The store was created and its first admin registered.
+    StoreInitialized,
+    /// A user account was created.
+    UserCreated,
+    /// A role was granted.
+    RoleGranted,
+    /// A login succeeded.
+    LoginSucceeded,
+    /// A login failed (unknown id or wrong password).
+    LoginFailed,
+    /// Residents were searched (the query's digest is in the detail, not the query).
+    ResidentSearched,
+    /// A household's or a person's record was read from the resident system.
+    ResidentRead,
+    /// A request was refused before a case existed (for example 支援措置).
+    RequestRefused,
+    /// A case was opened as a draft.
+    CaseCreated,
+    /// A case's output was handed to review.
+    CaseSubmitted,
+    /// A reviewer approved the exact output bytes.
+    CaseApproved,
+    /// A reviewer returned the case with a coded reason.
+    CaseReturned,
+    /// A certificate was issued with a 発行番号.
+    CaseIssued,
+    /// A case or its output was read.
+    CaseRead,
+    /// The audit log itself was read.
+    AuditRead,
+}
+
+impl AuditAction {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditAction::StoreInitialized => "store.initialized",
+            AuditAction::UserCreated => "user.created",
+            AuditAction::RoleGranted => "role.granted",
+            AuditAction::LoginSucceeded => "login.succeeded",
+            AuditAction::LoginFailed => "login.failed",
+            AuditAction::ResidentSearched => "resident.searched",
+            AuditAction::ResidentRead => "resident.read",
+            AuditAction::RequestRefused => "request.refused",
+            AuditAction::CaseCreated => "case.created",
+            AuditAction::CaseSubmitted => "case.submitted",
+            AuditAction::CaseApproved => "case.approved",
+            AuditAction::CaseReturned => "case.returned",
+            AuditAction::CaseIssued => "case.issued",
+            AuditAction::CaseRead => "case.read",
+            AuditAction::AuditRead => "audit.read",
+        }
+    }
+}
+
+/// One stored audit entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    /// Position in the chain, from 1 without gaps.
+    pub seq: i64,
+    /// When, in microseconds since the Unix epoch (UTC).
+    pub at_us: i64,
+    /// The station (terminal) it happened at.
+    pub station: String,
+    /// Login id of the acting person ("-" for the system).
+    pub actor: String,
+    /// The role the person acted in.
+    pub role: String,
+    /// [`AuditAction::as_str`].
+    pub action: String,
+    /// What it concerned: `case:42`, `household:0000000012`, `user:admin`, …
+    pub subject: String,
+    /// Details as canonical JSON (ids, digests and reasons, never resident names).
+    pub detail: String,
+    /// The previous entry's hash.
+    pub prev_hash: [u8; 32],
+    /// This entry's hash.
+    pub entry_hash: [u8; 32],
+}
+
+/// The fields of an entry before it is chained.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditRecord {
+    /// When, in microseconds since the Unix epoch.
+    pub at_us: i64,
+    /// Station.
+    pub station: String,
+    /// Login id of the actor.
+    pub actor: String,
+    /// Role acted in.
+    pub role: String,
+    /// Action.
+    pub action: AuditAction,
+    /// Subject reference.
+    pub subject: String,
+    /// Canonical JSON detail.
+    pub detail: serde_json::Value,
+}
+
+fn push_field(buffer: &mut Vec<u8>, field: &[u8]) {
+    let len = u32::try_from(field.len()).unwrap_or(u32::MAX);
+    buffer.extend_from_slice(&len.to_be_bytes());
+    buffer.extend_from_slice(field);
+}
+
+/// The hash of an entry with these fields following `prev_hash`.
+#[allow(clippy::too_many_arguments)]
+pub fn entry_hash(
+    seq: i64,
+    at_us: i64,
+    station: &str,
+    actor: &str,
+    role: &str,
+    action: &str,
+    subject: &str,
+    detail: &str,
+    prev_hash: &[u8; 32],
+) -> [u8; 32] {
+    let mut bytes = Vec::with_capacity(128 + detail.len());
+    push_field(&mut bytes, ENTRY_HASH_TAG);
+    push_field(&mut bytes, &seq.to_be_bytes());
+    push_field(&mut bytes, &at_us.to_be_bytes());
+    for text in [station, actor, role, action, subject, detail] {
+        push_field(&mut bytes, text.as_bytes());
+    }
+    push_field(&mut bytes, prev_hash);
+    Sha256::digest(&bytes).into()
+}
+
+impl AuditRecord {
+    /// Chain this record after the entry `(prev_seq, prev_hash)`.
+    pub fn chain(&self, prev_seq: i64, prev_hash: [u8; 32]) -> AuditEntry {
+        let seq = prev_seq + 1;
+        let detail = self.detail.to_string();
+        let action = self.action.as_str().to_string();
+        let hash = entry_hash(
+            seq,
+            self.at_us,
+            &self.station,
+            &self.actor,
+            &self.role,
+            &action,
+            &self.subject,
+            &detail,
+            &prev_hash,
+        );
+        AuditEntry {
+            seq,
+            at_us: self.at_us,
+            station: self.station.clone(),
+            actor: self.actor.clone(),
+            role: self.role.clone(),
+            action,
+            subject: self.subject.clone(),
+            detail,
+            prev_hash,
+            entry_hash: hash,
+        }
+    }
+}
+
+/// Where and why the chain breaks.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ChainError {
+    /// A sequence number is missing or out of order (a deleted, inserted or reordered row).
+    #[error(
+        "audit row seq {found}: expected seq {expected} (a row is missing, inserted or out of order)"
+    )]
+    SequenceGap {
+        /// The seq that should come next.
+        expected: i64,
+        /// The seq found.
+        found: i64,
+    },
+    /// The stored previous-hash does not match the previous row's hash.
+    #[error("audit row seq {seq}: its previous-hash does not match row {}", seq - 1)]
+    BrokenLink {
+        /// The row.
+        seq: i64,
+    },
+    /// The row's content does not match its hash (an edited row).
+    #[error("audit row seq {seq}: its content does not match its hash (the row was altered)")]
+    AlteredEntry {
+        /// The row.
+        seq: i64,
+    },
+}
+
+impl ChainError {
+    /// The first bad row.
+    pub fn seq(&self) -> i64 {
+        match self {
+            ChainError::SequenceGap { found, .. } => *found,
+            ChainError::BrokenLink { seq } | ChainError::AlteredEntry { seq } => *seq,
+        }
+    }
+
+    /// The message for an auditor's screen.
+    pub fn message_ja(&self) -> String {
+        match self {
+            ChainError::SequenceGap { expected, found } => {
+                format!(
+                    "監査ログの連番が途切れています（{expected}番の次に{found}番）。行の削除・挿入・並べ替えの疑いがあります"
+                )
+            }
+            ChainError::BrokenLink { seq } => {
+                format!("監査ログ{seq}番の前行ハッシュが一致しません。改ざんの疑いがあります")
+            }
+            ChainError::AlteredEntry { seq } => {
+                format!("監査ログ{seq}番の内容がハッシュと一致しません。改ざんの疑いがあります")
+            }
+        }
+    }
+}
+
+/// The result of a successful verification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VerifiedChain {
+    /// Number of entries checked.
+    pub entries: i64,
+    /// Hash of the last entry (the head to anchor outside the store).
+    pub head: [u8; 32],
+}
+
+/// Incremental verifier: feed entries in seq order.
+#[derive(Debug, Clone)]
+pub struct ChainVerifier {
+    expected_seq: i64,
+    prev_hash: [u8; 32],
+}
+
+impl Default for ChainVerifier {
+    fn default() -> Self {
+        Self {
+            expected_seq: 1,
+            prev_hash: GENESIS_HASH,
+        }
+    }
+}
+
+impl ChainVerifier {
+    /// Check the next entry.
+    pub fn push(&mut self, entry: &AuditEntry) -> Result<(), ChainError> {
+        if entry.seq != self.expected_seq {
+            return Err(ChainError::SequenceGap {
+                expected: self.expected_seq,
+                found: entry.seq,
+            });
+        }
+        if entry.prev_hash != self.prev_hash {
+            return Err(ChainError::BrokenLink { seq: entry.seq });
+        }
+        let recomputed = entry_hash(
+            entry.seq,
+            entry.at_us,
+            &entry.station,
+            &entry.actor,
+            &entry.role,
+            &entry.action,
+            &entry.subject,
+            &entry.detail,
+            &entry.prev_hash,
+        );
+        if recomputed != entry.entry_hash {
+            return Err(ChainError::AlteredEntry { seq: entry.seq });
+        }
+        self.expected_seq += 1;
+        self.prev_hash = entry.entry_hash;
+        Ok(())
+    }
+
+    /// The verified state so far.
+    pub fn finish(&self) -> VerifiedChain {
+        VerifiedChain {
+            entries: self.expected_seq - 1,
+            head: self.prev_hash,
+        }
+    }
+}
+
+/// Verify a whole chain given in seq order.
+pub fn verify_chain<'a>(
+    entries: impl IntoIterator<Item = &'a AuditEntry>,
+) -> Result<VerifiedChain, ChainError> {
+    let mut verifier = ChainVerifier::default();
+    for entry in entries {
+        verifier.push(entry)?;
+    }
+    Ok(verifier.finish())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample_chain(n: i64) -> Vec<AuditEntry> {
+        let mut entries: Vec<AuditEntry> = Vec::new();
+        for i in 0..n {
+            let record = AuditRecord {
+                at_us: 1_700_000_000_000_000 + i,
+                station: "post-1".into(),
+                actor: format!("op{}", i % 3),
+                role: "operator".into(),
+                action: AuditAction::ResidentRead,
+                subject: format!("household:{i:010}"),
+                detail: serde_json::json!({ "case": i }),
+            };
+            let (seq, prev) = entries
+                .last()
+                .map_or((0, GENESIS_HASH), |e| (e.seq, e.entry_hash));
+            entries.push(record.chain(seq, prev));
+        }
+        entries
+    }
+
+    #[test]
+    fn an_intact_chain_verifies() {
+        let chain = sample_chain(20);
+        let verified = verify_chain(&chain).expect("intact");
+        assert_eq!(verified.entries, 20);
+        assert_eq!(verified.head, chain[19].entry_hash);
+    }
+
+    #[test]
+    fn every_single_byte_change_of_every_text_field_is_detected() {
+        let chain = sample_chain(8);
+        for row in 0..chain.len() {
+            for field in 0..6 {
+                let text = |e: &AuditEntry| match field {
+                    0 => e.station.clone(),
+                    1 => e.actor.clone(),
+                    2 => e.role.clone(),
+                    3 => e.action.clone(),
+                    4 => e.subject.clone(),
+                    _ => e.detail.clone(),
+                };
+                for byte in 0..text(&chain[row]).len() {
+                    let mut tampered = chain.clone();
+                    let mut bytes = text(&tampered[row]).into_bytes();
+                    bytes[byte] ^= 0x01;
+                    let changed = String::from_utf8_lossy(&bytes).into_owned();
+                    match field {
+                        0 => tampered[row].station = changed,
+                        1 => tampered[row].actor = changed,
+                        2 => tampered[row].role = changed,
+                        3 => tampered[row].action = changed,
+                        4 => tampered[row].subject = changed,
+                        _ => tampered[row].detail = changed,
+                    }
+                    let err = verify_chain(&tampered).expect_err("tampering must be detected");
+                    assert_eq!(err.seq(), chain[row].seq);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn deletion_and_reordering_are_detected() {
+        let chain = sample_chain(10);
+        let mut deleted = chain.clone();
+        deleted.remove(4);
+        assert_eq!(
+            verify_chain(&deleted),
+            Err(ChainError::SequenceGap {
+                expected: 5,
+                found: 6
+            })
+        );
+        let mut reordered = chain.clone();
+        reordered.swap(2, 3);
+        assert!(verify_chain(&reordered).is_err());
+        let mut relabelled = chain;
+        relabelled.swap(2, 3);
+        relabelled[2].seq = 3;
+        relabelled[3].seq = 4;
+        assert!(verify_chain(&relabelled).is_err());
+    }
+}

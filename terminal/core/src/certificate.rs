@@ -1,0 +1,208 @@
+//! The content of a certificate, decided before any layout: which persons, which items, the 認証文, the date in 和暦
+//! and the issuer. It is built from the resident record and the request (so a third party never gets 住民票コード or
+//! 個人番号, whatever was asked), serialized canonically, and those bytes are what review approves by hash. The
+//! page layouts of the standard forms render from this same document.
+
+use serde::{Deserialize, Serialize};
+
+use backend_adapter::types::{Household, Person, Registry};
+
+use crate::request::{CertificateKind, CertificateRequest, OptionalItems};
+use crate::wareki::format_date_kanji;
+
+/// Media type of the certificate content document.
+pub const CERTIFICATE_MEDIA_TYPE: &str = "application/vnd.madoguchi.certificate+json";
+
+/// The ward as issuer (configured per deployment).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Issuer {
+    /// 市区町村名.
+    pub municipality: String,
+    /// 首長の職名 (e.g. 新宿区長).
+    pub head_title: String,
+    /// 首長の氏名.
+    pub head_name: String,
+}
+
+/// One person's items as they will be printed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PersonEntry {
+    /// 氏名 (exact code points).
+    pub name: String,
+    /// 振り仮名, if asked and recorded.
+    pub furigana: Option<String>,
+    /// 旧氏, if asked and recorded.
+    pub former_family_name: Option<String>,
+    /// 通称 of a foreign resident.
+    pub common_name: Option<String>,
+    /// 生年月日 (和暦).
+    pub birth_date: String,
+    /// 男女の別.
+    pub sex: String,
+    /// 続柄 (when 世帯主・続柄 is asked).
+    pub relationship: Option<String>,
+    /// 住民となった年月日.
+    pub became_resident_on: String,
+    /// 住所を定めた年月日.
+    pub address_fixed_on: Option<String>,
+    /// 転入前住所 and its 届出年月日, if asked.
+    pub previous_address: Option<String>,
+    /// 本籍・筆頭者 or 国籍・地域, if asked.
+    pub registry: Option<String>,
+    /// 住民票コード, only on 特別の請求 by 本人等.
+    pub resident_code: Option<String>,
+    /// 個人番号, only on 特別の請求 by 本人等.
+    pub individual_number: Option<String>,
+}
+
+/// The content of one certificate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CertificateDocument {
+    /// Which certificate.
+    pub kind: CertificateKind,
+    /// Title printed on the sheet.
+    pub title: String,
+    /// 住所.
+    pub address: String,
+    /// 世帯主 (when asked).
+    pub head_of_household: Option<String>,
+    /// Persons, in the household's order.
+    pub persons: Vec<PersonEntry>,
+    /// The items the requester may receive (after the third-party rule).
+    pub items: OptionalItems,
+    /// 認証文.
+    pub certification: String,
+    /// 証明日 in 和暦.
+    pub certified_on: String,
+    /// The issuer.
+    pub issuer: Issuer,
+    /// 通数.
+    pub copies: u8,
+}
+
+/// Why a document could not be built.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DocumentError {
+    /// A date cannot be written in 和暦.
+    #[error("a date cannot be written in the Japanese calendar: {0}")]
+    Date(#[from] crate::wareki::WarekiError),
+    /// A requested person is not in the household.
+    #[error("person {0} is not a member of the household")]
+    NotAMember(String),
+    /// The document could not be serialized.
+    #[error("the document could not be serialized: {0}")]
+    Serialize(String),
+}
+
+fn person_entry(person: &Person, items: OptionalItems) -> Result<PersonEntry, DocumentError> {
+    let name = &person.name;
+    Ok(PersonEntry {
+        name: name.display(),
+        furigana: if items.furigana {
+            name.display_kana()
+        } else {
+            None
+        },
+        former_family_name: if items.former_family_name {
+            name.former_family.clone()
+        } else {
+            None
+        },
+        common_name: name.common_name.clone(),
+        birth_date: format_date_kanji(person.birth_date)?,
+        sex: person.sex.label_ja().to_string(),
+        relationship: items
+            .head_and_relationship
+            .then(|| person.relationship.clone()),
+        became_resident_on: format_date_kanji(person.became_resident_on)?,
+        address_fixed_on: person.address_fixed_on.map(format_date_kanji).transpose()?,
+        previous_address: match (&person.moved_in, items.previous_address) {
+            (Some(moved), true) => Some(format!(
+                "{}（{}届出）",
+                moved.previous_address,
+                format_date_kanji(moved.notified_on)?
+            )),
+            _ => None,
+        },
+        registry: items.registry.then(|| match &person.registry {
+            Registry::Japanese {
+                honseki,
+                head_of_family_register,
+            } => {
+                format!("本籍 {honseki}　筆頭者 {head_of_family_register}")
+            }
+            Registry::Foreign { nationality, .. } => format!("国籍・地域 {nationality}"),
+        }),
+        resident_code: items
+            .resident_code
+            .then(|| person.resident_code.as_str().to_string()),
+        individual_number: items
+            .individual_number
+            .then(|| person.individual_number.as_str().to_string()),
+    })
+}
+
+impl CertificateDocument {
+    /// Build a 住民票の写し or 記載事項証明書 from the household and the request; `items` must already be the
+    /// effective items (see `CounterRequest::effective_items`).
+    pub fn resident_record(
+        household: &Household,
+        request: &CertificateRequest,
+        items: OptionalItems,
+        issuer: &Issuer,
+        today: jiff::civil::Date,
+    ) -> Result<Self, DocumentError> {
+        let selected: Vec<&Person> = if request.persons.is_empty() {
+            household.members.iter().collect()
+        } else {
+            request
+                .persons
+                .iter()
+                .map(|id| {
+                    household
+                        .members
+                        .iter()
+                        .find(|p| p.id == *id)
+                        .ok_or_else(|| DocumentError::NotAMember(id.to_string()))
+                })
+                .collect::<Result<_, _>>()?
+        };
+        let persons = selected
+            .iter()
+            .map(|p| person_entry(p, items))
+            .collect::<Result<Vec<_>, _>>()?;
+        let head = household
+            .members
+            .iter()
+            .find(|p| p.id == household.head)
+            .map(|p| p.name.display());
+        let certification = match request.kind {
+            CertificateKind::ResidentRecordItems => {
+                "上記の記載事項は、住民票の原本と相違ないことを証明する。"
+            }
+            _ => "この写しは、世帯全員（又は一部）の住民票の原本と相違ないことを証明する。",
+        };
+        Ok(Self {
+            kind: request.kind,
+            title: request.kind.title_ja().to_string(),
+            address: household.address.display(),
+            head_of_household: if items.head_and_relationship {
+                head
+            } else {
+                None
+            },
+            persons,
+            items,
+            certification: certification.to_string(),
+            certified_on: format_date_kanji(today)?,
+            issuer: issuer.clone(),
+            copies: request.copies,
+        })
+    }
+
+    /// The canonical bytes that review approves and the printer receives.
+    pub fn to_bytes(&self) -> Result<Vec<u8>, DocumentError> {
+        serde_json::to_vec_pretty(self).map_err(|e| DocumentError::Serialize(e.to_string()))
+    }
+}

@@ -1,0 +1,390 @@
+//! The counter's operations as people perform them: log in, search residents, open and hand over a case, review,
+//! issue. Every call checks the caller's role and live grant here in core (not only in the UI), reads of resident
+//! data are recorded in the audit chain before the data is handed back, and a 支援措置 flag stops a request cold.
+
+use std::sync::Arc;
+
+use backend_adapter::ResidentSystem;
+use backend_adapter::types::{Household, HouseholdId, PersonSummary, SearchQuery};
+use sha2::{Digest as _, Sha256};
+
+use crate::audit::{AuditAction, AuditRecord};
+use crate::auth::{Permission, Role, verify_password};
+use crate::case::ReturnReason;
+use crate::certificate::{CERTIFICATE_MEDIA_TYPE, CertificateDocument, Issuer};
+use crate::clock::Clock;
+use crate::error::{CoreError, StoreError};
+use crate::request::{CounterRequest, TaskRequest};
+use crate::store::{Actor, CaseRecord, Issuance, NewCase, NewUser, Output, Store};
+
+/// Consecutive failed logins that lock an account.
+pub const LOCK_AFTER_FAILURES: i64 = 5;
+
+/// What an operator sees in place of a protected address.
+pub const PROTECTED_ADDRESS: &str = "（支援措置対象のため表示できません）";
+
+/// A logged-in person acting in one role at one station.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    /// Who, in which role, where.
+    pub actor: Actor,
+    /// Display name.
+    pub display_name: String,
+}
+
+/// The counter: store, resident system and clock wired together.
+#[derive(Clone)]
+pub struct Counter {
+    store: Arc<dyn Store>,
+    residents: Arc<dyn ResidentSystem>,
+    clock: Arc<dyn Clock>,
+    issuer: Issuer,
+}
+
+impl std::fmt::Debug for dyn Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Store({:?})", self.backend())
+    }
+}
+
+impl std::fmt::Debug for Counter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Counter")
+            .field("store", &self.store)
+            .field("clock", &self.clock)
+            .finish_non_exhaustive()
+    }
+}
+
+fn digest_hex(text: &str) -> String {
+    hex::encode(Sha256::digest(text.as_bytes()))
+}
+
+impl Counter {
+    /// Wire a counter.
+    pub fn new(
+        store: Arc<dyn Store>,
+        residents: Arc<dyn ResidentSystem>,
+        clock: Arc<dyn Clock>,
+        issuer: Issuer,
+    ) -> Self {
+        Self {
+            store,
+            residents,
+            clock,
+            issuer,
+        }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// Log in with ID and password in a role at a station. Every attempt is recorded.
+    pub async fn login(
+        &self,
+        login_id: &str,
+        password: &str,
+        role: Role,
+        station: &str,
+    ) -> Result<Session, CoreError> {
+        let now = self.clock.now_us();
+        let user = self.store.user_by_login(login_id).await?;
+        let Some(user) = user else {
+            self.store
+                .record_login(
+                    login_id,
+                    Some(role),
+                    false,
+                    station,
+                    now,
+                    LOCK_AFTER_FAILURES,
+                )
+                .await?;
+            return Err(CoreError::LoginFailed);
+        };
+        if user.locked {
+            self.store
+                .record_login(
+                    login_id,
+                    Some(role),
+                    false,
+                    station,
+                    now,
+                    LOCK_AFTER_FAILURES,
+                )
+                .await?;
+            return Err(CoreError::AccountLocked);
+        }
+        let matches = verify_password(password, &user.password_hash)
+            .map_err(|e| StoreError::Corrupt(format!("password hash of {login_id}: {e}")))?;
+        if !matches {
+            self.store
+                .record_login(
+                    login_id,
+                    Some(role),
+                    false,
+                    station,
+                    now,
+                    LOCK_AFTER_FAILURES,
+                )
+                .await?;
+            return Err(CoreError::LoginFailed);
+        }
+        if !user.holds(role, now) {
+            self.store
+                .record_login(
+                    login_id,
+                    Some(role),
+                    false,
+                    station,
+                    now,
+                    LOCK_AFTER_FAILURES,
+                )
+                .await?;
+            return Err(CoreError::NoGrant {
+                login_id: login_id.to_string(),
+                role,
+            });
+        }
+        self.store
+            .record_login(
+                login_id,
+                Some(role),
+                true,
+                station,
+                now,
+                LOCK_AFTER_FAILURES,
+            )
+            .await?;
+        Ok(Session {
+            actor: Actor {
+                user_id: user.id,
+                login_id: user.login_id,
+                role,
+                station: station.to_string(),
+            },
+            display_name: user.display_name,
+        })
+    }
+
+    /// Check the session's role allows `permission` and its grant is still valid now.
+    async fn authorize(&self, session: &Session, permission: Permission) -> Result<i64, CoreError> {
+        let role = session.actor.role;
+        if !role.allows(permission) {
+            return Err(CoreError::Forbidden { role, permission });
+        }
+        let now = self.clock.now_us();
+        let user = self.store.user_by_login(&session.actor.login_id).await?;
+        match user {
+            Some(user)
+                if user.id == session.actor.user_id && !user.locked && user.holds(role, now) =>
+            {
+                Ok(now)
+            }
+            Some(user) if user.locked => Err(CoreError::AccountLocked),
+            _ => Err(CoreError::NoGrant {
+                login_id: session.actor.login_id.clone(),
+                role,
+            }),
+        }
+    }
+
+    fn audit_record(
+        session: &Session,
+        at_us: i64,
+        action: AuditAction,
+        subject: String,
+        detail: serde_json::Value,
+    ) -> AuditRecord {
+        AuditRecord {
+            at_us,
+            station: session.actor.station.clone(),
+            actor: session.actor.login_id.clone(),
+            role: session.actor.role.as_str().to_string(),
+            action,
+            subject,
+            detail,
+        }
+    }
+
+    /// Create a user (admins only).
+    pub async fn create_user(&self, session: &Session, user: NewUser) -> Result<i64, CoreError> {
+        let now = self.authorize(session, Permission::ManageUsers).await?;
+        self.store.create_user(&session.actor, user, now).await
+    }
+
+    /// Search residents. The search is recorded (with a digest of the query, not the query) before the hits are
+    /// returned; persons under 支援措置 come back without their address.
+    pub async fn search_residents(
+        &self,
+        session: &Session,
+        query: &SearchQuery,
+    ) -> Result<Vec<PersonSummary>, CoreError> {
+        let now = self.authorize(session, Permission::PrepareCase).await?;
+        let mut hits = self.residents.search(query).await?;
+        let query_text =
+            serde_json::to_string(query).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let detail =
+            serde_json::json!({ "query_sha256": digest_hex(&query_text), "hits": hits.len() });
+        self.store
+            .append_audit(&Self::audit_record(
+                session,
+                now,
+                AuditAction::ResidentSearched,
+                "residents".to_string(),
+                detail,
+            ))
+            .await?;
+        for hit in hits.iter_mut().filter(|h| h.support_measure) {
+            hit.address.town = PROTECTED_ADDRESS.to_string();
+            hit.address.block = String::new();
+            hit.address.building = None;
+            hit.address.postal_code = String::new();
+        }
+        Ok(hits)
+    }
+
+    /// Read a household for a case (recorded before it is returned). A household with a member under 支援措置
+    /// is never shown to an operator.
+    pub async fn household_for_case(
+        &self,
+        session: &Session,
+        household: HouseholdId,
+        case_id: Option<i64>,
+    ) -> Result<Household, CoreError> {
+        let now = self.authorize(session, Permission::PrepareCase).await?;
+        let record = self.residents.household(household).await?;
+        let protected = record.members.iter().any(|m| m.support_measure);
+        let action = if protected {
+            AuditAction::RequestRefused
+        } else {
+            AuditAction::ResidentRead
+        };
+        let detail = serde_json::json!({ "case": case_id, "members": record.members.len(), "support_measure": protected });
+        self.store
+            .append_audit(&Self::audit_record(
+                session,
+                now,
+                action,
+                format!("household:{household}"),
+                detail,
+            ))
+            .await?;
+        if protected {
+            return Err(CoreError::SupportMeasure);
+        }
+        Ok(record)
+    }
+
+    /// Take a request and open a draft case. The request is validated first; nothing is stored if it is invalid.
+    pub async fn open_case(
+        &self,
+        session: &Session,
+        request: CounterRequest,
+    ) -> Result<i64, CoreError> {
+        let now = self.authorize(session, Permission::PrepareCase).await?;
+        request.validate().map_err(CoreError::Validation)?;
+        let subject = match &request.task {
+            TaskRequest::Certificate(certificate) => format!("household:{}", certificate.household),
+            TaskRequest::Seal { person, .. } => format!("person:{person}"),
+            TaskRequest::Move { .. } => "move".to_string(),
+        };
+        self.store
+            .create_case(&session.actor, NewCase { request, subject }, now)
+            .await
+    }
+
+    /// Prepare the output of a certificate case from the resident record and hand it to review.
+    pub async fn prepare_and_submit(
+        &self,
+        session: &Session,
+        case_id: i64,
+    ) -> Result<Output, CoreError> {
+        let now = self.authorize(session, Permission::PrepareCase).await?;
+        let case = self.store.case(&session.actor, case_id, now).await?;
+        let TaskRequest::Certificate(certificate) = &case.request.task else {
+            return Err(CoreError::NotFound {
+                what: "certificate request of case",
+                id: case_id.to_string(),
+            });
+        };
+        let household = self
+            .household_for_case(session, certificate.household, Some(case_id))
+            .await?;
+        let items = case.request.effective_items(certificate.items);
+        let document = CertificateDocument::resident_record(
+            &household,
+            certificate,
+            items,
+            &self.issuer,
+            self.clock.today(),
+        )
+        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let bytes = document
+            .to_bytes()
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        self.store
+            .submit_case(&session.actor, case_id, CERTIFICATE_MEDIA_TYPE, &bytes, now)
+            .await
+    }
+
+    /// The case and its exact output, for the reviewer's side-by-side view (recorded as reads).
+    pub async fn review(
+        &self,
+        session: &Session,
+        case_id: i64,
+    ) -> Result<(CaseRecord, Output), CoreError> {
+        let now = self.authorize(session, Permission::ReviewCase).await?;
+        let case = self.store.case(&session.actor, case_id, now).await?;
+        let output = self.store.output(&session.actor, case_id, now).await?;
+        Ok((case, output))
+    }
+
+    /// Approve the output the reviewer saw, named by its SHA-256.
+    pub async fn approve(
+        &self,
+        session: &Session,
+        case_id: i64,
+        output_sha256: [u8; 32],
+    ) -> Result<(), CoreError> {
+        let now = self.authorize(session, Permission::ReviewCase).await?;
+        self.store
+            .approve_case(&session.actor, case_id, output_sha256, now)
+            .await
+    }
+
+    /// Return a case with a coded reason.
+    pub async fn return_case(
+        &self,
+        session: &Session,
+        case_id: i64,
+        reason: ReturnReason,
+    ) -> Result<(), CoreError> {
+        let now = self.authorize(session, Permission::ReviewCase).await?;
+        self.store
+            .return_case(&session.actor, case_id, reason, now)
+            .await
+    }
+
+    /// Record the issue of an approved certificate.
+    pub async fn issue(
+        &self,
+        session: &Session,
+        case_id: i64,
+        sheets: i64,
+    ) -> Result<Issuance, CoreError> {
+        let now = self
+            .authorize(session, Permission::IssueCertificate)
+            .await?;
+        let case = self.store.case(&session.actor, case_id, now).await?;
+        let copies = match &case.request.task {
+            TaskRequest::Certificate(certificate) => i64::from(certificate.copies),
+            _ => 1,
+        };
+        self.store
+            .issue_case(&session.actor, case_id, sheets, copies, now)
+            .await
+    }
+}

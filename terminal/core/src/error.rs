@@ -1,0 +1,233 @@
+//! Errors of the counter core. Each carries an English `Display` for logs and the CLI and a Japanese
+//! `message_ja()` for the UI, chosen from the error's kind, never from a library's text.
+
+use backend_adapter::ResidentSystemError;
+
+use crate::auth::{Permission, Role};
+use crate::case::{CaseAction, CaseState};
+
+/// One invalid form field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldError {
+    /// Dotted path of the field (`requester.purpose`, `birth_date`, …).
+    pub field: String,
+    /// English reason, for logs.
+    pub message: String,
+    /// Japanese reason, shown beside the field.
+    pub message_ja: String,
+}
+
+impl FieldError {
+    /// A new field error.
+    pub fn new(
+        field: impl Into<String>,
+        message: impl Into<String>,
+        message_ja: impl Into<String>,
+    ) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+            message_ja: message_ja.into(),
+        }
+    }
+}
+
+/// All invalid fields of a form.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ValidationErrors(pub Vec<FieldError>);
+
+impl ValidationErrors {
+    /// Add one.
+    pub fn push(&mut self, error: FieldError) {
+        self.0.push(error);
+    }
+
+    /// `Ok` when nothing was pushed.
+    pub fn into_result(self) -> Result<(), ValidationErrors> {
+        if self.0.is_empty() { Ok(()) } else { Err(self) }
+    }
+
+    /// The error of one field, if any.
+    pub fn for_field(&self, field: &str) -> Option<&FieldError> {
+        self.0.iter().find(|e| e.field == field)
+    }
+}
+
+impl std::fmt::Display for ValidationErrors {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let parts: Vec<String> = self
+            .0
+            .iter()
+            .map(|e| format!("{}: {}", e.field, e.message))
+            .collect();
+        write!(f, "{}", parts.join("; "))
+    }
+}
+
+/// A failure of the store (database) itself.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The database refused the change because it breaks one of its rules (constraint or trigger).
+    #[error("the database refused the change: {0}")]
+    Refused(String),
+    /// The database could not be reached or failed.
+    #[error("database error: {0}")]
+    Database(String),
+    /// Stored data could not be read back.
+    #[error("stored data is unreadable: {0}")]
+    Corrupt(String),
+    /// The database URL is not one madoguchi can use.
+    #[error("unsupported database URL {0:?}: use sqlite://PATH or postgres://…")]
+    UnsupportedUrl(String),
+    /// Creating or migrating the schema failed.
+    #[error("migration failed: {0}")]
+    Migration(String),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(err: sqlx::Error) -> Self {
+        match &err {
+            sqlx::Error::Database(db) => {
+                let message = db.message().to_string();
+                let refused = db.is_unique_violation()
+                    || db.is_check_violation()
+                    || db.is_foreign_key_violation()
+                    || message.contains("madoguchi:");
+                if refused {
+                    StoreError::Refused(message)
+                } else {
+                    StoreError::Database(message)
+                }
+            }
+            _ => StoreError::Database(err.to_string()),
+        }
+    }
+}
+
+/// Everything that can go wrong in a counter operation.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CoreError {
+    /// A form has invalid fields; nothing was changed.
+    #[error("invalid input: {0}")]
+    Validation(ValidationErrors),
+    /// The person's role does not allow the action.
+    #[error("{role:?} may not {permission:?}")]
+    Forbidden {
+        /// The role acted in.
+        role: Role,
+        /// What was attempted.
+        permission: Permission,
+    },
+    /// Login failed (unknown id or wrong password; deliberately not told apart).
+    #[error("login failed: unknown user id or wrong password")]
+    LoginFailed,
+    /// The account is locked after repeated failures.
+    #[error("the account is locked")]
+    AccountLocked,
+    /// The user holds no valid grant for the role.
+    #[error("user {login_id} holds no valid grant for role {role:?}")]
+    NoGrant {
+        /// Login id.
+        login_id: String,
+        /// Role asked for.
+        role: Role,
+    },
+    /// No such record.
+    #[error("{what} {id} not found")]
+    NotFound {
+        /// What kind.
+        what: &'static str,
+        /// Which.
+        id: String,
+    },
+    /// The case is not in a state that allows the action.
+    #[error("case {case_id} is {from:?}; it cannot be {action:?}")]
+    InvalidTransition {
+        /// The case.
+        case_id: i64,
+        /// Its state.
+        from: CaseState,
+        /// The action attempted.
+        action: CaseAction,
+    },
+    /// The reviewer prepared the case themselves.
+    #[error("the preparer of case {case_id} cannot approve it")]
+    SelfApproval {
+        /// The case.
+        case_id: i64,
+    },
+    /// The approval names other bytes than the case's output.
+    #[error("the approval for case {case_id} does not match the output under review")]
+    OutputMismatch {
+        /// The case.
+        case_id: i64,
+    },
+    /// 支援措置 / 抑止: no certificate may be prepared; the case goes to staff.
+    #[error("a support measure (DV etc.) restricts this record; the request is routed to staff")]
+    SupportMeasure,
+    /// The resident system failed or refused.
+    #[error(transparent)]
+    ResidentSystem(#[from] ResidentSystemError),
+    /// The store failed; nothing was changed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<sqlx::Error> for CoreError {
+    fn from(err: sqlx::Error) -> Self {
+        CoreError::Store(StoreError::from(err))
+    }
+}
+
+impl CoreError {
+    /// The message for the UI.
+    pub fn message_ja(&self) -> String {
+        match self {
+            CoreError::Validation(errors) => {
+                let lines: Vec<&str> = errors.0.iter().map(|e| e.message_ja.as_str()).collect();
+                format!("入力内容に誤りがあります：{}", lines.join("／"))
+            }
+            CoreError::Forbidden { role, .. } => {
+                format!("{}の権限ではこの操作はできません", role.label_ja())
+            }
+            CoreError::LoginFailed => "利用者IDまたはパスワードが正しくありません".to_string(),
+            CoreError::AccountLocked => {
+                "ログインの失敗が続いたためアカウントがロックされています。管理者に連絡してください"
+                    .to_string()
+            }
+            CoreError::NoGrant { role, .. } => format!(
+                "{}の権限が付与されていないか、有効期限が切れています",
+                role.label_ja()
+            ),
+            CoreError::NotFound { what, id } => format!("{what}（{id}）が見つかりません"),
+            CoreError::InvalidTransition { from, action, .. } => {
+                format!(
+                    "この案件は「{}」のため「{}」はできません",
+                    from.label_ja(),
+                    action.label_ja()
+                )
+            }
+            CoreError::SelfApproval { .. } => {
+                "自分が作成した案件は審査できません。別の職員が審査してください".to_string()
+            }
+            CoreError::OutputMismatch { .. } => {
+                "審査した内容と案件の出力が一致しません。画面を更新して再度審査してください"
+                    .to_string()
+            }
+            CoreError::SupportMeasure => {
+                "この住民には支援措置（抑止）が設定されています。職員に引き継いでください"
+                    .to_string()
+            }
+            CoreError::ResidentSystem(err) => err.message_ja(),
+            CoreError::Store(StoreError::Refused(_)) => {
+                "データベースがこの変更を拒否しました。内容を確認してください".to_string()
+            }
+            CoreError::Store(_) => {
+                "データベースに接続できません。入力内容は保持されています。管理者に連絡してください"
+                    .to_string()
+            }
+        }
+    }
+}

@@ -1,0 +1,17 @@
+//! madoguchi's core: the counter's rules and records. Requests and cases for the three task families, validation
+//! (和暦, check digits, kana), the review state machine, the audit chain, roles and passwords, and the store on
+//! SQLite or PostgreSQL. No UI toolkit here; the terminal app and the CLI drive it.
+
+pub mod audit;
+pub mod auth;
+pub mod case;
+pub mod certificate;
+pub mod clock;
+pub mod counter;
+pub mod error;
+pub mod kana;
+pub mod request;
+pub mod store;
+pub mod wareki;
+
+pub use backend_adapter::identifiers;

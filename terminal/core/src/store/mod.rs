@@ -1,0 +1,866 @@
+//! The store: cases, outputs, approvals, issuances, users and the audit chain, behind one interface with a SQLite
+//! and a PostgreSQL implementation. Every write is one transaction that appends its audit entry; the databases'
+//! own triggers refuse what must never happen (self-approval, approving other bytes, reusing an issue number,
+//! editing the audit log), so the rules hold even for raw SQL.
+
+mod postgres;
+mod sqlite;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::audit::{AuditEntry, AuditRecord};
+use crate::auth::Role;
+use crate::case::{CaseState, ReturnReason};
+use crate::error::{CoreError, StoreError};
+use crate::request::{CounterRequest, TaskFamily};
+
+pub use postgres::PgStore;
+pub use sqlite::SqliteStore;
+
+/// Which database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// Embedded SQLite file.
+    Sqlite,
+    /// Shared PostgreSQL.
+    Postgres,
+}
+
+/// A person acting at a station in one role: whose name every write and read is recorded under.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    /// User id.
+    pub user_id: i64,
+    /// Login id.
+    pub login_id: String,
+    /// Role acted in.
+    pub role: Role,
+    /// Station (terminal) name.
+    pub station: String,
+}
+
+/// The system itself, for entries no person caused.
+pub const SYSTEM_ACTOR: &str = "-";
+
+/// A new user account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewUser {
+    /// Login id.
+    pub login_id: String,
+    /// Display name.
+    pub display_name: String,
+    /// Argon2id PHC string.
+    pub password_hash: String,
+    /// Roles to grant, each with an optional expiry (µs since the epoch).
+    pub grants: Vec<(Role, Option<i64>)>,
+}
+
+/// A stored user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserRecord {
+    /// User id.
+    pub id: i64,
+    /// Login id.
+    pub login_id: String,
+    /// Display name.
+    pub display_name: String,
+    /// Argon2id PHC string.
+    pub password_hash: String,
+    /// Consecutive failed logins.
+    pub failed_logins: i64,
+    /// Locked after too many failures.
+    pub locked: bool,
+    /// Grants: role and expiry.
+    pub grants: Vec<(Role, Option<i64>)>,
+}
+
+impl UserRecord {
+    /// Whether the user holds `role` at `now_us`.
+    pub fn holds(&self, role: Role, now_us: i64) -> bool {
+        self.grants
+            .iter()
+            .any(|(r, until)| *r == role && until.is_none_or(|u| now_us < u))
+    }
+}
+
+/// A new case, as the operator opens it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewCase {
+    /// The request.
+    pub request: CounterRequest,
+    /// What it concerns (`household:…`, `person:…`).
+    pub subject: String,
+}
+
+/// The output under review: the exact bytes that will be printed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Output {
+    /// Output id.
+    pub id: i64,
+    /// Case.
+    pub case_id: i64,
+    /// SHA-256 of `bytes`.
+    pub sha256: [u8; 32],
+    /// Media type.
+    pub media_type: String,
+    /// The bytes.
+    pub bytes: Vec<u8>,
+}
+
+/// A stored case.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaseRecord {
+    /// Case id.
+    pub id: i64,
+    /// Task family.
+    pub family: TaskFamily,
+    /// Kind within the family (certificate kind, 異動 kind, …).
+    pub kind: String,
+    /// State.
+    pub state: CaseState,
+    /// Station that opened it.
+    pub station: String,
+    /// Preparer's user id.
+    pub preparer_id: i64,
+    /// The request as taken.
+    pub request: CounterRequest,
+    /// Subject reference.
+    pub subject: String,
+    /// Current output id and its hash.
+    pub current_output: Option<(i64, [u8; 32])>,
+    /// Reason of the last return.
+    pub return_reason: Option<ReturnReason>,
+    /// Opened at (µs).
+    pub created_at_us: i64,
+    /// Last change (µs).
+    pub updated_at_us: i64,
+}
+
+/// One line of a queue (no resident data).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CaseSummary {
+    /// Case id.
+    pub id: i64,
+    /// Task family name.
+    pub family: String,
+    /// Kind.
+    pub kind: String,
+    /// State.
+    pub state: CaseState,
+    /// Station.
+    pub station: String,
+    /// Preparer's user id.
+    pub preparer_id: i64,
+    /// Return reason code, if returned.
+    pub return_reason: Option<String>,
+    /// Last change (µs).
+    pub updated_at_us: i64,
+}
+
+/// Which cases to list.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CaseFilter {
+    /// Only these states (all when empty).
+    pub states: Vec<CaseState>,
+    /// Only this station's cases.
+    pub station: Option<String>,
+    /// At most this many (default 200).
+    pub limit: u32,
+}
+
+/// An issued certificate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Issuance {
+    /// Row id.
+    pub id: i64,
+    /// Case.
+    pub case_id: i64,
+    /// 発行番号.
+    pub issue_number: i64,
+    /// 管理番号 (per station).
+    pub control_number: String,
+    /// Station.
+    pub station: String,
+    /// Sheets printed.
+    pub sheets: i64,
+    /// Copies.
+    pub copies: i64,
+    /// When (µs).
+    pub issued_at_us: i64,
+}
+
+/// The counter's storage.
+#[async_trait]
+pub trait Store: Send + Sync {
+    /// Which database this is.
+    fn backend(&self) -> Backend;
+
+    /// Whether a first admin exists.
+    async fn is_initialized(&self) -> Result<bool, StoreError>;
+
+    /// Create the first admin. Refused if any user exists.
+    async fn initialize(&self, admin: NewUser, station: &str, at_us: i64)
+    -> Result<i64, CoreError>;
+
+    /// Create a user (admins only; checked by the caller and recorded here).
+    async fn create_user(&self, actor: &Actor, user: NewUser, at_us: i64)
+    -> Result<i64, CoreError>;
+
+    /// Look up a user for login (the login attempt itself is recorded by [`Store::record_login`]).
+    async fn user_by_login(&self, login_id: &str) -> Result<Option<UserRecord>, StoreError>;
+
+    /// Record a login attempt; `lock_after` consecutive failures lock the account.
+    async fn record_login(
+        &self,
+        login_id: &str,
+        role: Option<Role>,
+        success: bool,
+        station: &str,
+        at_us: i64,
+        lock_after: i64,
+    ) -> Result<(), StoreError>;
+
+    /// Append one audit entry in its own transaction (for reads that change nothing else). It commits before the
+    /// caller may show the data; if it fails, the caller must not show it.
+    async fn append_audit(&self, record: &AuditRecord) -> Result<i64, StoreError>;
+
+    /// Open a draft case.
+    async fn create_case(&self, actor: &Actor, case: NewCase, at_us: i64)
+    -> Result<i64, CoreError>;
+
+    /// Store the output and hand the case to review.
+    async fn submit_case(
+        &self,
+        actor: &Actor,
+        case_id: i64,
+        media_type: &str,
+        bytes: &[u8],
+        at_us: i64,
+    ) -> Result<Output, CoreError>;
+
+    /// Approve the output whose SHA-256 is `output_sha256`.
+    async fn approve_case(
+        &self,
+        actor: &Actor,
+        case_id: i64,
+        output_sha256: [u8; 32],
+        at_us: i64,
+    ) -> Result<(), CoreError>;
+
+    /// Return the case with a coded reason.
+    async fn return_case(
+        &self,
+        actor: &Actor,
+        case_id: i64,
+        reason: ReturnReason,
+        at_us: i64,
+    ) -> Result<(), CoreError>;
+
+    /// Record the issue of the approved output with a new 発行番号 and 管理番号.
+    async fn issue_case(
+        &self,
+        actor: &Actor,
+        case_id: i64,
+        sheets: i64,
+        copies: i64,
+        at_us: i64,
+    ) -> Result<Issuance, CoreError>;
+
+    /// Read a case (recorded as a read).
+    async fn case(&self, actor: &Actor, case_id: i64, at_us: i64) -> Result<CaseRecord, CoreError>;
+
+    /// Read a case's current output (recorded as a read).
+    async fn output(&self, actor: &Actor, case_id: i64, at_us: i64) -> Result<Output, CoreError>;
+
+    /// List cases (no resident data).
+    async fn cases(&self, filter: &CaseFilter) -> Result<Vec<CaseSummary>, StoreError>;
+
+    /// The issuances of a case.
+    async fn issuances(&self, case_id: i64) -> Result<Vec<Issuance>, StoreError>;
+
+    /// Audit entries from `from_seq` on, in order.
+    async fn audit_entries(&self, from_seq: i64, limit: i64)
+    -> Result<Vec<AuditEntry>, StoreError>;
+}
+
+/// Open the store a URL names: `sqlite://PATH` (created if missing) or `postgres://…`. Migrates it.
+pub async fn open_store(url: &str) -> Result<Arc<dyn Store>, StoreError> {
+    if let Some(path) = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+    {
+        Ok(Arc::new(
+            SqliteStore::open(std::path::Path::new(path)).await?,
+        ))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Arc::new(PgStore::connect(url).await?))
+    } else {
+        Err(StoreError::UnsupportedUrl(url.to_string()))
+    }
+}
+
+fn hash32(bytes: &[u8]) -> Result<[u8; 32], StoreError> {
+    bytes.try_into().map_err(|_| {
+        StoreError::Corrupt(format!(
+            "expected a 32-byte hash, found {} bytes",
+            bytes.len()
+        ))
+    })
+}
+
+fn subject_of_case(case_id: i64) -> String {
+    format!("case:{case_id}")
+}
+
+fn migration(sql: &'static str) -> sqlx::migrate::Migrator {
+    use sqlx::SqlSafeStr as _;
+    sqlx::migrate::Migrator::with_migrations(vec![sqlx::migrate::Migration::new(
+        1,
+        "counter".into(),
+        sqlx::migrate::MigrationType::Simple,
+        sql.into_sql_str(),
+        false,
+    )])
+}
+
+/// The body shared by both implementations; the parameters are where the SQL dialects differ.
+macro_rules! store_impl {
+    ($store:ident, $db:ty, backend = $backend:expr, begin = $begin:expr, read_head = $read_head:expr, next_case_id = $next_case_id:expr) => {
+        impl $store {
+            async fn begin_write(&self) -> Result<sqlx::Transaction<'static, $db>, StoreError> {
+                Ok(self.pool.begin_with($begin).await?)
+            }
+
+            /// Append an audit entry inside `tx`, after the current head (locked on PostgreSQL by its trigger).
+            async fn append_in(tx: &mut sqlx::Transaction<'_, $db>, record: &AuditRecord) -> Result<i64, StoreError> {
+                let (seq, hash): (i64, Vec<u8>) =
+                    sqlx::query_as($read_head)
+                        .fetch_one(&mut **tx)
+                        .await?;
+                let entry = record.chain(seq, hash32(&hash)?);
+                sqlx::query(
+                    "INSERT INTO audit_log (seq, at_us, station, actor, role, action, subject, detail, prev_hash, entry_hash)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                )
+                .bind(entry.seq)
+                .bind(entry.at_us)
+                .bind(&entry.station)
+                .bind(&entry.actor)
+                .bind(&entry.role)
+                .bind(&entry.action)
+                .bind(&entry.subject)
+                .bind(&entry.detail)
+                .bind(entry.prev_hash.as_slice())
+                .bind(entry.entry_hash.as_slice())
+                .execute(&mut **tx)
+                .await?;
+                Ok(entry.seq)
+            }
+
+            async fn insert_user(tx: &mut sqlx::Transaction<'_, $db>, user: &NewUser, granted_by: Option<i64>, at_us: i64) -> Result<i64, CoreError> {
+                let id: i64 = sqlx::query_scalar(
+                    "INSERT INTO users (login_id, display_name, password_hash, created_at_us) VALUES ($1, $2, $3, $4) RETURNING id",
+                )
+                .bind(&user.login_id)
+                .bind(&user.display_name)
+                .bind(&user.password_hash)
+                .bind(at_us)
+                .fetch_one(&mut **tx)
+                .await?;
+                for (role, until) in &user.grants {
+                    sqlx::query("INSERT INTO grants (user_id, role, valid_until_us, granted_by, created_at_us) VALUES ($1, $2, $3, $4, $5)")
+                        .bind(id)
+                        .bind(role.as_str())
+                        .bind(*until)
+                        .bind(granted_by)
+                        .bind(at_us)
+                        .execute(&mut **tx)
+                        .await?;
+                }
+                Ok(id)
+            }
+
+            async fn load_case(tx: &mut sqlx::Transaction<'_, $db>, case_id: i64) -> Result<CaseRecord, CoreError> {
+                type Row = (i64, String, String, String, String, i64, String, String, Option<i64>, Option<String>, i64, i64);
+                let row: Option<Row> = sqlx::query_as(
+                    "SELECT id, family, kind, state, station, preparer_id, request, subject, current_output_id, return_reason,
+                            created_at_us, updated_at_us FROM cases WHERE id = $1",
+                )
+                .bind(case_id)
+                .fetch_optional(&mut **tx)
+                .await?;
+                let Some((id, family, kind, state, station, preparer_id, request, subject, output_id, reason, created, updated)) = row else {
+                    return Err(CoreError::NotFound { what: "case", id: case_id.to_string() });
+                };
+                let current_output = match output_id {
+                    Some(output_id) => {
+                        let hash: Vec<u8> = sqlx::query_scalar("SELECT sha256 FROM outputs WHERE id = $1")
+                            .bind(output_id)
+                            .fetch_one(&mut **tx)
+                            .await?;
+                        Some((output_id, hash32(&hash)?))
+                    }
+                    None => None,
+                };
+                let family = match family.as_str() {
+                    "move" => TaskFamily::Move,
+                    "certificate" => TaskFamily::Certificate,
+                    "seal" => TaskFamily::Seal,
+                    other => return Err(StoreError::Corrupt(format!("case {id}: unknown family {other:?}")).into()),
+                };
+                Ok(CaseRecord {
+                    id,
+                    family,
+                    kind,
+                    state: CaseState::parse(&state).ok_or_else(|| StoreError::Corrupt(format!("case {id}: unknown state {state:?}")))?,
+                    station,
+                    preparer_id,
+                    request: serde_json::from_str(&request).map_err(|e| StoreError::Corrupt(format!("case {id}: {e}")))?,
+                    subject,
+                    current_output,
+                    return_reason: reason.as_deref().and_then(ReturnReason::parse),
+                    created_at_us: created,
+                    updated_at_us: updated,
+                })
+            }
+
+            fn transition(case: &CaseRecord, action: $crate::case::CaseAction) -> Result<CaseState, CoreError> {
+                case.state.after(action).ok_or(CoreError::InvalidTransition { case_id: case.id, from: case.state, action })
+            }
+
+            fn record(actor: &Actor, at_us: i64, action: $crate::audit::AuditAction, subject: String, detail: serde_json::Value) -> AuditRecord {
+                AuditRecord {
+                    at_us,
+                    station: actor.station.clone(),
+                    actor: actor.login_id.clone(),
+                    role: actor.role.as_str().to_string(),
+                    action,
+                    subject,
+                    detail,
+                }
+            }
+
+            async fn set_state(
+                tx: &mut sqlx::Transaction<'_, $db>,
+                case_id: i64,
+                state: CaseState,
+                audit_seq: i64,
+                at_us: i64,
+            ) -> Result<(), StoreError> {
+                sqlx::query("UPDATE cases SET state = $1, audit_seq = $2, updated_at_us = $3 WHERE id = $4")
+                    .bind(state.as_str())
+                    .bind(audit_seq)
+                    .bind(at_us)
+                    .bind(case_id)
+                    .execute(&mut **tx)
+                    .await?;
+                Ok(())
+            }
+        }
+
+        #[async_trait]
+        impl Store for $store {
+            fn backend(&self) -> Backend {
+                $backend
+            }
+
+            async fn is_initialized(&self) -> Result<bool, StoreError> {
+                let count: i64 = sqlx::query_scalar("SELECT count(*) FROM users").fetch_one(&self.pool).await?;
+                Ok(count > 0)
+            }
+
+            async fn initialize(&self, admin: NewUser, station: &str, at_us: i64) -> Result<i64, CoreError> {
+                let mut tx = self.begin_write().await?;
+                let count: i64 = sqlx::query_scalar("SELECT count(*) FROM users").fetch_one(&mut *tx).await?;
+                if count > 0 {
+                    return Err(StoreError::Refused("the store already has users; use an admin account to add more".into()).into());
+                }
+                let record = AuditRecord {
+                    at_us,
+                    station: station.to_string(),
+                    actor: $crate::store::SYSTEM_ACTOR.to_string(),
+                    role: "system".to_string(),
+                    action: $crate::audit::AuditAction::StoreInitialized,
+                    subject: format!("user:{}", admin.login_id),
+                    detail: serde_json::json!({ "grants": admin.grants.iter().map(|(r, _)| r.as_str()).collect::<Vec<_>>() }),
+                };
+                Self::append_in(&mut tx, &record).await?;
+                let id = Self::insert_user(&mut tx, &admin, None, at_us).await?;
+                tx.commit().await.map_err(StoreError::from)?;
+                Ok(id)
+            }
+
+            async fn create_user(&self, actor: &Actor, user: NewUser, at_us: i64) -> Result<i64, CoreError> {
+                let mut tx = self.begin_write().await?;
+                let detail = serde_json::json!({
+                    "grants": user.grants.iter().map(|(r, until)| serde_json::json!({ "role": r.as_str(), "until_us": until })).collect::<Vec<_>>()
+                });
+                Self::append_in(&mut tx, &Self::record(actor, at_us, $crate::audit::AuditAction::UserCreated, format!("user:{}", user.login_id), detail)).await?;
+                let id = Self::insert_user(&mut tx, &user, Some(actor.user_id), at_us).await?;
+                tx.commit().await.map_err(StoreError::from)?;
+                Ok(id)
+            }
+
+            async fn user_by_login(&self, login_id: &str) -> Result<Option<UserRecord>, StoreError> {
+                let row: Option<(i64, String, String, String, i64, i64)> = sqlx::query_as(
+                    "SELECT id, login_id, display_name, password_hash, failed_logins, locked FROM users WHERE login_id = $1",
+                )
+                .bind(login_id)
+                .fetch_optional(&self.pool)
+                .await?;
+                let Some((id, login_id, display_name, password_hash, failed_logins, locked)) = row else { return Ok(None) };
+                let grants: Vec<(String, Option<i64>)> =
+                    sqlx::query_as("SELECT role, valid_until_us FROM grants WHERE user_id = $1 ORDER BY id")
+                        .bind(id)
+                        .fetch_all(&self.pool)
+                        .await?;
+                let grants = grants
+                    .into_iter()
+                    .map(|(role, until)| {
+                        Role::parse(&role).map(|r| (r, until)).ok_or_else(|| StoreError::Corrupt(format!("unknown role {role:?}")))
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok(Some(UserRecord { id, login_id, display_name, password_hash, failed_logins, locked: locked != 0, grants }))
+            }
+
+            async fn record_login(
+                &self,
+                login_id: &str,
+                role: Option<Role>,
+                success: bool,
+                station: &str,
+                at_us: i64,
+                lock_after: i64,
+            ) -> Result<(), StoreError> {
+                let mut tx = self.begin_write().await?;
+                let action = if success { $crate::audit::AuditAction::LoginSucceeded } else { $crate::audit::AuditAction::LoginFailed };
+                let record = AuditRecord {
+                    at_us,
+                    station: station.to_string(),
+                    actor: login_id.to_string(),
+                    role: role.map_or("-", Role::as_str).to_string(),
+                    action,
+                    subject: format!("user:{login_id}"),
+                    detail: serde_json::json!({}),
+                };
+                Self::append_in(&mut tx, &record).await?;
+                if success {
+                    sqlx::query("UPDATE users SET failed_logins = 0 WHERE login_id = $1").bind(login_id).execute(&mut *tx).await?;
+                } else {
+                    sqlx::query(
+                        "UPDATE users SET failed_logins = failed_logins + 1,
+                                          locked = CASE WHEN failed_logins + 1 >= $2 THEN 1 ELSE locked END
+                         WHERE login_id = $1",
+                    )
+                    .bind(login_id)
+                    .bind(lock_after)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn append_audit(&self, record: &AuditRecord) -> Result<i64, StoreError> {
+                let mut tx = self.begin_write().await?;
+                let seq = Self::append_in(&mut tx, record).await?;
+                tx.commit().await?;
+                Ok(seq)
+            }
+
+            async fn create_case(&self, actor: &Actor, case: NewCase, at_us: i64) -> Result<i64, CoreError> {
+                let mut tx = self.begin_write().await?;
+                let case_id: i64 = sqlx::query_scalar($next_case_id).fetch_one(&mut *tx).await?;
+                let family = case.request.task.family();
+                let kind = $crate::store::case_kind(&case.request);
+                let detail = serde_json::json!({
+                    "family": family.as_str(),
+                    "kind": kind,
+                    "requester": format!("{:?}", case.request.requester.category),
+                    "subject": case.subject,
+                });
+                let seq = Self::append_in(&mut tx, &Self::record(actor, at_us, $crate::audit::AuditAction::CaseCreated, subject_of_case(case_id), detail)).await?;
+                let request = serde_json::to_string(&case.request).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                sqlx::query(
+                    "INSERT INTO cases (id, family, kind, state, station, preparer_id, request, subject, created_at_us, updated_at_us, audit_seq)
+                     VALUES ($1, $2, $3, 'draft', $4, $5, $6, $7, $8, $8, $9)",
+                )
+                .bind(case_id)
+                .bind(family.as_str())
+                .bind(kind)
+                .bind(&actor.station)
+                .bind(actor.user_id)
+                .bind(request)
+                .bind(&case.subject)
+                .bind(at_us)
+                .bind(seq)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await.map_err(StoreError::from)?;
+                Ok(case_id)
+            }
+
+            async fn submit_case(&self, actor: &Actor, case_id: i64, media_type: &str, bytes: &[u8], at_us: i64) -> Result<Output, CoreError> {
+                let mut tx = self.begin_write().await?;
+                let case = Self::load_case(&mut tx, case_id).await?;
+                let next = Self::transition(&case, $crate::case::CaseAction::Submit)?;
+                let sha256: [u8; 32] = {
+                    use sha2::Digest as _;
+                    sha2::Sha256::digest(bytes).into()
+                };
+                let detail = serde_json::json!({ "sha256": hex::encode(sha256), "media_type": media_type, "bytes": bytes.len() });
+                let seq = Self::append_in(&mut tx, &Self::record(actor, at_us, $crate::audit::AuditAction::CaseSubmitted, subject_of_case(case_id), detail)).await?;
+                let output_id: i64 = sqlx::query_scalar(
+                    "INSERT INTO outputs (case_id, sha256, media_type, bytes, created_by, created_at_us, audit_seq)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+                )
+                .bind(case_id)
+                .bind(sha256.as_slice())
+                .bind(media_type)
+                .bind(bytes)
+                .bind(actor.user_id)
+                .bind(at_us)
+                .bind(seq)
+                .fetch_one(&mut *tx)
+                .await?;
+                sqlx::query(
+                    "UPDATE cases SET state = $1, current_output_id = $2, return_reason = NULL, audit_seq = $3, updated_at_us = $4 WHERE id = $5",
+                )
+                .bind(next.as_str())
+                .bind(output_id)
+                .bind(seq)
+                .bind(at_us)
+                .bind(case_id)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await.map_err(StoreError::from)?;
+                Ok(Output { id: output_id, case_id, sha256, media_type: media_type.to_string(), bytes: bytes.to_vec() })
+            }
+
+            async fn approve_case(&self, actor: &Actor, case_id: i64, output_sha256: [u8; 32], at_us: i64) -> Result<(), CoreError> {
+                let mut tx = self.begin_write().await?;
+                let case = Self::load_case(&mut tx, case_id).await?;
+                let next = Self::transition(&case, $crate::case::CaseAction::Approve)?;
+                if case.preparer_id == actor.user_id {
+                    return Err(CoreError::SelfApproval { case_id });
+                }
+                let Some((output_id, current_hash)) = case.current_output else {
+                    return Err(CoreError::OutputMismatch { case_id });
+                };
+                if current_hash != output_sha256 {
+                    return Err(CoreError::OutputMismatch { case_id });
+                }
+                let detail = serde_json::json!({ "output_id": output_id, "sha256": hex::encode(output_sha256) });
+                let seq = Self::append_in(&mut tx, &Self::record(actor, at_us, $crate::audit::AuditAction::CaseApproved, subject_of_case(case_id), detail)).await?;
+                sqlx::query(
+                    "INSERT INTO approvals (case_id, output_id, approver_id, output_sha256, decided_at_us, audit_seq)
+                     VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(case_id)
+                .bind(output_id)
+                .bind(actor.user_id)
+                .bind(output_sha256.as_slice())
+                .bind(at_us)
+                .bind(seq)
+                .execute(&mut *tx)
+                .await?;
+                Self::set_state(&mut tx, case_id, next, seq, at_us).await?;
+                tx.commit().await.map_err(StoreError::from)?;
+                Ok(())
+            }
+
+            async fn return_case(&self, actor: &Actor, case_id: i64, reason: ReturnReason, at_us: i64) -> Result<(), CoreError> {
+                let mut tx = self.begin_write().await?;
+                let case = Self::load_case(&mut tx, case_id).await?;
+                let next = Self::transition(&case, $crate::case::CaseAction::Return)?;
+                let Some((output_id, _)) = case.current_output else {
+                    return Err(CoreError::OutputMismatch { case_id });
+                };
+                let detail = serde_json::json!({ "reason": reason.code(), "output_id": output_id });
+                let seq = Self::append_in(&mut tx, &Self::record(actor, at_us, $crate::audit::AuditAction::CaseReturned, subject_of_case(case_id), detail)).await?;
+                sqlx::query(
+                    "INSERT INTO returns (case_id, output_id, reviewer_id, reason_code, decided_at_us, audit_seq) VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(case_id)
+                .bind(output_id)
+                .bind(actor.user_id)
+                .bind(reason.code())
+                .bind(at_us)
+                .bind(seq)
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query("UPDATE cases SET state = $1, return_reason = $2, audit_seq = $3, updated_at_us = $4 WHERE id = $5")
+                    .bind(next.as_str())
+                    .bind(reason.code())
+                    .bind(seq)
+                    .bind(at_us)
+                    .bind(case_id)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await.map_err(StoreError::from)?;
+                Ok(())
+            }
+
+            async fn issue_case(&self, actor: &Actor, case_id: i64, sheets: i64, copies: i64, at_us: i64) -> Result<Issuance, CoreError> {
+                let mut tx = self.begin_write().await?;
+                let case = Self::load_case(&mut tx, case_id).await?;
+                let next = Self::transition(&case, $crate::case::CaseAction::Issue)?;
+                let Some((output_id, sha256)) = case.current_output else {
+                    return Err(CoreError::OutputMismatch { case_id });
+                };
+                let approval_id: Option<i64> = sqlx::query_scalar(
+                    "SELECT id FROM approvals WHERE case_id = $1 AND output_id = $2 ORDER BY id DESC LIMIT 1",
+                )
+                .bind(case_id)
+                .bind(output_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+                let Some(approval_id) = approval_id else {
+                    return Err(CoreError::OutputMismatch { case_id });
+                };
+                let issue_number: i64 = sqlx::query_scalar("SELECT coalesce(max(issue_number), 0) + 1 FROM issuances")
+                    .fetch_one(&mut *tx)
+                    .await?;
+                let station_count: i64 = sqlx::query_scalar("SELECT count(*) FROM issuances WHERE station = $1")
+                    .bind(&actor.station)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                let control_number = format!("{}-{:06}", actor.station, station_count + 1);
+                let detail = serde_json::json!({
+                    "issue_number": issue_number,
+                    "control_number": control_number,
+                    "sha256": hex::encode(sha256),
+                    "sheets": sheets,
+                    "copies": copies,
+                });
+                let seq = Self::append_in(&mut tx, &Self::record(actor, at_us, $crate::audit::AuditAction::CaseIssued, subject_of_case(case_id), detail)).await?;
+                let id: i64 = sqlx::query_scalar(
+                    "INSERT INTO issuances (case_id, approval_id, issue_number, control_number, station, output_sha256, sheets, copies,
+                                            issued_by, issued_at_us, audit_seq)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
+                )
+                .bind(case_id)
+                .bind(approval_id)
+                .bind(issue_number)
+                .bind(&control_number)
+                .bind(&actor.station)
+                .bind(sha256.as_slice())
+                .bind(sheets)
+                .bind(copies)
+                .bind(actor.user_id)
+                .bind(at_us)
+                .bind(seq)
+                .fetch_one(&mut *tx)
+                .await?;
+                Self::set_state(&mut tx, case_id, next, seq, at_us).await?;
+                tx.commit().await.map_err(StoreError::from)?;
+                Ok(Issuance { id, case_id, issue_number, control_number, station: actor.station.clone(), sheets, copies, issued_at_us: at_us })
+            }
+
+            async fn case(&self, actor: &Actor, case_id: i64, at_us: i64) -> Result<CaseRecord, CoreError> {
+                let mut tx = self.begin_write().await?;
+                let case = Self::load_case(&mut tx, case_id).await?;
+                Self::append_in(&mut tx, &Self::record(actor, at_us, $crate::audit::AuditAction::CaseRead, subject_of_case(case_id), serde_json::json!({ "what": "case" }))).await?;
+                tx.commit().await.map_err(StoreError::from)?;
+                Ok(case)
+            }
+
+            async fn output(&self, actor: &Actor, case_id: i64, at_us: i64) -> Result<Output, CoreError> {
+                let mut tx = self.begin_write().await?;
+                let case = Self::load_case(&mut tx, case_id).await?;
+                let Some((output_id, _)) = case.current_output else {
+                    return Err(CoreError::NotFound { what: "output of case", id: case_id.to_string() });
+                };
+                let (sha, media_type, bytes): (Vec<u8>, String, Vec<u8>) =
+                    sqlx::query_as("SELECT sha256, media_type, bytes FROM outputs WHERE id = $1").bind(output_id).fetch_one(&mut *tx).await?;
+                Self::append_in(&mut tx, &Self::record(actor, at_us, $crate::audit::AuditAction::CaseRead, subject_of_case(case_id), serde_json::json!({ "what": "output", "output_id": output_id }))).await?;
+                tx.commit().await.map_err(StoreError::from)?;
+                Ok(Output { id: output_id, case_id, sha256: hash32(&sha)?, media_type, bytes })
+            }
+
+            async fn cases(&self, filter: &CaseFilter) -> Result<Vec<CaseSummary>, StoreError> {
+                let limit = if filter.limit == 0 { 200 } else { i64::from(filter.limit) };
+                let states: Vec<String> = filter.states.iter().map(|s| s.as_str().to_string()).collect();
+                let rows: Vec<(i64, String, String, String, String, i64, Option<String>, i64)> = sqlx::query_as(
+                    "SELECT id, family, kind, state, station, preparer_id, return_reason, updated_at_us FROM cases
+                     WHERE ($1 IS NULL OR station = $1)
+                     ORDER BY updated_at_us DESC, id DESC LIMIT $2",
+                )
+                .bind(filter.station.as_deref())
+                .bind(if states.is_empty() { limit } else { i64::MAX })
+                .fetch_all(&self.pool)
+                .await?;
+                let mut out = Vec::new();
+                for (id, family, kind, state, station, preparer_id, return_reason, updated_at_us) in rows {
+                    let state = CaseState::parse(&state).ok_or_else(|| StoreError::Corrupt(format!("case {id}: unknown state")))?;
+                    if !filter.states.is_empty() && !filter.states.contains(&state) {
+                        continue;
+                    }
+                    out.push(CaseSummary { id, family, kind, state, station, preparer_id, return_reason, updated_at_us });
+                    if i64::try_from(out.len()).unwrap_or(i64::MAX) >= limit {
+                        break;
+                    }
+                }
+                Ok(out)
+            }
+
+            async fn issuances(&self, case_id: i64) -> Result<Vec<Issuance>, StoreError> {
+                let rows: Vec<(i64, i64, i64, String, String, i64, i64, i64)> = sqlx::query_as(
+                    "SELECT id, case_id, issue_number, control_number, station, sheets, copies, issued_at_us FROM issuances
+                     WHERE case_id = $1 ORDER BY issue_number",
+                )
+                .bind(case_id)
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(id, case_id, issue_number, control_number, station, sheets, copies, issued_at_us)| Issuance {
+                        id, case_id, issue_number, control_number, station, sheets, copies, issued_at_us,
+                    })
+                    .collect())
+            }
+
+            async fn audit_entries(&self, from_seq: i64, limit: i64) -> Result<Vec<AuditEntry>, StoreError> {
+                type Row = (i64, i64, String, String, String, String, String, String, Vec<u8>, Vec<u8>);
+                let rows: Vec<Row> = sqlx::query_as(
+                    "SELECT seq, at_us, station, actor, role, action, subject, detail, prev_hash, entry_hash FROM audit_log
+                     WHERE seq >= $1 ORDER BY seq LIMIT $2",
+                )
+                .bind(from_seq)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?;
+                rows.into_iter()
+                    .map(|(seq, at_us, station, actor, role, action, subject, detail, prev, hash)| {
+                        Ok(AuditEntry { seq, at_us, station, actor, role, action, subject, detail, prev_hash: hash32(&prev)?, entry_hash: hash32(&hash)? })
+                    })
+                    .collect()
+            }
+        }
+    };
+}
+
+pub(crate) use store_impl;
+
+/// The kind recorded for a case: the certificate kind or the 異動 kind.
+pub(crate) fn case_kind(request: &CounterRequest) -> &'static str {
+    use crate::request::TaskRequest;
+    use backend_adapter::types::MoveEntry;
+    match &request.task {
+        TaskRequest::Certificate(c) => c.kind.as_str(),
+        TaskRequest::Move { entry, .. } => match entry {
+            MoveEntry::MoveIn { .. } => "move-in",
+            MoveEntry::MoveOut { .. } => "move-out",
+            MoveEntry::MoveWithin { .. } => "move-within",
+            MoveEntry::HouseholdChange { .. } => "household-change",
+        },
+        TaskRequest::Seal {
+            registration_number: Some(_),
+            ..
+        } => "seal-certificate",
+        TaskRequest::Seal { .. } => "seal-registration",
+    }
+}

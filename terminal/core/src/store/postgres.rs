@@ -1,0 +1,48 @@
+//! The PostgreSQL store, shared by every terminal of a ward office. Writes serialize on the audit head row (locked
+//! `FOR UPDATE`), which is also what keeps the audit chain linear across processes and machines.
+
+use async_trait::async_trait;
+use sqlx::Postgres;
+use sqlx::postgres::{PgPool, PgPoolOptions};
+
+use super::{
+    Actor, Backend, CaseFilter, CaseRecord, CaseSummary, Issuance, NewCase, NewUser, Output, Store,
+    UserRecord, hash32, migration, store_impl, subject_of_case,
+};
+use crate::audit::{AuditEntry, AuditRecord};
+use crate::auth::Role;
+use crate::case::{CaseState, ReturnReason};
+use crate::error::{CoreError, StoreError};
+use crate::request::TaskFamily;
+
+/// The PostgreSQL store.
+#[derive(Debug, Clone)]
+pub struct PgStore {
+    pool: PgPool,
+}
+
+impl PgStore {
+    /// Connect to `url` and migrate.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let pool = PgPoolOptions::new().max_connections(8).connect(url).await?;
+        migration(include_str!("../../migrations/postgres/0001_counter.sql"))
+            .run(&pool)
+            .await
+            .map_err(|e| StoreError::Migration(e.to_string()))?;
+        Ok(Self { pool })
+    }
+
+    /// The connection pool, for tests that must reach the database with raw SQL.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+}
+
+store_impl!(
+    PgStore,
+    Postgres,
+    backend = Backend::Postgres,
+    begin = "BEGIN ISOLATION LEVEL READ COMMITTED",
+    read_head = "SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE",
+    next_case_id = "SELECT nextval('case_ids')"
+);
