@@ -114,16 +114,9 @@ impl IdentifierError {
                 ch,
                 position
             ),
-            IdentifierError::WrongLength {
-                kind,
-                expected,
-                actual,
-            } => format!(
-                "{}は{}桁の数字で入力してください（入力されたのは{}桁です）",
-                kind.name_ja(),
-                expected,
-                actual
-            ),
+            IdentifierError::WrongLength { kind, expected, actual } => {
+                format!("{}は{}桁の数字で入力してください（入力されたのは{}桁です）", kind.name_ja(), expected, actual)
+            }
             IdentifierError::CheckDigitMismatch { kind, .. } => format!(
                 "{}が正しくありません（{}の検査用数字が一致しません）。番号をご確認ください",
                 kind.name_ja(),
@@ -173,12 +166,7 @@ impl fmt::Display for IdentifierWarning {
 
 /// NFKC-normalizes `input`, drops whitespace and hyphens, and requires exactly `len` ASCII
 /// digits. With `postal_mark`, one leading 〒 is allowed.
-fn digits_of(
-    kind: IdentifierKind,
-    input: &str,
-    len: usize,
-    postal_mark: bool,
-) -> Result<String, IdentifierError> {
+fn digits_of(kind: IdentifierKind, input: &str, len: usize, postal_mark: bool) -> Result<String, IdentifierError> {
     let normalized: String = input.nfkc().collect();
     let mut digits = String::with_capacity(len);
     let mut mark_allowed = postal_mark;
@@ -192,21 +180,13 @@ fn digits_of(
         }
         mark_allowed = false;
         if !ch.is_ascii_digit() {
-            return Err(IdentifierError::InvalidCharacter {
-                kind,
-                ch,
-                position: index + 1,
-            });
+            return Err(IdentifierError::InvalidCharacter { kind, ch, position: index + 1 });
         }
         digits.push(ch);
     }
     match digits.len() {
         0 => Err(IdentifierError::Empty { kind }),
-        n if n != len => Err(IdentifierError::WrongLength {
-            kind,
-            expected: len,
-            actual: n,
-        }),
+        n if n != len => Err(IdentifierError::WrongLength { kind, expected: len, actual: n }),
         _ => Ok(digits),
     }
 }
@@ -259,11 +239,7 @@ impl IndividualNumber {
         let expected = mod11_check(base, &INDIVIDUAL_NUMBER_WEIGHTS);
         let actual = digit_at(&digits, 11);
         if expected != actual {
-            return Err(IdentifierError::CheckDigitMismatch {
-                kind,
-                expected,
-                actual,
-            });
+            return Err(IdentifierError::CheckDigitMismatch { kind, expected, actual });
         }
         Ok(IndividualNumber(digits))
     }
@@ -287,9 +263,7 @@ impl IndividualNumber {
 
 impl fmt::Debug for IndividualNumber {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("IndividualNumber")
-            .field(&self.masked())
-            .finish()
+        f.debug_tuple("IndividualNumber").field(&self.masked()).finish()
     }
 }
 
@@ -306,8 +280,7 @@ impl ResidentRecordCode {
         let (base, _) = digits.split_at(10);
         let expected = mod11_check(base, &RESIDENT_CODE_WEIGHTS);
         let actual = digit_at(&digits, 10);
-        let warning = (expected != actual)
-            .then_some(IdentifierWarning::ResidentCodeCheckDigit { expected, actual });
+        let warning = (expected != actual).then_some(IdentifierWarning::ResidentCodeCheckDigit { expected, actual });
         Ok((ResidentRecordCode(digits), warning))
     }
 
@@ -331,9 +304,7 @@ impl ResidentRecordCode {
 
 impl fmt::Debug for ResidentRecordCode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("ResidentRecordCode")
-            .field(&self.masked())
-            .finish()
+        f.debug_tuple("ResidentRecordCode").field(&self.masked()).finish()
     }
 }
 
@@ -378,11 +349,7 @@ impl CorporateNumber {
         let expected = corporate_check(base);
         let actual = digit_at(&digits, 0);
         if expected != actual {
-            return Err(IdentifierError::CheckDigitMismatch {
-                kind,
-                expected,
-                actual,
-            });
+            return Err(IdentifierError::CheckDigitMismatch { kind, expected, actual });
         }
         Ok(CorporateNumber(digits))
     }
@@ -407,11 +374,7 @@ impl fmt::Display for CorporateNumber {
 }
 
 fn corporate_check(base12: &str) -> u8 {
-    let sum: u32 = values(base12)
-        .rev()
-        .enumerate()
-        .map(|(i, p)| if i % 2 == 0 { p } else { 2 * p })
-        .sum();
+    let sum: u32 = values(base12).rev().enumerate().map(|(i, p)| if i % 2 == 0 { p } else { 2 * p }).sum();
     u8::try_from(9 - sum % 9).unwrap_or(0)
 }
 
@@ -428,11 +391,7 @@ impl LocalGovernmentCode {
         let expected = local_government_check(base);
         let actual = digit_at(&digits, 5);
         if expected != actual {
-            return Err(IdentifierError::CheckDigitMismatch {
-                kind,
-                expected,
-                actual,
-            });
+            return Err(IdentifierError::CheckDigitMismatch { kind, expected, actual });
         }
         Ok(LocalGovernmentCode(digits))
     }
@@ -485,9 +444,7 @@ impl<'de> serde::Deserialize<'de> for ResidentRecordCode {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let text = String::deserialize(deserializer)?;
         // The check digit is a soft check (its official formula is unverified): only the format is enforced here.
-        ResidentRecordCode::parse(&text)
-            .map(|(code, _warning)| code)
-            .map_err(serde::de::Error::custom)
+        ResidentRecordCode::parse(&text).map(|(code, _warning)| code).map_err(serde::de::Error::custom)
     }
 }
 
@@ -523,10 +480,7 @@ mod tests {
         assert_eq!(IndividualNumber::compute_check_digit("98320567321"), Ok(4));
         let n = IndividualNumber::parse(MY_NUMBER);
         assert_eq!(n.as_ref().map(IndividualNumber::as_str), Ok(MY_NUMBER));
-        assert_eq!(
-            n.as_ref().map(IndividualNumber::masked),
-            Ok("********3214".to_owned())
-        );
+        assert_eq!(n.as_ref().map(IndividualNumber::masked), Ok("********3214".to_owned()));
     }
 
     #[test]
@@ -539,103 +493,57 @@ mod tests {
             "  983205673214\n",
         ] {
             let n = IndividualNumber::parse(input);
-            assert_eq!(
-                n.as_ref().map(IndividualNumber::as_str),
-                Ok(MY_NUMBER),
-                "{input:?}"
-            );
+            assert_eq!(n.as_ref().map(IndividualNumber::as_str), Ok(MY_NUMBER), "{input:?}");
         }
     }
 
     #[test]
     fn individual_number_debug_is_masked() {
-        let Ok(n) = IndividualNumber::parse(MY_NUMBER) else {
-            panic!("test vector must parse")
-        };
+        let Ok(n) = IndividualNumber::parse(MY_NUMBER) else { panic!("test vector must parse") };
         let debug = format!("{n:?}");
         assert_eq!(debug, "IndividualNumber(\"********3214\")");
         assert!(!debug.contains("98320567"));
         let err = IndividualNumber::parse("983205673215").err();
-        let text = format!(
-            "{err:?} {}",
-            err.as_ref().map(|e| e.to_string()).unwrap_or_default()
-        );
+        let text = format!("{err:?} {}", err.as_ref().map(|e| e.to_string()).unwrap_or_default());
         assert!(!text.contains("98320567"), "{text}");
     }
 
     #[test]
     fn individual_number_errors_have_the_right_variant() {
         let kind = IdentifierKind::IndividualNumber;
-        assert_eq!(
-            IndividualNumber::parse(""),
-            Err(IdentifierError::Empty { kind })
-        );
-        assert_eq!(
-            IndividualNumber::parse("  - "),
-            Err(IdentifierError::Empty { kind })
-        );
+        assert_eq!(IndividualNumber::parse(""), Err(IdentifierError::Empty { kind }));
+        assert_eq!(IndividualNumber::parse("  - "), Err(IdentifierError::Empty { kind }));
         assert_eq!(
             IndividualNumber::parse("98320567321"),
-            Err(IdentifierError::WrongLength {
-                kind,
-                expected: 12,
-                actual: 11
-            })
+            Err(IdentifierError::WrongLength { kind, expected: 12, actual: 11 })
         );
         assert_eq!(
             IndividualNumber::parse("9832056732140"),
-            Err(IdentifierError::WrongLength {
-                kind,
-                expected: 12,
-                actual: 13
-            })
+            Err(IdentifierError::WrongLength { kind, expected: 12, actual: 13 })
         );
         assert_eq!(
             IndividualNumber::parse("98320567321A"),
-            Err(IdentifierError::InvalidCharacter {
-                kind,
-                ch: 'A',
-                position: 12
-            })
+            Err(IdentifierError::InvalidCharacter { kind, ch: 'A', position: 12 })
         );
         assert_eq!(
             IndividualNumber::parse("９８３２ａ"),
-            Err(IdentifierError::InvalidCharacter {
-                kind,
-                ch: 'a',
-                position: 5
-            })
+            Err(IdentifierError::InvalidCharacter { kind, ch: 'a', position: 5 })
         );
         assert_eq!(
             IndividualNumber::parse("9832.0567.3214"),
-            Err(IdentifierError::InvalidCharacter {
-                kind,
-                ch: '.',
-                position: 5
-            })
+            Err(IdentifierError::InvalidCharacter { kind, ch: '.', position: 5 })
         );
         assert_eq!(
             IndividualNumber::parse("983205673215"),
-            Err(IdentifierError::CheckDigitMismatch {
-                kind,
-                expected: 4,
-                actual: 5
-            })
+            Err(IdentifierError::CheckDigitMismatch { kind, expected: 4, actual: 5 })
         );
         assert_eq!(
             IndividualNumber::compute_check_digit("9832056732"),
-            Err(IdentifierError::WrongLength {
-                kind,
-                expected: 11,
-                actual: 10
-            })
+            Err(IdentifierError::WrongLength { kind, expected: 11, actual: 10 })
         );
         assert_eq!(
             IndividualNumber::parse("98320567321A").map_err(|e| e.message_ja()),
-            Err(
-                "個人番号に使えない文字「A」があります（12文字目）。数字で入力してください"
-                    .to_owned()
-            )
+            Err("個人番号に使えない文字「A」があります（12文字目）。数字で入力してください".to_owned())
         );
         assert_eq!(
             IndividualNumber::parse("123").map_err(|e| e.message_ja()),
@@ -643,8 +551,7 @@ mod tests {
         );
         assert_eq!(
             IndividualNumber::parse("983205673215").map_err(|e| e.message_ja()),
-            Err("個人番号が正しくありません（最後の1桁の検査用数字が一致しません）。番号をご確認ください"
-                .to_owned())
+            Err("個人番号が正しくありません（最後の1桁の検査用数字が一致しません）。番号をご確認ください".to_owned())
         );
         assert_eq!(
             IndividualNumber::parse("").map_err(|e| e.to_string()),
@@ -658,10 +565,7 @@ mod tests {
         assert_eq!(changes.len(), 12 * 9);
         for (pos, changed) in changes {
             assert!(
-                matches!(
-                    IndividualNumber::parse(&changed),
-                    Err(IdentifierError::CheckDigitMismatch { .. })
-                ),
+                matches!(IndividualNumber::parse(&changed), Err(IdentifierError::CheckDigitMismatch { .. })),
                 "position {pos}: {changed} was accepted"
             );
         }
@@ -723,30 +627,20 @@ mod tests {
     fn resident_record_code_vectors_pass_without_warning() {
         for code in ["24727059608", "24846016224", "25208017643"] {
             let parsed = ResidentRecordCode::parse(code);
-            let Ok((rc, warning)) = parsed else {
-                panic!("{code}: {parsed:?}")
-            };
+            let Ok((rc, warning)) = parsed else { panic!("{code}: {parsed:?}") };
             assert_eq!(rc.as_str(), code);
             assert_eq!(warning, None, "{code}");
             let (base, last) = code.split_at(10);
-            assert_eq!(
-                ResidentRecordCode::compute_check_digit(base).map(|d| d.to_string()),
-                Ok(last.to_owned())
-            );
+            assert_eq!(ResidentRecordCode::compute_check_digit(base).map(|d| d.to_string()), Ok(last.to_owned()));
         }
     }
 
     #[test]
     fn resident_record_code_check_digit_is_only_a_warning() {
         let parsed = ResidentRecordCode::parse("2472-7059-609");
-        let Ok((rc, warning)) = parsed else {
-            panic!("{parsed:?}")
-        };
+        let Ok((rc, warning)) = parsed else { panic!("{parsed:?}") };
         assert_eq!(rc.as_str(), "24727059609");
-        let expected = IdentifierWarning::ResidentCodeCheckDigit {
-            expected: 8,
-            actual: 9,
-        };
+        let expected = IdentifierWarning::ResidentCodeCheckDigit { expected: 8, actual: 9 };
         assert_eq!(warning, Some(expected));
         assert!(expected.message_ja().contains("住民票コード"));
         assert!(!expected.to_string().ends_with('.'));
@@ -756,128 +650,65 @@ mod tests {
     #[test]
     fn resident_record_code_format_errors_are_hard() {
         let kind = IdentifierKind::ResidentRecordCode;
-        assert_eq!(
-            ResidentRecordCode::parse(""),
-            Err(IdentifierError::Empty { kind })
-        );
+        assert_eq!(ResidentRecordCode::parse(""), Err(IdentifierError::Empty { kind }));
         assert_eq!(
             ResidentRecordCode::parse("2472705960"),
-            Err(IdentifierError::WrongLength {
-                kind,
-                expected: 11,
-                actual: 10
-            })
+            Err(IdentifierError::WrongLength { kind, expected: 11, actual: 10 })
         );
         assert_eq!(
             ResidentRecordCode::parse("2472705960X"),
-            Err(IdentifierError::InvalidCharacter {
-                kind,
-                ch: 'X',
-                position: 11
-            })
+            Err(IdentifierError::InvalidCharacter { kind, ch: 'X', position: 11 })
         );
         assert_eq!(
-            ResidentRecordCode::parse("２４７２７０５９６０８")
-                .map(|(c, w)| (c.as_str().to_owned(), w)),
+            ResidentRecordCode::parse("２４７２７０５９６０８").map(|(c, w)| (c.as_str().to_owned(), w)),
             Ok(("24727059608".to_owned(), None))
         );
     }
 
     #[test]
     fn postal_code_forms() {
-        for input in [
-            "1600022",
-            "160-0022",
-            "１６０－００２２",
-            "〒160-0022",
-            "〒 160-0022",
-            "〒１６０－００２２",
-        ] {
+        for input in ["1600022", "160-0022", "１６０－００２２", "〒160-0022", "〒 160-0022", "〒１６０－００２２"]
+        {
             let p = PostalCode::parse(input);
             assert_eq!(p.as_ref().map(PostalCode::as_str), Ok("1600022"), "{input}");
-            assert_eq!(
-                p.as_ref().map(PostalCode::formatted),
-                Ok("160-0022".to_owned())
-            );
+            assert_eq!(p.as_ref().map(PostalCode::formatted), Ok("160-0022".to_owned()));
         }
         let kind = IdentifierKind::PostalCode;
-        assert_eq!(
-            PostalCode::parse("〒"),
-            Err(IdentifierError::Empty { kind })
-        );
-        assert_eq!(
-            PostalCode::parse("160-002"),
-            Err(IdentifierError::WrongLength {
-                kind,
-                expected: 7,
-                actual: 6
-            })
-        );
+        assert_eq!(PostalCode::parse("〒"), Err(IdentifierError::Empty { kind }));
+        assert_eq!(PostalCode::parse("160-002"), Err(IdentifierError::WrongLength { kind, expected: 7, actual: 6 }));
         assert_eq!(
             PostalCode::parse("160〒0022"),
-            Err(IdentifierError::InvalidCharacter {
-                kind,
-                ch: '〒',
-                position: 4
-            })
+            Err(IdentifierError::InvalidCharacter { kind, ch: '〒', position: 4 })
         );
         assert_eq!(
             PostalCode::parse("〒〒1600022"),
-            Err(IdentifierError::InvalidCharacter {
-                kind,
-                ch: '〒',
-                position: 2
-            })
+            Err(IdentifierError::InvalidCharacter { kind, ch: '〒', position: 2 })
         );
         assert_eq!(
             PostalCode::parse("abc").map_err(|e| e.message_ja()),
-            Err(
-                "郵便番号に使えない文字「a」があります（1文字目）。数字で入力してください"
-                    .to_owned()
-            )
+            Err("郵便番号に使えない文字「a」があります（1文字目）。数字で入力してください".to_owned())
         );
     }
 
     #[test]
     fn corporate_number_vector_and_errors() {
         assert_eq!(CorporateNumber::compute_check_digit("000012050002"), Ok(7));
-        for input in [
-            "7000012050002",
-            "7-0000-1205-0002",
-            "７０００ ０１２０ ５０００２",
-        ] {
+        for input in ["7000012050002", "7-0000-1205-0002", "７０００ ０１２０ ５０００２"] {
             let c = CorporateNumber::parse(input);
-            assert_eq!(
-                c.as_ref().map(CorporateNumber::as_str),
-                Ok("7000012050002"),
-                "{input}"
-            );
+            assert_eq!(c.as_ref().map(CorporateNumber::as_str), Ok("7000012050002"), "{input}");
         }
         let kind = IdentifierKind::CorporateNumber;
         assert_eq!(
             CorporateNumber::parse("8000012050002"),
-            Err(IdentifierError::CheckDigitMismatch {
-                kind,
-                expected: 7,
-                actual: 8
-            })
+            Err(IdentifierError::CheckDigitMismatch { kind, expected: 7, actual: 8 })
         );
         assert_eq!(
             CorporateNumber::parse("700001205000"),
-            Err(IdentifierError::WrongLength {
-                kind,
-                expected: 13,
-                actual: 12
-            })
+            Err(IdentifierError::WrongLength { kind, expected: 13, actual: 12 })
         );
-        assert_eq!(
-            CorporateNumber::parse(""),
-            Err(IdentifierError::Empty { kind })
-        );
+        assert_eq!(CorporateNumber::parse(""), Err(IdentifierError::Empty { kind }));
         assert!(
-            CorporateNumber::parse("8000012050002")
-                .map_err(|e| e.message_ja())
-                .is_err_and(|m| m.contains("先頭の1桁"))
+            CorporateNumber::parse("8000012050002").map_err(|e| e.message_ja()).is_err_and(|m| m.contains("先頭の1桁"))
         );
         // The mod-9 formula cannot see a 0 ↔ 9 swap in a base digit (the sum moves by 9 or 18);
         // every other single-digit change is rejected.
@@ -885,11 +716,7 @@ mod tests {
         for (pos, changed) in single_digit_changes("7000012050002") {
             let swapped = [original[pos], changed.as_bytes()[pos]];
             let zero_nine = pos > 0 && (swapped == *b"09" || swapped == *b"90");
-            assert_eq!(
-                CorporateNumber::parse(&changed).is_ok(),
-                zero_nine,
-                "{pos}: {changed}"
-            );
+            assert_eq!(CorporateNumber::parse(&changed).is_ok(), zero_nine, "{pos}: {changed}");
         }
     }
 
@@ -903,27 +730,15 @@ mod tests {
         let kind = IdentifierKind::LocalGovernmentCode;
         assert_eq!(
             LocalGovernmentCode::parse("131042"),
-            Err(IdentifierError::CheckDigitMismatch {
-                kind,
-                expected: 1,
-                actual: 2
-            })
+            Err(IdentifierError::CheckDigitMismatch { kind, expected: 1, actual: 2 })
         );
         assert_eq!(
             LocalGovernmentCode::parse("13104"),
-            Err(IdentifierError::WrongLength {
-                kind,
-                expected: 6,
-                actual: 5
-            })
+            Err(IdentifierError::WrongLength { kind, expected: 6, actual: 5 })
         );
         assert_eq!(
             LocalGovernmentCode::parse("13l041"),
-            Err(IdentifierError::InvalidCharacter {
-                kind,
-                ch: 'l',
-                position: 3
-            })
+            Err(IdentifierError::InvalidCharacter { kind, ch: 'l', position: 3 })
         );
         // r = 0 → 1, r = 1 → 0, otherwise (11 − r) mod 10.
         assert_eq!(local_government_check("00000"), 1); // r = 0
@@ -941,9 +756,7 @@ mod tests {
             IndividualNumber::parse("983205673215").err(),
         ];
         for e in errors {
-            let Some(e) = e else {
-                panic!("expected an error")
-            };
+            let Some(e) = e else { panic!("expected an error") };
             assert!(!e.to_string().ends_with('.'), "{e}");
             assert!(!e.message_ja().is_empty());
         }

@@ -4,8 +4,8 @@
 use async_trait::async_trait;
 
 use crate::types::{
-    Household, HouseholdId, MoveReceipt, MoveSubmission, Person, PersonId, PersonSummary,
-    SealAbolition, SealApplication, SealRegistration, SearchQuery,
+    Household, HouseholdId, MoveReceipt, MoveSubmission, Person, PersonId, PersonSummary, SealAbolition,
+    SealApplication, SealRegistration, SearchQuery,
 };
 
 /// Why the resident system could not do what was asked.
@@ -55,15 +55,12 @@ impl ResidentSystemError {
             ResidentSystemError::Rejected { reason_ja, .. } => {
                 format!("住民記録システムが受け付けませんでした：{reason_ja}")
             }
-            ResidentSystemError::InvalidQuery(_) => {
-                "検索条件が正しくありません。条件を確認してください".to_string()
-            }
+            ResidentSystemError::InvalidQuery(_) => "検索条件が正しくありません。条件を確認してください".to_string(),
             ResidentSystemError::Unavailable(_) => {
                 "住民記録システムに接続できません。しばらく待ってから再度お試しください".to_string()
             }
             ResidentSystemError::InvalidResponse(_) => {
-                "住民記録システムから想定外の応答がありました。システム管理者に連絡してください"
-                    .to_string()
+                "住民記録システムから想定外の応答がありました。システム管理者に連絡してください".to_string()
             }
         }
     }
@@ -82,26 +79,14 @@ pub trait ResidentSystem: Send + Sync {
     async fn person(&self, id: PersonId) -> Result<Person, ResidentSystemError>;
 
     /// Apply a 異動 entry. Sending the same idempotency key again returns the first receipt and changes nothing.
-    async fn submit_move(
-        &self,
-        submission: &MoveSubmission,
-    ) -> Result<MoveReceipt, ResidentSystemError>;
+    async fn submit_move(&self, submission: &MoveSubmission) -> Result<MoveReceipt, ResidentSystemError>;
 
     /// Register a seal (印鑑登録). Idempotent by key.
-    async fn register_seal(
-        &self,
-        application: &SealApplication,
-    ) -> Result<SealRegistration, ResidentSystemError>;
+    async fn register_seal(&self, application: &SealApplication) -> Result<SealRegistration, ResidentSystemError>;
 
     /// Abolish a seal registration (廃止). Idempotent by key.
-    async fn abolish_seal(
-        &self,
-        abolition: &SealAbolition,
-    ) -> Result<SealRegistration, ResidentSystemError>;
+    async fn abolish_seal(&self, abolition: &SealAbolition) -> Result<SealRegistration, ResidentSystemError>;
 
     /// Look up a seal registration by its 登録番号 (read from the 印鑑登録証).
-    async fn seal_by_number(
-        &self,
-        registration_number: &str,
-    ) -> Result<SealRegistration, ResidentSystemError>;
+    async fn seal_by_number(&self, registration_number: &str) -> Result<SealRegistration, ResidentSystemError>;
 }

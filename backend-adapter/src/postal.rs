@@ -38,32 +38,14 @@ pub fn parse_postal_csv(text: &str) -> Result<Vec<PostalArea>, PostalDataError> 
             continue;
         }
         let fields: Vec<&str> = line.split(',').collect();
-        let [
-            _,
-            _,
-            postal_code,
-            _,
-            _,
-            town_kana,
-            prefecture,
-            city,
-            town,
-            _,
-            _,
-            chome,
-            ..,
-        ] = fields.as_slice()
-        else {
+        let [_, _, postal_code, _, _, town_kana, prefecture, city, town, _, _, chome, ..] = fields.as_slice() else {
             return Err(PostalDataError {
                 line: index + 1,
                 reason: format!("expected 15 fields, found {}", fields.len()),
             });
         };
         if postal_code.len() != 7 || !postal_code.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(PostalDataError {
-                line: index + 1,
-                reason: format!("bad postal code {postal_code:?}"),
-            });
+            return Err(PostalDataError { line: index + 1, reason: format!("bad postal code {postal_code:?}") });
         }
         areas.push(PostalArea {
             postal_code: (*postal_code).to_string(),
@@ -83,12 +65,17 @@ pub fn shinjuku_areas() -> Vec<PostalArea> {
     parse_postal_csv(SHINJUKU_CSV).unwrap_or_default()
 }
 
-/// Areas fit to be a residential address: a named 町域, not a building's floor listing or a catch-all entry.
+/// Areas fit to be a residential address: a named 町域, not a catch-all entry and not a high-rise building whose
+/// floors each have their own postal code (such a "町域" appears under many codes).
 pub fn residential_areas(areas: &[PostalArea]) -> Vec<PostalArea> {
+    let codes_per_town = |town: &str| areas.iter().filter(|a| a.town == town).count();
     areas
         .iter()
         .filter(|a| {
-            !a.town.is_empty() && !a.town.contains('（') && !a.town.contains("以下に掲載がない場合")
+            !a.town.is_empty()
+                && !a.town.contains('（')
+                && !a.town.contains("以下に掲載がない場合")
+                && codes_per_town(&a.town) <= 2
         })
         .cloned()
         .collect()
@@ -96,10 +83,7 @@ pub fn residential_areas(areas: &[PostalArea]) -> Vec<PostalArea> {
 
 /// The areas of a postal code (some codes cover several 町域).
 pub fn lookup<'a>(areas: &'a [PostalArea], postal_code: &str) -> Vec<&'a PostalArea> {
-    areas
-        .iter()
-        .filter(|a| a.postal_code == postal_code)
-        .collect()
+    areas.iter().filter(|a| a.postal_code == postal_code).collect()
 }
 
 #[cfg(test)]
@@ -110,13 +94,10 @@ mod tests {
     fn shipped_file_parses_completely() {
         let areas = parse_postal_csv(SHINJUKU_CSV).expect("shipped postal data parses");
         assert_eq!(areas.len(), 696);
-        assert!(
-            areas
-                .iter()
-                .all(|a| a.city == "新宿区" && a.prefecture == "東京都")
-        );
+        assert!(areas.iter().all(|a| a.city == "新宿区" && a.prefecture == "東京都"));
         let residential = residential_areas(&areas);
         assert!(residential.len() > 100, "{}", residential.len());
+        assert!(residential.iter().all(|a| !a.town.contains("タワー")), "building floor entries are not addresses");
     }
 
     #[test]
@@ -131,8 +112,7 @@ mod tests {
     #[test]
     fn malformed_lines_name_their_line() {
         let err =
-            parse_postal_csv("header\n13104,160,16000X2,a,b,c,東京都,新宿区,新宿,0,0,1,0,x,y\n")
-                .expect_err("bad code");
+            parse_postal_csv("header\n13104,160,16000X2,a,b,c,東京都,新宿区,新宿,0,0,1,0,x,y\n").expect_err("bad code");
         assert_eq!(err.line, 2);
         let err = parse_postal_csv("header\nonly,three,fields\n").expect_err("short line");
         assert!(err.reason.contains("15 fields"));

@@ -37,13 +37,8 @@ pub fn search_key(input: &str) -> String {
         .nfkc()
         .filter(|c| !c.is_whitespace() && !is_variation_selector(*c))
         .map(|c| match c {
-            '\u{3041}'..='\u{3096}' | '\u{309D}'..='\u{309E}' => {
-                char::from_u32(c as u32 + 0x60).unwrap_or(c)
-            }
-            _ => VARIANT_FOLDS
-                .iter()
-                .find(|(from, _)| *from == c)
-                .map_or(c, |(_, to)| *to),
+            '\u{3041}'..='\u{3096}' | '\u{309D}'..='\u{309E}' => char::from_u32(c as u32 + 0x60).unwrap_or(c),
+            _ => VARIANT_FOLDS.iter().find(|(from, _)| *from == c).map_or(c, |(_, to)| *to),
         })
         .flat_map(char::to_uppercase)
         .collect()

@@ -108,10 +108,7 @@ pub struct Address {
 impl Address {
     /// The address as printed on one line.
     pub fn display(&self) -> String {
-        let mut out = format!(
-            "{}{}{}{}",
-            self.prefecture, self.city, self.town, self.block
-        );
+        let mut out = format!("{}{}{}{}", self.prefecture, self.city, self.town, self.block);
         if let Some(building) = &self.building {
             out.push('\u{3000}');
             out.push_str(building);

@@ -1,1 +1,5 @@
-fn main() {}
+//! madoguchi's end-to-end tests: one integration binary (see ARCHITECTURE.md, "Testing").
+
+mod reference_system;
+mod store_suite;
+mod support;

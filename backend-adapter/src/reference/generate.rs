@@ -11,18 +11,13 @@ use rand_chacha::ChaCha8Rng;
 use sqlx::sqlite::{SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{QueryBuilder, Sqlite};
 
-use super::names::{
-    BUILDINGS, FOREIGN_NAMES, GIVEN_FEMALE, GIVEN_MALE, HONSEKI_PLACES, RESIDENCE_STATUSES,
-    SURNAMES,
-};
+use super::names::{BUILDINGS, FOREIGN_NAMES, GIVEN_FEMALE, GIVEN_MALE, HONSEKI_PLACES, RESIDENCE_STATUSES, SURNAMES};
 use super::{INDEXES, SCHEMA, SCHEMA_VERSION, connect_options, seal_image};
 use crate::identifiers::{IndividualNumber, ResidentRecordCode};
 use crate::port::ResidentSystemError;
 use crate::postal::{PostalArea, residential_areas, shinjuku_areas};
 use crate::search_key::search_key;
-use crate::types::{
-    Address, HouseholdId, MoveInRecord, Name, Person, PersonId, Registry, ResidentStatus, Sex,
-};
+use crate::types::{Address, HouseholdId, MoveInRecord, Name, Person, PersonId, Registry, ResidentStatus, Sex};
 
 /// The day the synthetic population is "as of": fixed so generation never depends on the clock.
 pub const POPULATION_AS_OF: Date = date(2026, 10, 1);
@@ -88,26 +83,14 @@ pub fn name_keys(name: &Name) -> Vec<String> {
 
 /// A unique, check-digit-correct 住民票コード and 個人番号 for the `index`-th generated person. Multiplying by a
 /// number coprime to 10 is a bijection modulo a power of ten, so distinct indexes give distinct numbers.
-pub fn identifiers_for(
-    index: u64,
-) -> Result<(ResidentRecordCode, IndividualNumber), ResidentSystemError> {
-    let code_body = format!(
-        "{:010}",
-        (index.wrapping_mul(7_919).wrapping_add(1_234_567)) % 10_000_000_000
-    );
-    let number_body = format!(
-        "{:011}",
-        (index.wrapping_mul(104_729).wrapping_add(52_918_367)) % 100_000_000_000
-    );
-    let invalid = |e: crate::identifiers::IdentifierError| {
-        ResidentSystemError::InvalidResponse(e.to_string())
-    };
+pub fn identifiers_for(index: u64) -> Result<(ResidentRecordCode, IndividualNumber), ResidentSystemError> {
+    let code_body = format!("{:010}", (index.wrapping_mul(7_919).wrapping_add(1_234_567)) % 10_000_000_000);
+    let number_body = format!("{:011}", (index.wrapping_mul(104_729).wrapping_add(52_918_367)) % 100_000_000_000);
+    let invalid = |e: crate::identifiers::IdentifierError| ResidentSystemError::InvalidResponse(e.to_string());
     let code_digit = ResidentRecordCode::compute_check_digit(&code_body).map_err(invalid)?;
     let number_digit = IndividualNumber::compute_check_digit(&number_body).map_err(invalid)?;
-    let (code, _warning) =
-        ResidentRecordCode::parse(&format!("{code_body}{code_digit}")).map_err(invalid)?;
-    let number =
-        IndividualNumber::parse(&format!("{number_body}{number_digit}")).map_err(invalid)?;
+    let (code, _warning) = ResidentRecordCode::parse(&format!("{code_body}{code_digit}")).map_err(invalid)?;
+    let number = IndividualNumber::parse(&format!("{number_body}{number_digit}")).map_err(invalid)?;
     Ok((code, number))
 }
 
@@ -155,9 +138,7 @@ fn random_date_between(rng: &mut ChaCha8Rng, from: Date, to: Date) -> Date {
 
 fn birth_date_for_age(rng: &mut ChaCha8Rng, min_age: i16, max_age: i16) -> Date {
     let age = rng.random_range(min_age..=max_age.max(min_age));
-    let latest = POPULATION_AS_OF
-        .checked_sub(age.years())
-        .unwrap_or(POPULATION_AS_OF);
+    let latest = POPULATION_AS_OF.checked_sub(age.years()).unwrap_or(POPULATION_AS_OF);
     let earliest = latest.checked_sub(364.days()).unwrap_or(latest);
     random_date_between(rng, earliest, latest)
 }
@@ -186,11 +167,7 @@ impl Generator {
         } else {
             area.town.clone()
         };
-        let block = format!(
-            "{}番{}号",
-            self.rng.random_range(1..=30),
-            self.rng.random_range(1..=20)
-        );
+        let block = format!("{}番{}号", self.rng.random_range(1..=30), self.rng.random_range(1..=20));
         let building = (self.rng.random_range(0..100) < 45).then(|| {
             format!(
                 "{}{}号室",
@@ -198,14 +175,7 @@ impl Generator {
                 self.rng.random_range(1..=9) * 100 + self.rng.random_range(1..=12)
             )
         });
-        Address {
-            postal_code: area.postal_code,
-            prefecture: area.prefecture,
-            city: area.city,
-            town,
-            block,
-            building,
-        }
+        Address { postal_code: area.postal_code, prefecture: area.prefecture, city: area.city, town, block, building }
     }
 
     fn japanese_name(&mut self, family: (&str, &str), sex: Sex) -> Name {
@@ -225,11 +195,7 @@ impl Generator {
         }
     }
 
-    fn household(
-        &mut self,
-        household_id: i64,
-        out: &mut Generated,
-    ) -> Result<(), ResidentSystemError> {
+    fn household(&mut self, household_id: i64, out: &mut Generated) -> Result<(), ResidentSystemError> {
         let size = household_size(&mut self.rng);
         let address = self.address();
         let foreign = self.rng.random_range(0..1000) < 35;
@@ -237,11 +203,7 @@ impl Generator {
         let family = pick_weighted(&mut self.rng, SURNAMES, |w| *w);
         let honseki = pick(&mut self.rng, HONSEKI_PLACES).to_string();
         let foreign_origin = *pick(&mut self.rng, FOREIGN_NAMES);
-        let head_sex = if self.rng.random_bool(0.6) {
-            Sex::Male
-        } else {
-            Sex::Female
-        };
+        let head_sex = if self.rng.random_bool(0.6) { Sex::Male } else { Sex::Female };
         let head_birth = if size == 1 {
             birth_date_for_age(&mut self.rng, 18, 95)
         } else {
@@ -251,11 +213,7 @@ impl Generator {
         let became_resident = if born_here {
             head_birth
         } else {
-            random_date_between(
-                &mut self.rng,
-                head_birth.max(date(1975, 1, 1)),
-                POPULATION_AS_OF,
-            )
+            random_date_between(&mut self.rng, head_birth.max(date(1975, 1, 1)), POPULATION_AS_OF)
         };
         let previous_address = pick(&mut self.rng, HONSEKI_PLACES)
             .trim_end_matches(|c: char| c == '地' || c == '番' || c.is_ascii_digit())
@@ -267,39 +225,21 @@ impl Generator {
             let (relationship, sex, birth_date) = match member {
                 0 => ("世帯主".to_string(), head_sex, head_birth),
                 1 => {
-                    let sex = if head_sex == Sex::Male {
-                        Sex::Female
-                    } else {
-                        Sex::Male
-                    };
+                    let sex = if head_sex == Sex::Male { Sex::Female } else { Sex::Male };
                     let label = if sex == Sex::Female { "妻" } else { "夫" };
-                    let age_shift = self.rng.random_range(-5..=5);
-                    let birth = head_birth
-                        .checked_add(age_shift.years())
-                        .unwrap_or(head_birth)
-                        .min(
-                            POPULATION_AS_OF
-                                .checked_sub(18.years())
-                                .unwrap_or(POPULATION_AS_OF),
-                        );
+                    let age_shift = self.rng.random_range(-6..=6);
+                    let around = head_birth.checked_add(age_shift.years()).unwrap_or(head_birth);
+                    let adult_limit = POPULATION_AS_OF.checked_sub(18.years()).unwrap_or(POPULATION_AS_OF);
+                    let birth =
+                        random_date_between(&mut self.rng, around.checked_sub(180.days()).unwrap_or(around), around)
+                            .min(adult_limit);
                     (label.to_string(), sex, birth)
                 }
                 _ => {
-                    let sex = if self.rng.random_bool(0.5) {
-                        Sex::Male
-                    } else {
-                        Sex::Female
-                    };
+                    let sex = if self.rng.random_bool(0.5) { Sex::Male } else { Sex::Female };
                     let earliest = head_birth.checked_add(20.years()).unwrap_or(head_birth);
-                    let latest = head_birth
-                        .checked_add(45.years())
-                        .unwrap_or(head_birth)
-                        .min(POPULATION_AS_OF);
-                    (
-                        ("子").to_string(),
-                        sex,
-                        random_date_between(&mut self.rng, earliest.min(latest), latest),
-                    )
+                    let latest = head_birth.checked_add(45.years()).unwrap_or(head_birth).min(POPULATION_AS_OF);
+                    (("子").to_string(), sex, random_date_between(&mut self.rng, earliest.min(latest), latest))
                 }
             };
             let (name, registry) = if foreign {
@@ -323,11 +263,7 @@ impl Generator {
                 let registry = Registry::Foreign {
                     nationality: nationality.to_string(),
                     residence_status: pick(&mut self.rng, RESIDENCE_STATUSES).to_string(),
-                    residence_expires_on: random_date_between(
-                        &mut self.rng,
-                        POPULATION_AS_OF,
-                        date(2031, 3, 31),
-                    ),
+                    residence_expires_on: random_date_between(&mut self.rng, POPULATION_AS_OF, date(2031, 3, 31)),
                     residence_card_number: format!(
                         "{}{}{:08}{}{}",
                         char::from(b'A' + self.rng.random_range(0..26u8)),
@@ -346,33 +282,23 @@ impl Generator {
                     name.former_family = Some(former.0.to_string());
                     name.former_family_kana = Some(former.1.to_string());
                 }
-                let head_of_register = head_name
-                    .clone()
-                    .unwrap_or_else(|| format!("{}\u{3000}{}", name.family, name.given));
-                (
-                    name,
-                    Registry::Japanese {
-                        honseki: honseki.clone(),
-                        head_of_family_register: head_of_register,
-                    },
-                )
+                let head_of_register =
+                    head_name.clone().unwrap_or_else(|| format!("{}\u{3000}{}", name.family, name.given));
+                (name, Registry::Japanese { honseki: honseki.clone(), head_of_family_register: head_of_register })
             };
             if member == 0 {
                 head_name = Some(name.display());
             }
-            let (resident_code, individual_number) =
-                identifiers_for(u64::try_from(id).unwrap_or(0))?;
+            let (resident_code, individual_number) = identifiers_for(u64::try_from(id).unwrap_or(0))?;
             let person_became_resident = became_resident.max(birth_date);
-            let moved_in =
-                (!born_here && person_became_resident > birth_date).then(|| MoveInRecord {
-                    notified_on: person_became_resident
-                        .checked_add(self.rng.random_range(0..14).days())
-                        .unwrap_or(person_became_resident),
-                    previous_address: previous_address.clone(),
-                });
-            let address_fixed_on = (self.rng.random_range(0..100) < 20).then(|| {
-                random_date_between(&mut self.rng, person_became_resident, POPULATION_AS_OF)
+            let moved_in = (!born_here && person_became_resident > birth_date).then(|| MoveInRecord {
+                notified_on: person_became_resident
+                    .checked_add(self.rng.random_range(0..14).days())
+                    .unwrap_or(person_became_resident),
+                previous_address: previous_address.clone(),
             });
+            let address_fixed_on = (self.rng.random_range(0..100) < 20)
+                .then(|| random_date_between(&mut self.rng, person_became_resident, POPULATION_AS_OF));
             let person = Person {
                 id: PersonId(id),
                 household_id: HouseholdId(household_id),
@@ -398,8 +324,7 @@ impl Generator {
                 self.next_seal += 1;
                 let registered_on = random_date_between(
                     &mut self.rng,
-                    person_became_resident
-                        .max(birth_date.checked_add(15.years()).unwrap_or(birth_date)),
+                    person_became_resident.max(birth_date.checked_add(15.years()).unwrap_or(birth_date)),
                     POPULATION_AS_OF,
                 );
                 out.seals.push((
@@ -415,14 +340,9 @@ impl Generator {
             self.summary.persons += 1;
         }
         let head_id = self.next_person - i64::try_from(size).unwrap_or(0);
-        let address_json = serde_json::to_string(&address)
-            .map_err(|e| ResidentSystemError::InvalidResponse(e.to_string()))?;
-        out.households.push((
-            household_id,
-            head_id,
-            address_json,
-            search_key(&address.display()),
-        ));
+        let address_json =
+            serde_json::to_string(&address).map_err(|e| ResidentSystemError::InvalidResponse(e.to_string()))?;
+        out.households.push((household_id, head_id, address_json, search_key(&address.display())));
         self.summary.households += 1;
         Ok(())
     }
@@ -432,17 +352,11 @@ fn storage(err: sqlx::Error) -> ResidentSystemError {
     ResidentSystemError::Unavailable(format!("reference store: {err}"))
 }
 
-async fn write_batch(
-    tx: &mut sqlx::Transaction<'_, Sqlite>,
-    batch: &Generated,
-) -> Result<(), ResidentSystemError> {
+async fn write_batch(tx: &mut sqlx::Transaction<'_, Sqlite>, batch: &Generated) -> Result<(), ResidentSystemError> {
     if !batch.households.is_empty() {
         QueryBuilder::<Sqlite>::new("INSERT INTO households (id, head_id, address, address_key) ")
             .push_values(&batch.households, |mut b, (id, head, address, key)| {
-                b.push_bind(*id)
-                    .push_bind(*head)
-                    .push_bind(address.as_str())
-                    .push_bind(key.as_str());
+                b.push_bind(*id).push_bind(*head).push_bind(address.as_str()).push_bind(key.as_str());
             })
             .build()
             .execute(&mut **tx)
@@ -453,8 +367,8 @@ async fn write_batch(
         let (persons, seqs) = chunk;
         let mut rows = Vec::with_capacity(persons.len());
         for (person, seq) in persons.iter().zip(seqs) {
-            let record = serde_json::to_string(person)
-                .map_err(|e| ResidentSystemError::InvalidResponse(e.to_string()))?;
+            let record =
+                serde_json::to_string(person).map_err(|e| ResidentSystemError::InvalidResponse(e.to_string()))?;
             rows.push((person, *seq, record));
         }
         QueryBuilder::<Sqlite>::new(
@@ -475,10 +389,8 @@ async fn write_batch(
         .execute(&mut **tx)
         .await
         .map_err(storage)?;
-        let keys: Vec<(String, i64)> = persons
-            .iter()
-            .flat_map(|p| name_keys(&p.name).into_iter().map(move |k| (k, p.id.0)))
-            .collect();
+        let keys: Vec<(String, i64)> =
+            persons.iter().flat_map(|p| name_keys(&p.name).into_iter().map(move |k| (k, p.id.0))).collect();
         QueryBuilder::<Sqlite>::new("INSERT OR IGNORE INTO name_keys (key, person_id) ")
             .push_values(&keys, |mut b, (key, id)| {
                 b.push_bind(key.as_str()).push_bind(*id);
@@ -492,14 +404,20 @@ async fn write_batch(
         if chunk.is_empty() {
             continue;
         }
-        QueryBuilder::<Sqlite>::new("INSERT INTO seals (registration_number, person_id, registered_on, abolished_on, impression) ")
-            .push_values(chunk, |mut b, (number, person, on, png)| {
-                b.push_bind(number.as_str()).push_bind(*person).push_bind(on.as_str()).push_bind(None::<String>).push_bind(png.as_slice());
-            })
-            .build()
-            .execute(&mut **tx)
-            .await
-            .map_err(storage)?;
+        QueryBuilder::<Sqlite>::new(
+            "INSERT INTO seals (registration_number, person_id, registered_on, abolished_on, impression) ",
+        )
+        .push_values(chunk, |mut b, (number, person, on, png)| {
+            b.push_bind(number.as_str())
+                .push_bind(*person)
+                .push_bind(on.as_str())
+                .push_bind(None::<String>)
+                .push_bind(png.as_slice());
+        })
+        .build()
+        .execute(&mut **tx)
+        .await
+        .map_err(storage)?;
     }
     Ok(())
 }
@@ -514,16 +432,11 @@ pub async fn generate(
     if path.exists() {
         return Err(ResidentSystemError::Rejected {
             reason: format!("{} already exists; choose a new file", path.display()),
-            reason_ja: format!(
-                "{} はすでに存在します。新しいファイル名を指定してください",
-                path.display()
-            ),
+            reason_ja: format!("{} はすでに存在します。新しいファイル名を指定してください", path.display()),
         });
     }
     if options.households == 0 {
-        return Err(ResidentSystemError::InvalidQuery(
-            "the number of households must be at least 1".to_string(),
-        ));
+        return Err(ResidentSystemError::InvalidQuery("the number of households must be at least 1".to_string()));
     }
     let areas = residential_areas(&shinjuku_areas());
     if areas.is_empty() {
@@ -542,10 +455,7 @@ pub async fn generate(
         )
         .await
         .map_err(storage)?;
-    sqlx::raw_sql(SCHEMA)
-        .execute(&pool)
-        .await
-        .map_err(storage)?;
+    sqlx::raw_sql(SCHEMA).execute(&pool).await.map_err(storage)?;
     let mut generator = Generator {
         rng: ChaCha8Rng::seed_from_u64(options.seed),
         areas,
@@ -558,12 +468,7 @@ pub async fn generate(
     let mut household_id = 0i64;
     let mut done = 0u64;
     while done < options.households {
-        let mut batch = Generated {
-            households: Vec::new(),
-            persons: Vec::new(),
-            seqs: Vec::new(),
-            seals: Vec::new(),
-        };
+        let mut batch = Generated { households: Vec::new(), persons: Vec::new(), seqs: Vec::new(), seals: Vec::new() };
         let this_batch = BATCH.min(options.households - done);
         for _ in 0..this_batch {
             household_id += 1;
@@ -581,14 +486,8 @@ pub async fn generate(
         .await
         .map_err(storage)?;
     tx.commit().await.map_err(storage)?;
-    sqlx::raw_sql(INDEXES)
-        .execute(&pool)
-        .await
-        .map_err(storage)?;
-    sqlx::raw_sql("PRAGMA journal_mode = WAL; ANALYZE;")
-        .execute(&pool)
-        .await
-        .map_err(storage)?;
+    sqlx::raw_sql(INDEXES).execute(&pool).await.map_err(storage)?;
+    sqlx::raw_sql("PRAGMA journal_mode = WAL; ANALYZE;").execute(&pool).await.map_err(storage)?;
     pool.close().await;
     Ok(generator.summary)
 }

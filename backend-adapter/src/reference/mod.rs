@@ -12,17 +12,14 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use jiff::civil::Date;
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row as _, Sqlite, Transaction};
 
 use crate::port::{ResidentSystem, ResidentSystemError};
 use crate::search_key::{prefix_upper_bound, search_key};
 use crate::types::{
-    Address, Household, HouseholdId, HouseholdTarget, MoveEntry, MoveInRecord, MoveReceipt,
-    MoveSubmission, Person, PersonId, PersonSummary, ResidentStatus, SealAbolition,
-    SealApplication, SealRegistration, SearchQuery,
+    Address, Household, HouseholdId, HouseholdTarget, MoveEntry, MoveInRecord, MoveReceipt, MoveSubmission, Person,
+    PersonId, PersonSummary, ResidentStatus, SealAbolition, SealApplication, SealRegistration, SearchQuery,
 };
 
 pub use generate::{GenerationOptions, GenerationSummary, generate};
@@ -96,10 +93,7 @@ fn corrupt(err: impl std::fmt::Display) -> ResidentSystemError {
 }
 
 fn rejected(reason: impl Into<String>, reason_ja: impl Into<String>) -> ResidentSystemError {
-    ResidentSystemError::Rejected {
-        reason: reason.into(),
-        reason_ja: reason_ja.into(),
-    }
+    ResidentSystemError::Rejected { reason: reason.into(), reason_ja: reason_ja.into() }
 }
 
 pub(crate) fn connect_options(path: &Path) -> SqliteConnectOptions {
@@ -115,21 +109,17 @@ impl ReferenceResidentSystem {
     /// Open an existing reference store (one made by [`generate`] or [`ReferenceResidentSystem::create_empty`]).
     pub async fn open(path: &Path) -> Result<Self, ResidentSystemError> {
         if !path.exists() {
-            return Err(ResidentSystemError::Unavailable(format!(
-                "reference store {} does not exist",
-                path.display()
-            )));
+            return Err(ResidentSystemError::Unavailable(format!("reference store {} does not exist", path.display())));
         }
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(connect_options(path))
             .await
             .map_err(storage_error)?;
-        let version: Option<String> =
-            sqlx::query_scalar("SELECT value FROM meta WHERE key = 'schema_version'")
-                .fetch_optional(&pool)
-                .await
-                .map_err(storage_error)?;
+        let version: Option<String> = sqlx::query_scalar("SELECT value FROM meta WHERE key = 'schema_version'")
+            .fetch_optional(&pool)
+            .await
+            .map_err(storage_error)?;
         match version.as_deref() {
             Some(SCHEMA_VERSION) => Ok(Self { pool }),
             other => Err(ResidentSystemError::InvalidResponse(format!(
@@ -146,14 +136,8 @@ impl ReferenceResidentSystem {
             .connect_with(connect_options(path).create_if_missing(true))
             .await
             .map_err(storage_error)?;
-        sqlx::raw_sql(SCHEMA)
-            .execute(&pool)
-            .await
-            .map_err(storage_error)?;
-        sqlx::raw_sql(INDEXES)
-            .execute(&pool)
-            .await
-            .map_err(storage_error)?;
+        sqlx::raw_sql(SCHEMA).execute(&pool).await.map_err(storage_error)?;
+        sqlx::raw_sql(INDEXES).execute(&pool).await.map_err(storage_error)?;
         sqlx::query("INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)")
             .bind(SCHEMA_VERSION)
             .execute(&pool)
@@ -164,33 +148,22 @@ impl ReferenceResidentSystem {
 
     /// How many persons the store holds.
     pub async fn person_count(&self) -> Result<i64, ResidentSystemError> {
-        sqlx::query_scalar("SELECT count(*) FROM persons")
-            .fetch_one(&self.pool)
-            .await
-            .map_err(storage_error)
+        sqlx::query_scalar("SELECT count(*) FROM persons").fetch_one(&self.pool).await.map_err(storage_error)
     }
 
     /// The ids of a few households, in id order from `after`: a way for demos and tests to pick residents.
-    pub async fn household_ids(
-        &self,
-        after: i64,
-        limit: u32,
-    ) -> Result<Vec<HouseholdId>, ResidentSystemError> {
-        let ids: Vec<i64> =
-            sqlx::query_scalar("SELECT id FROM households WHERE id > ? ORDER BY id LIMIT ?")
-                .bind(after)
-                .bind(i64::from(limit))
-                .fetch_all(&self.pool)
-                .await
-                .map_err(storage_error)?;
+    pub async fn household_ids(&self, after: i64, limit: u32) -> Result<Vec<HouseholdId>, ResidentSystemError> {
+        let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM households WHERE id > ? ORDER BY id LIMIT ?")
+            .bind(after)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(storage_error)?;
         Ok(ids.into_iter().map(HouseholdId).collect())
     }
 
     /// The persons under 支援措置 (for tests and the demo's hard-stop scenario).
-    pub async fn persons_under_support_measure(
-        &self,
-        limit: u32,
-    ) -> Result<Vec<PersonId>, ResidentSystemError> {
+    pub async fn persons_under_support_measure(&self, limit: u32) -> Result<Vec<PersonId>, ResidentSystemError> {
         let ids: Vec<i64> = sqlx::query_scalar(
             "SELECT id FROM persons WHERE json_extract(record, '$.support_measure') = 1 ORDER BY id LIMIT ?",
         )
@@ -212,12 +185,24 @@ impl ReferenceResidentSystem {
         .map_err(storage_error)
     }
 
+    /// Set or clear 支援措置 on every member of a household (the resident system's 抑止設定).
+    pub async fn set_support_measure(&self, household: HouseholdId, on: bool) -> Result<(), ResidentSystemError> {
+        let mut tx = self.begin_write().await?;
+        let members = Self::members(&mut tx, household).await?;
+        if members.is_empty() {
+            return Err(ResidentSystemError::NotFound { what: "household", id: household.to_string() });
+        }
+        for mut person in members {
+            person.support_measure = on;
+            let seq = Self::seq_of(&mut tx, person.id).await?;
+            Self::save_person(&mut tx, &person, seq).await?;
+        }
+        tx.commit().await.map_err(storage_error)?;
+        Ok(())
+    }
+
     /// The plain `LIKE` scan over the name columns that the key index replaces; kept for the benchmark baseline.
-    pub async fn search_by_like_scan(
-        &self,
-        prefix: &str,
-        limit: u32,
-    ) -> Result<Vec<PersonId>, ResidentSystemError> {
+    pub async fn search_by_like_scan(&self, prefix: &str, limit: u32) -> Result<Vec<PersonId>, ResidentSystemError> {
         let key = search_key(prefix);
         let pattern = format!("{}%", key.replace('%', "\\%").replace('_', "\\_"));
         let ids: Vec<i64> = sqlx::query_scalar(
@@ -258,19 +243,13 @@ impl ReferenceResidentSystem {
         Ok(hits)
     }
 
-    async fn load_person(
-        tx: &mut Transaction<'_, Sqlite>,
-        id: PersonId,
-    ) -> Result<Person, ResidentSystemError> {
+    async fn load_person(tx: &mut Transaction<'_, Sqlite>, id: PersonId) -> Result<Person, ResidentSystemError> {
         let record: Option<String> = sqlx::query_scalar("SELECT record FROM persons WHERE id = ?")
             .bind(id.0)
             .fetch_optional(&mut **tx)
             .await
             .map_err(storage_error)?;
-        let record = record.ok_or_else(|| ResidentSystemError::NotFound {
-            what: "person",
-            id: id.to_string(),
-        })?;
+        let record = record.ok_or_else(|| ResidentSystemError::NotFound { what: "person", id: id.to_string() })?;
         serde_json::from_str(&record).map_err(corrupt)
     }
 
@@ -319,17 +298,13 @@ impl ReferenceResidentSystem {
         tx: &mut Transaction<'_, Sqlite>,
         household: HouseholdId,
     ) -> Result<Vec<Person>, ResidentSystemError> {
-        let records: Vec<String> = sqlx::query_scalar(
-            "SELECT record FROM persons WHERE household_id = ? ORDER BY seq, id",
-        )
-        .bind(household.0)
-        .fetch_all(&mut **tx)
-        .await
-        .map_err(storage_error)?;
-        records
-            .iter()
-            .map(|r| serde_json::from_str(r).map_err(corrupt))
-            .collect()
+        let records: Vec<String> =
+            sqlx::query_scalar("SELECT record FROM persons WHERE household_id = ? ORDER BY seq, id")
+                .bind(household.0)
+                .fetch_all(&mut **tx)
+                .await
+                .map_err(storage_error)?;
+        records.iter().map(|r| serde_json::from_str(r).map_err(corrupt)).collect()
     }
 
     async fn insert_household(
@@ -351,9 +326,7 @@ impl ReferenceResidentSystem {
         Ok(HouseholdId(id))
     }
 
-    async fn next_person_id(
-        tx: &mut Transaction<'_, Sqlite>,
-    ) -> Result<PersonId, ResidentSystemError> {
+    async fn next_person_id(tx: &mut Transaction<'_, Sqlite>) -> Result<PersonId, ResidentSystemError> {
         let id: i64 = sqlx::query_scalar("SELECT coalesce(max(id), 0) + 1 FROM persons")
             .fetch_one(&mut **tx)
             .await
@@ -374,9 +347,7 @@ impl ReferenceResidentSystem {
                 .map_err(storage_error)?;
         match row {
             None => Ok(None),
-            Some((found, response)) if found == kind => {
-                serde_json::from_str(&response).map(Some).map_err(corrupt)
-            }
+            Some((found, response)) if found == kind => serde_json::from_str(&response).map(Some).map_err(corrupt),
             Some((found, _)) => Err(rejected(
                 format!("idempotency key {key} was already used for a {found} entry"),
                 format!("受付キー {key} は別の種類の届出（{found}）で使用済みです"),
@@ -390,23 +361,18 @@ impl ReferenceResidentSystem {
         kind: &str,
         response: &T,
     ) -> Result<(), ResidentSystemError> {
-        sqlx::query(
-            "INSERT INTO applied_entries (idempotency_key, kind, response) VALUES (?, ?, ?)",
-        )
-        .bind(key)
-        .bind(kind)
-        .bind(serde_json::to_string(response).map_err(corrupt)?)
-        .execute(&mut **tx)
-        .await
-        .map_err(storage_error)?;
+        sqlx::query("INSERT INTO applied_entries (idempotency_key, kind, response) VALUES (?, ?, ?)")
+            .bind(key)
+            .bind(kind)
+            .bind(serde_json::to_string(response).map_err(corrupt)?)
+            .execute(&mut **tx)
+            .await
+            .map_err(storage_error)?;
         Ok(())
     }
 
     async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>, ResidentSystemError> {
-        self.pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(storage_error)
+        self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(storage_error)
     }
 
     async fn apply_move(
@@ -414,19 +380,9 @@ impl ReferenceResidentSystem {
         entry: &MoveEntry,
     ) -> Result<MoveReceipt, ResidentSystemError> {
         match entry {
-            MoveEntry::MoveIn {
-                persons,
-                address,
-                household,
-                moved_on,
-                notified_on,
-                previous_address,
-            } => {
+            MoveEntry::MoveIn { persons, address, household, moved_on, notified_on, previous_address } => {
                 if persons.is_empty() {
-                    return Err(rejected(
-                        "a 転入 needs at least one person",
-                        "転入する人がいません",
-                    ));
+                    return Err(rejected("a 転入 needs at least one person", "転入する人がいません"));
                 }
                 if moved_on > notified_on {
                     return Err(rejected(
@@ -436,16 +392,11 @@ impl ReferenceResidentSystem {
                 }
                 let first_id = Self::next_person_id(tx).await?;
                 let (household_id, mut seq) = match household {
-                    HouseholdTarget::New => {
-                        (Self::insert_household(tx, first_id, address).await?, 0)
-                    }
+                    HouseholdTarget::New => (Self::insert_household(tx, first_id, address).await?, 0),
                     HouseholdTarget::Existing(id) => {
                         let members = Self::members(tx, *id).await?;
                         if members.is_empty() {
-                            return Err(ResidentSystemError::NotFound {
-                                what: "household",
-                                id: id.to_string(),
-                            });
+                            return Err(ResidentSystemError::NotFound { what: "household", id: id.to_string() });
                         }
                         (*id, i64::try_from(members.len()).unwrap_or(i64::MAX))
                     }
@@ -453,11 +404,10 @@ impl ReferenceResidentSystem {
                 let mut affected = Vec::new();
                 for (offset, new) in persons.iter().enumerate() {
                     let id = PersonId(first_id.0 + i64::try_from(offset).unwrap_or(0));
-                    let (resident_code, individual_number) =
-                        match (&new.resident_code, &new.individual_number) {
-                            (Some(code), Some(number)) => (code.clone(), number.clone()),
-                            _ => generate::identifiers_for(id.0 as u64 + 7_000_000_000)?,
-                        };
+                    let (resident_code, individual_number) = match (&new.resident_code, &new.individual_number) {
+                        (Some(code), Some(number)) => (code.clone(), number.clone()),
+                        _ => generate::identifiers_for(id.0 as u64 + 7_000_000_000)?,
+                    };
                     let person = Person {
                         id,
                         household_id,
@@ -487,23 +437,11 @@ impl ReferenceResidentSystem {
                     seq += 1;
                     affected.push(id);
                 }
-                Ok(MoveReceipt {
-                    idempotency_key: String::new(),
-                    affected,
-                    household: Some(household_id),
-                })
+                Ok(MoveReceipt { idempotency_key: String::new(), affected, household: Some(household_id) })
             }
-            MoveEntry::MoveOut {
-                persons,
-                destination,
-                planned_on,
-                notified_on,
-            } => {
+            MoveEntry::MoveOut { persons, destination, planned_on, notified_on } => {
                 if persons.is_empty() {
-                    return Err(rejected(
-                        "a 転出 needs at least one person",
-                        "転出する人がいません",
-                    ));
+                    return Err(rejected("a 転出 needs at least one person", "転出する人がいません"));
                 }
                 for id in persons {
                     let mut person = Self::load_person(tx, *id).await?;
@@ -519,10 +457,8 @@ impl ReferenceResidentSystem {
                             "転出予定年月日が届出年月日より14日を超えて前です",
                         ));
                     }
-                    person.status = ResidentStatus::MovedOut {
-                        destination: destination.clone(),
-                        planned_on: *planned_on,
-                    };
+                    person.status =
+                        ResidentStatus::MovedOut { destination: destination.clone(), planned_on: *planned_on };
                     let seq = Self::seq_of(tx, *id).await?;
                     Self::save_person(tx, &person, seq).await?;
                     // 印鑑登録 is cancelled automatically on 転出.
@@ -533,23 +469,11 @@ impl ReferenceResidentSystem {
                         .await
                         .map_err(storage_error)?;
                 }
-                Ok(MoveReceipt {
-                    idempotency_key: String::new(),
-                    affected: persons.clone(),
-                    household: None,
-                })
+                Ok(MoveReceipt { idempotency_key: String::new(), affected: persons.clone(), household: None })
             }
-            MoveEntry::MoveWithin {
-                persons,
-                new_address,
-                moved_on,
-                notified_on,
-            } => {
+            MoveEntry::MoveWithin { persons, new_address, moved_on, notified_on } => {
                 let Some(first) = persons.first() else {
-                    return Err(rejected(
-                        "a 転居 needs at least one person",
-                        "転居する人がいません",
-                    ));
+                    return Err(rejected("a 転居 needs at least one person", "転居する人がいません"));
                 };
                 if moved_on > notified_on {
                     return Err(rejected(
@@ -559,13 +483,9 @@ impl ReferenceResidentSystem {
                 }
                 let first_person = Self::load_person(tx, *first).await?;
                 let members = Self::members(tx, first_person.household_id).await?;
-                let active: Vec<PersonId> = members
-                    .iter()
-                    .filter(|p| p.status == ResidentStatus::Active)
-                    .map(|p| p.id)
-                    .collect();
-                let whole_household =
-                    active.len() == persons.len() && active.iter().all(|id| persons.contains(id));
+                let active: Vec<PersonId> =
+                    members.iter().filter(|p| p.status == ResidentStatus::Active).map(|p| p.id).collect();
+                let whole_household = active.len() == persons.len() && active.iter().all(|id| persons.contains(id));
                 let household_id = if whole_household {
                     let json = serde_json::to_string(new_address).map_err(corrupt)?;
                     sqlx::query("UPDATE households SET address = ?, address_key = ? WHERE id = ?")
@@ -592,11 +512,7 @@ impl ReferenceResidentSystem {
                         Self::seq_of(tx, *id).await?
                     } else {
                         person.household_id = household_id;
-                        person.relationship = if index == 0 {
-                            "世帯主".to_string()
-                        } else {
-                            person.relationship
-                        };
+                        person.relationship = if index == 0 { "世帯主".to_string() } else { person.relationship };
                         i64::try_from(index).unwrap_or(0)
                     };
                     Self::save_person(tx, &person, seq).await?;
@@ -607,18 +523,10 @@ impl ReferenceResidentSystem {
                     household: Some(household_id),
                 })
             }
-            MoveEntry::HouseholdChange {
-                household,
-                new_head,
-                relationships,
-                changed_on: _,
-            } => {
+            MoveEntry::HouseholdChange { household, new_head, relationships, changed_on: _ } => {
                 let members = Self::members(tx, *household).await?;
                 if members.is_empty() {
-                    return Err(ResidentSystemError::NotFound {
-                        what: "household",
-                        id: household.to_string(),
-                    });
+                    return Err(ResidentSystemError::NotFound { what: "household", id: household.to_string() });
                 }
                 if !members.iter().any(|p| p.id == *new_head) {
                     return Err(rejected(
@@ -628,19 +536,13 @@ impl ReferenceResidentSystem {
                 }
                 let mut affected = Vec::new();
                 for (index, mut person) in members.into_iter().enumerate() {
-                    if let Some((_, relation)) =
-                        relationships.iter().find(|(id, _)| *id == person.id)
-                    {
+                    if let Some((_, relation)) = relationships.iter().find(|(id, _)| *id == person.id) {
                         person.relationship = relation.clone();
                     }
                     if person.id == *new_head {
                         person.relationship = "世帯主".to_string();
                     }
-                    let seq = if person.id == *new_head {
-                        0
-                    } else {
-                        i64::try_from(index).unwrap_or(0) + 1
-                    };
+                    let seq = if person.id == *new_head { 0 } else { i64::try_from(index).unwrap_or(0) + 1 };
                     Self::save_person(tx, &person, seq).await?;
                     affected.push(person.id);
                 }
@@ -650,19 +552,12 @@ impl ReferenceResidentSystem {
                     .execute(&mut **tx)
                     .await
                     .map_err(storage_error)?;
-                Ok(MoveReceipt {
-                    idempotency_key: String::new(),
-                    affected,
-                    household: Some(*household),
-                })
+                Ok(MoveReceipt { idempotency_key: String::new(), affected, household: Some(*household) })
             }
         }
     }
 
-    async fn seq_of(
-        tx: &mut Transaction<'_, Sqlite>,
-        id: PersonId,
-    ) -> Result<i64, ResidentSystemError> {
+    async fn seq_of(tx: &mut Transaction<'_, Sqlite>, id: PersonId) -> Result<i64, ResidentSystemError> {
         sqlx::query_scalar("SELECT seq FROM persons WHERE id = ?")
             .bind(id.0)
             .fetch_one(&mut **tx)
@@ -693,10 +588,7 @@ impl ReferenceResidentSystem {
             person_id: PersonId(person_id),
             registered_on: Date::from_str(&registered_on).map_err(corrupt)?,
             impression_png,
-            abolished_on: abolished_on
-                .map(|d| Date::from_str(&d))
-                .transpose()
-                .map_err(corrupt)?,
+            abolished_on: abolished_on.map(|d| Date::from_str(&d)).transpose().map_err(corrupt)?,
         })
     }
 }
@@ -708,21 +600,12 @@ impl ResidentSystem for ReferenceResidentSystem {
             0 => DEFAULT_LIMIT,
             n => n.min(MAX_LIMIT),
         };
-        let address_range = query
-            .address_prefix
-            .as_deref()
-            .map(search_key)
-            .filter(|k| !k.is_empty())
-            .map(|key| {
-                // Addresses are keyed from the prefecture on; accept a prefix given from the 町域 as well.
-                let full = if key.starts_with("東京都") {
-                    key
-                } else {
-                    format!("東京都新宿区{key}")
-                };
-                let upper = prefix_upper_bound(&full);
-                (full, upper)
-            });
+        let address_range = query.address_prefix.as_deref().map(search_key).filter(|k| !k.is_empty()).map(|key| {
+            // Addresses are keyed from the prefecture on; accept a prefix given from the 町域 as well.
+            let full = if key.starts_with("東京都") { key } else { format!("東京都新宿区{key}") };
+            let upper = prefix_upper_bound(&full);
+            (full, upper)
+        });
         let birth = query.birth_date.map(|d| d.to_string());
         let fetch = i64::from(limit) * 2;
         let rows = if let Some(code) = query.resident_code.as_deref() {
@@ -793,26 +676,17 @@ impl ResidentSystem for ReferenceResidentSystem {
 
     async fn household(&self, id: HouseholdId) -> Result<Household, ResidentSystemError> {
         let mut tx = self.pool.begin().await.map_err(storage_error)?;
-        let row: Option<(i64, String)> =
-            sqlx::query_as("SELECT head_id, address FROM households WHERE id = ?")
-                .bind(id.0)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(storage_error)?;
+        let row: Option<(i64, String)> = sqlx::query_as("SELECT head_id, address FROM households WHERE id = ?")
+            .bind(id.0)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(storage_error)?;
         let Some((head, address)) = row else {
-            return Err(ResidentSystemError::NotFound {
-                what: "household",
-                id: id.to_string(),
-            });
+            return Err(ResidentSystemError::NotFound { what: "household", id: id.to_string() });
         };
         let members = Self::members(&mut tx, id).await?;
         tx.commit().await.map_err(storage_error)?;
-        Ok(Household {
-            id,
-            head: PersonId(head),
-            address: serde_json::from_str(&address).map_err(corrupt)?,
-            members,
-        })
+        Ok(Household { id, head: PersonId(head), address: serde_json::from_str(&address).map_err(corrupt)?, members })
     }
 
     async fn person(&self, id: PersonId) -> Result<Person, ResidentSystemError> {
@@ -822,31 +696,21 @@ impl ResidentSystem for ReferenceResidentSystem {
         Ok(person)
     }
 
-    async fn submit_move(
-        &self,
-        submission: &MoveSubmission,
-    ) -> Result<MoveReceipt, ResidentSystemError> {
+    async fn submit_move(&self, submission: &MoveSubmission) -> Result<MoveReceipt, ResidentSystemError> {
         let mut tx = self.begin_write().await?;
         if let Some(receipt) = Self::replay(&mut tx, &submission.idempotency_key, "move").await? {
             return Ok(receipt);
         }
         let mut receipt = Self::apply_move(&mut tx, &submission.entry).await?;
-        receipt
-            .idempotency_key
-            .clone_from(&submission.idempotency_key);
+        receipt.idempotency_key.clone_from(&submission.idempotency_key);
         Self::remember(&mut tx, &submission.idempotency_key, "move", &receipt).await?;
         tx.commit().await.map_err(storage_error)?;
         Ok(receipt)
     }
 
-    async fn register_seal(
-        &self,
-        application: &SealApplication,
-    ) -> Result<SealRegistration, ResidentSystemError> {
+    async fn register_seal(&self, application: &SealApplication) -> Result<SealRegistration, ResidentSystemError> {
         let mut tx = self.begin_write().await?;
-        if let Some(number) =
-            Self::replay::<String>(&mut tx, &application.idempotency_key, "seal-register").await?
-        {
+        if let Some(number) = Self::replay::<String>(&mut tx, &application.idempotency_key, "seal-register").await? {
             return Self::load_seal(&mut tx, &number).await;
         }
         let person = Self::load_person(&mut tx, application.person_id).await?;
@@ -858,36 +722,25 @@ impl ResidentSystem for ReferenceResidentSystem {
         }
         let age = seal_age(person.birth_date, application.registered_on);
         if age < 15 {
-            return Err(rejected(
-                "a seal can be registered from the age of 15",
-                "15歳未満の方は印鑑登録できません",
-            ));
+            return Err(rejected("a seal can be registered from the age of 15", "15歳未満の方は印鑑登録できません"));
         }
-        let existing: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM seals WHERE person_id = ? AND abolished_on IS NULL",
-        )
-        .bind(application.person_id.0)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(storage_error)?;
+        let existing: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM seals WHERE person_id = ? AND abolished_on IS NULL")
+                .bind(application.person_id.0)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(storage_error)?;
         if existing > 0 {
-            return Err(rejected(
-                "the person already has a registered seal",
-                "すでに印鑑登録があります（一人一印）",
-            ));
+            return Err(rejected("the person already has a registered seal", "すでに印鑑登録があります（一人一印）"));
         }
         if seal_image::decode_dimensions(&application.impression_png).is_none() {
-            return Err(rejected(
-                "the seal impression is not a PNG image",
-                "印影の画像が読み取れません",
-            ));
+            return Err(rejected("the seal impression is not a PNG image", "印影の画像が読み取れません"));
         }
-        let next: i64 = sqlx::query_scalar(
-            "SELECT coalesce(max(CAST(registration_number AS INTEGER)), 10000000) + 1 FROM seals",
-        )
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(storage_error)?;
+        let next: i64 =
+            sqlx::query_scalar("SELECT coalesce(max(CAST(registration_number AS INTEGER)), 10000000) + 1 FROM seals")
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(storage_error)?;
         let number = format!("{next:08}");
         sqlx::query(
             "INSERT INTO seals (registration_number, person_id, registered_on, abolished_on, impression)
@@ -900,34 +753,20 @@ impl ResidentSystem for ReferenceResidentSystem {
         .execute(&mut *tx)
         .await
         .map_err(storage_error)?;
-        Self::remember(
-            &mut tx,
-            &application.idempotency_key,
-            "seal-register",
-            &number,
-        )
-        .await?;
+        Self::remember(&mut tx, &application.idempotency_key, "seal-register", &number).await?;
         let registration = Self::load_seal(&mut tx, &number).await?;
         tx.commit().await.map_err(storage_error)?;
         Ok(registration)
     }
 
-    async fn abolish_seal(
-        &self,
-        abolition: &SealAbolition,
-    ) -> Result<SealRegistration, ResidentSystemError> {
+    async fn abolish_seal(&self, abolition: &SealAbolition) -> Result<SealRegistration, ResidentSystemError> {
         let mut tx = self.begin_write().await?;
-        if let Some(number) =
-            Self::replay::<String>(&mut tx, &abolition.idempotency_key, "seal-abolish").await?
-        {
+        if let Some(number) = Self::replay::<String>(&mut tx, &abolition.idempotency_key, "seal-abolish").await? {
             return Self::load_seal(&mut tx, &number).await;
         }
         let seal = Self::load_seal(&mut tx, &abolition.registration_number).await?;
         if seal.abolished_on.is_some() {
-            return Err(rejected(
-                "the seal registration is already abolished",
-                "この印鑑登録はすでに廃止されています",
-            ));
+            return Err(rejected("the seal registration is already abolished", "この印鑑登録はすでに廃止されています"));
         }
         sqlx::query("UPDATE seals SET abolished_on = ? WHERE registration_number = ?")
             .bind(abolition.abolished_on.to_string())
@@ -935,22 +774,13 @@ impl ResidentSystem for ReferenceResidentSystem {
             .execute(&mut *tx)
             .await
             .map_err(storage_error)?;
-        Self::remember(
-            &mut tx,
-            &abolition.idempotency_key,
-            "seal-abolish",
-            &abolition.registration_number,
-        )
-        .await?;
+        Self::remember(&mut tx, &abolition.idempotency_key, "seal-abolish", &abolition.registration_number).await?;
         let seal = Self::load_seal(&mut tx, &abolition.registration_number).await?;
         tx.commit().await.map_err(storage_error)?;
         Ok(seal)
     }
 
-    async fn seal_by_number(
-        &self,
-        registration_number: &str,
-    ) -> Result<SealRegistration, ResidentSystemError> {
+    async fn seal_by_number(&self, registration_number: &str) -> Result<SealRegistration, ResidentSystemError> {
         let mut tx = self.pool.begin().await.map_err(storage_error)?;
         let seal = Self::load_seal(&mut tx, registration_number.trim()).await?;
         tx.commit().await.map_err(storage_error)?;

@@ -16,8 +16,7 @@ pub fn synthetic_impression(registration_number: u64) -> Vec<u8> {
             // Inner strokes: a few radial and horizontal bars chosen by the number's bits.
             let bar_row = (y / 8) as u64;
             let bar = r < 24.0 && (bits >> (bar_row * 3)) & 1 == 1 && (x % 8) < 5;
-            let angle_bucket =
-                ((dy.atan2(dx) + std::f32::consts::PI) / (std::f32::consts::PI / 8.0)) as u64;
+            let angle_bucket = ((dy.atan2(dx) + std::f32::consts::PI) / (std::f32::consts::PI / 8.0)) as u64;
             let spoke = r < 24.0
                 && r > 6.0
                 && (bits >> (40 + angle_bucket % 16)) & 1 == 1

@@ -182,9 +182,7 @@ impl AuditRecord {
 #[non_exhaustive]
 pub enum ChainError {
     /// A sequence number is missing or out of order (a deleted, inserted or reordered row).
-    #[error(
-        "audit row seq {found}: expected seq {expected} (a row is missing, inserted or out of order)"
-    )]
+    #[error("audit row seq {found}: expected seq {expected} (a row is missing, inserted or out of order)")]
     SequenceGap {
         /// The seq that should come next.
         expected: i64,
@@ -250,10 +248,7 @@ pub struct ChainVerifier {
 
 impl Default for ChainVerifier {
     fn default() -> Self {
-        Self {
-            expected_seq: 1,
-            prev_hash: GENESIS_HASH,
-        }
+        Self { expected_seq: 1, prev_hash: GENESIS_HASH }
     }
 }
 
@@ -261,10 +256,7 @@ impl ChainVerifier {
     /// Check the next entry.
     pub fn push(&mut self, entry: &AuditEntry) -> Result<(), ChainError> {
         if entry.seq != self.expected_seq {
-            return Err(ChainError::SequenceGap {
-                expected: self.expected_seq,
-                found: entry.seq,
-            });
+            return Err(ChainError::SequenceGap { expected: self.expected_seq, found: entry.seq });
         }
         if entry.prev_hash != self.prev_hash {
             return Err(ChainError::BrokenLink { seq: entry.seq });
@@ -290,17 +282,12 @@ impl ChainVerifier {
 
     /// The verified state so far.
     pub fn finish(&self) -> VerifiedChain {
-        VerifiedChain {
-            entries: self.expected_seq - 1,
-            head: self.prev_hash,
-        }
+        VerifiedChain { entries: self.expected_seq - 1, head: self.prev_hash }
     }
 }
 
 /// Verify a whole chain given in seq order.
-pub fn verify_chain<'a>(
-    entries: impl IntoIterator<Item = &'a AuditEntry>,
-) -> Result<VerifiedChain, ChainError> {
+pub fn verify_chain<'a>(entries: impl IntoIterator<Item = &'a AuditEntry>) -> Result<VerifiedChain, ChainError> {
     let mut verifier = ChainVerifier::default();
     for entry in entries {
         verifier.push(entry)?;
@@ -324,9 +311,7 @@ mod tests {
                 subject: format!("household:{i:010}"),
                 detail: serde_json::json!({ "case": i }),
             };
-            let (seq, prev) = entries
-                .last()
-                .map_or((0, GENESIS_HASH), |e| (e.seq, e.entry_hash));
+            let (seq, prev) = entries.last().map_or((0, GENESIS_HASH), |e| (e.seq, e.entry_hash));
             entries.push(record.chain(seq, prev));
         }
         entries
@@ -378,13 +363,7 @@ mod tests {
         let chain = sample_chain(10);
         let mut deleted = chain.clone();
         deleted.remove(4);
-        assert_eq!(
-            verify_chain(&deleted),
-            Err(ChainError::SequenceGap {
-                expected: 5,
-                found: 6
-            })
-        );
+        assert_eq!(verify_chain(&deleted), Err(ChainError::SequenceGap { expected: 5, found: 6 }));
         let mut reordered = chain.clone();
         reordered.swap(2, 3);
         assert!(verify_chain(&reordered).is_err());

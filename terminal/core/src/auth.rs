@@ -1,9 +1,7 @@
 //! Who may do what: roles, their permissions, and password hashing. Permissions are checked in core on every call,
 //! never only hidden in the UI; the store additionally refuses an approval by the preparer.
 
-use argon2::{
-    Algorithm, Argon2, Params, PasswordHash, PasswordHasher as _, PasswordVerifier as _, Version,
-};
+use argon2::{Algorithm, Argon2, Params, PasswordHash, PasswordHasher as _, PasswordVerifier as _, Version};
 use serde::{Deserialize, Serialize};
 
 /// Shortest password accepted.
@@ -43,13 +41,7 @@ pub enum Permission {
 
 impl Role {
     /// Every role.
-    pub const ALL: [Role; 5] = [
-        Role::Operator,
-        Role::Reviewer,
-        Role::Supervisor,
-        Role::Admin,
-        Role::Auditor,
-    ];
+    pub const ALL: [Role; 5] = [Role::Operator, Role::Reviewer, Role::Supervisor, Role::Admin, Role::Auditor];
 
     /// The stored name.
     pub fn as_str(self) -> &'static str {
@@ -83,10 +75,7 @@ impl Role {
         use Permission as P;
         match self {
             Role::Operator => matches!(permission, P::PrepareCase),
-            Role::Reviewer => matches!(
-                permission,
-                P::ReviewCase | P::IssueCertificate | P::ReadQueue
-            ),
+            Role::Reviewer => matches!(permission, P::ReviewCase | P::IssueCertificate | P::ReadQueue),
             Role::Supervisor => matches!(permission, P::ReadQueue),
             Role::Admin => matches!(permission, P::ManageUsers),
             Role::Auditor => matches!(permission, P::ReadAudit),
@@ -111,8 +100,7 @@ pub enum PasswordError {
 
 fn hasher() -> Result<Argon2<'static>, PasswordError> {
     // OWASP minimum for Argon2id: m = 19 MiB, t = 2, p = 1.
-    let params =
-        Params::new(19_456, 2, 1, None).map_err(|e| PasswordError::Hashing(e.to_string()))?;
+    let params = Params::new(19_456, 2, 1, None).map_err(|e| PasswordError::Hashing(e.to_string()))?;
     Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
 }
 
@@ -130,9 +118,7 @@ pub fn hash_password(password: &str) -> Result<String, PasswordError> {
 /// Whether `password` matches the stored PHC string.
 pub fn verify_password(password: &str, stored: &str) -> Result<bool, PasswordError> {
     let parsed = PasswordHash::new(stored).map_err(|_| PasswordError::MalformedHash)?;
-    Ok(hasher()?
-        .verify_password(password.as_bytes(), &parsed)
-        .is_ok())
+    Ok(hasher()?.verify_password(password.as_bytes(), &parsed).is_ok())
 }
 
 #[cfg(test)]
@@ -142,29 +128,17 @@ mod tests {
     #[test]
     fn hashes_are_argon2id_with_owasp_parameters_and_verify() {
         let hash = hash_password("correct horse battery").expect("hash");
-        assert!(
-            hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
-            "{hash}"
-        );
+        assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{hash}");
         assert!(verify_password("correct horse battery", &hash).expect("verify"));
         assert!(!verify_password("correct horse batterx", &hash).expect("verify"));
-        assert!(matches!(
-            hash_password("short"),
-            Err(PasswordError::TooShort)
-        ));
-        assert!(matches!(
-            verify_password("x", "not a phc string"),
-            Err(PasswordError::MalformedHash)
-        ));
+        assert!(matches!(hash_password("short"), Err(PasswordError::TooShort)));
+        assert!(matches!(verify_password("x", "not a phc string"), Err(PasswordError::MalformedHash)));
     }
 
     #[test]
     fn no_role_both_prepares_and_reviews_and_admins_cannot_approve() {
         for role in Role::ALL {
-            assert!(
-                !(role.allows(Permission::PrepareCase) && role.allows(Permission::ReviewCase)),
-                "{role:?}"
-            );
+            assert!(!(role.allows(Permission::PrepareCase) && role.allows(Permission::ReviewCase)), "{role:?}");
             assert_eq!(Role::parse(role.as_str()), Some(role));
         }
         assert!(!Role::Admin.allows(Permission::ReviewCase));

@@ -98,9 +98,7 @@ impl CaseState {
             (S::Approved, A::MarkSuspect) => Some(S::Suspect),
             (S::Suspect, A::ConfirmPrinted) => Some(S::Issued),
             (S::Suspect, A::Spoil) => Some(S::Submitted),
-            (S::Draft | S::Submitted | S::Returned | S::Approved | S::Issued, A::Void) => {
-                Some(S::Voided)
-            }
+            (S::Draft | S::Submitted | S::Returned | S::Approved | S::Issued, A::Void) => Some(S::Voided),
             _ => None,
         }
     }
@@ -119,11 +117,7 @@ impl CaseState {
         ];
         let mut pairs: Vec<(CaseState, CaseState)> = CaseState::ALL
             .into_iter()
-            .flat_map(|from| {
-                actions
-                    .into_iter()
-                    .filter_map(move |a| from.after(a).map(|to| (from, to)))
-            })
+            .flat_map(|from| actions.into_iter().filter_map(move |a| from.after(a).map(|to| (from, to))))
             .collect();
         pairs.sort_by_key(|(a, b)| (a.as_str(), b.as_str()));
         pairs.dedup();
@@ -234,10 +228,7 @@ mod tests {
     #[test]
     fn a_suspect_print_is_never_reissued_without_a_new_approval() {
         assert_eq!(CaseState::Suspect.after(CaseAction::Issue), None);
-        assert_eq!(
-            CaseState::Suspect.after(CaseAction::Spoil),
-            Some(CaseState::Submitted)
-        );
+        assert_eq!(CaseState::Suspect.after(CaseAction::Spoil), Some(CaseState::Submitted));
         assert_eq!(CaseState::Voided.after(CaseAction::Submit), None);
     }
 
@@ -249,9 +240,7 @@ mod tests {
         for reason in ReturnReason::ALL {
             assert_eq!(ReturnReason::parse(reason.code()), Some(reason));
         }
-        assert!(
-            CaseState::allowed_transitions().contains(&(CaseState::Submitted, CaseState::Approved))
-        );
+        assert!(CaseState::allowed_transitions().contains(&(CaseState::Submitted, CaseState::Approved)));
         assert!(!CaseState::allowed_transitions().contains(&(CaseState::Draft, CaseState::Issued)));
     }
 }

@@ -99,47 +99,28 @@ fn person_entry(person: &Person, items: OptionalItems) -> Result<PersonEntry, Do
     let name = &person.name;
     Ok(PersonEntry {
         name: name.display(),
-        furigana: if items.furigana {
-            name.display_kana()
-        } else {
-            None
-        },
-        former_family_name: if items.former_family_name {
-            name.former_family.clone()
-        } else {
-            None
-        },
+        furigana: if items.furigana { name.display_kana() } else { None },
+        former_family_name: if items.former_family_name { name.former_family.clone() } else { None },
         common_name: name.common_name.clone(),
         birth_date: format_date_kanji(person.birth_date)?,
         sex: person.sex.label_ja().to_string(),
-        relationship: items
-            .head_and_relationship
-            .then(|| person.relationship.clone()),
+        relationship: items.head_and_relationship.then(|| person.relationship.clone()),
         became_resident_on: format_date_kanji(person.became_resident_on)?,
         address_fixed_on: person.address_fixed_on.map(format_date_kanji).transpose()?,
         previous_address: match (&person.moved_in, items.previous_address) {
-            (Some(moved), true) => Some(format!(
-                "{}（{}届出）",
-                moved.previous_address,
-                format_date_kanji(moved.notified_on)?
-            )),
+            (Some(moved), true) => {
+                Some(format!("{}（{}届出）", moved.previous_address, format_date_kanji(moved.notified_on)?))
+            }
             _ => None,
         },
         registry: items.registry.then(|| match &person.registry {
-            Registry::Japanese {
-                honseki,
-                head_of_family_register,
-            } => {
+            Registry::Japanese { honseki, head_of_family_register } => {
                 format!("本籍 {honseki}　筆頭者 {head_of_family_register}")
             }
             Registry::Foreign { nationality, .. } => format!("国籍・地域 {nationality}"),
         }),
-        resident_code: items
-            .resident_code
-            .then(|| person.resident_code.as_str().to_string()),
-        individual_number: items
-            .individual_number
-            .then(|| person.individual_number.as_str().to_string()),
+        resident_code: items.resident_code.then(|| person.resident_code.as_str().to_string()),
+        individual_number: items.individual_number.then(|| person.individual_number.as_str().to_string()),
     })
 }
 
@@ -168,30 +149,17 @@ impl CertificateDocument {
                 })
                 .collect::<Result<_, _>>()?
         };
-        let persons = selected
-            .iter()
-            .map(|p| person_entry(p, items))
-            .collect::<Result<Vec<_>, _>>()?;
-        let head = household
-            .members
-            .iter()
-            .find(|p| p.id == household.head)
-            .map(|p| p.name.display());
+        let persons = selected.iter().map(|p| person_entry(p, items)).collect::<Result<Vec<_>, _>>()?;
+        let head = household.members.iter().find(|p| p.id == household.head).map(|p| p.name.display());
         let certification = match request.kind {
-            CertificateKind::ResidentRecordItems => {
-                "上記の記載事項は、住民票の原本と相違ないことを証明する。"
-            }
+            CertificateKind::ResidentRecordItems => "上記の記載事項は、住民票の原本と相違ないことを証明する。",
             _ => "この写しは、世帯全員（又は一部）の住民票の原本と相違ないことを証明する。",
         };
         Ok(Self {
             kind: request.kind,
             title: request.kind.title_ja().to_string(),
             address: household.address.display(),
-            head_of_household: if items.head_and_relationship {
-                head
-            } else {
-                None
-            },
+            head_of_household: if items.head_and_relationship { head } else { None },
             persons,
             items,
             certification: certification.to_string(),

@@ -40,16 +40,13 @@ pub struct FixedClock {
 impl FixedClock {
     /// A clock fixed at `now`.
     pub fn new(now: Timestamp) -> Self {
-        Self {
-            now_us: std::sync::atomic::AtomicI64::new(now.as_microsecond()),
-        }
+        Self { now_us: std::sync::atomic::AtomicI64::new(now.as_microsecond()) }
     }
 
     /// Move the clock forward.
     pub fn advance(&self, span: std::time::Duration) {
         let micros = i64::try_from(span.as_micros()).unwrap_or(i64::MAX);
-        self.now_us
-            .fetch_add(micros, std::sync::atomic::Ordering::SeqCst);
+        self.now_us.fetch_add(micros, std::sync::atomic::Ordering::SeqCst);
     }
 }
 

@@ -49,10 +49,7 @@ impl std::fmt::Debug for dyn Store {
 
 impl std::fmt::Debug for Counter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Counter")
-            .field("store", &self.store)
-            .field("clock", &self.clock)
-            .finish_non_exhaustive()
+        f.debug_struct("Counter").field("store", &self.store).field("clock", &self.clock).finish_non_exhaustive()
     }
 }
 
@@ -68,12 +65,7 @@ impl Counter {
         clock: Arc<dyn Clock>,
         issuer: Issuer,
     ) -> Self {
-        Self {
-            store,
-            residents,
-            clock,
-            issuer,
-        }
+        Self { store, residents, clock, issuer }
     }
 
     /// The store.
@@ -82,89 +74,30 @@ impl Counter {
     }
 
     /// Log in with ID and password in a role at a station. Every attempt is recorded.
-    pub async fn login(
-        &self,
-        login_id: &str,
-        password: &str,
-        role: Role,
-        station: &str,
-    ) -> Result<Session, CoreError> {
+    pub async fn login(&self, login_id: &str, password: &str, role: Role, station: &str) -> Result<Session, CoreError> {
         let now = self.clock.now_us();
         let user = self.store.user_by_login(login_id).await?;
         let Some(user) = user else {
-            self.store
-                .record_login(
-                    login_id,
-                    Some(role),
-                    false,
-                    station,
-                    now,
-                    LOCK_AFTER_FAILURES,
-                )
-                .await?;
+            self.store.record_login(login_id, Some(role), false, station, now, LOCK_AFTER_FAILURES).await?;
             return Err(CoreError::LoginFailed);
         };
         if user.locked {
-            self.store
-                .record_login(
-                    login_id,
-                    Some(role),
-                    false,
-                    station,
-                    now,
-                    LOCK_AFTER_FAILURES,
-                )
-                .await?;
+            self.store.record_login(login_id, Some(role), false, station, now, LOCK_AFTER_FAILURES).await?;
             return Err(CoreError::AccountLocked);
         }
         let matches = verify_password(password, &user.password_hash)
             .map_err(|e| StoreError::Corrupt(format!("password hash of {login_id}: {e}")))?;
         if !matches {
-            self.store
-                .record_login(
-                    login_id,
-                    Some(role),
-                    false,
-                    station,
-                    now,
-                    LOCK_AFTER_FAILURES,
-                )
-                .await?;
+            self.store.record_login(login_id, Some(role), false, station, now, LOCK_AFTER_FAILURES).await?;
             return Err(CoreError::LoginFailed);
         }
         if !user.holds(role, now) {
-            self.store
-                .record_login(
-                    login_id,
-                    Some(role),
-                    false,
-                    station,
-                    now,
-                    LOCK_AFTER_FAILURES,
-                )
-                .await?;
-            return Err(CoreError::NoGrant {
-                login_id: login_id.to_string(),
-                role,
-            });
+            self.store.record_login(login_id, Some(role), false, station, now, LOCK_AFTER_FAILURES).await?;
+            return Err(CoreError::NoGrant { login_id: login_id.to_string(), role });
         }
-        self.store
-            .record_login(
-                login_id,
-                Some(role),
-                true,
-                station,
-                now,
-                LOCK_AFTER_FAILURES,
-            )
-            .await?;
+        self.store.record_login(login_id, Some(role), true, station, now, LOCK_AFTER_FAILURES).await?;
         Ok(Session {
-            actor: Actor {
-                user_id: user.id,
-                login_id: user.login_id,
-                role,
-                station: station.to_string(),
-            },
+            actor: Actor { user_id: user.id, login_id: user.login_id, role, station: station.to_string() },
             display_name: user.display_name,
         })
     }
@@ -178,16 +111,9 @@ impl Counter {
         let now = self.clock.now_us();
         let user = self.store.user_by_login(&session.actor.login_id).await?;
         match user {
-            Some(user)
-                if user.id == session.actor.user_id && !user.locked && user.holds(role, now) =>
-            {
-                Ok(now)
-            }
+            Some(user) if user.id == session.actor.user_id && !user.locked && user.holds(role, now) => Ok(now),
             Some(user) if user.locked => Err(CoreError::AccountLocked),
-            _ => Err(CoreError::NoGrant {
-                login_id: session.actor.login_id.clone(),
-                role,
-            }),
+            _ => Err(CoreError::NoGrant { login_id: session.actor.login_id.clone(), role }),
         }
     }
 
@@ -224,10 +150,8 @@ impl Counter {
     ) -> Result<Vec<PersonSummary>, CoreError> {
         let now = self.authorize(session, Permission::PrepareCase).await?;
         let mut hits = self.residents.search(query).await?;
-        let query_text =
-            serde_json::to_string(query).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let detail =
-            serde_json::json!({ "query_sha256": digest_hex(&query_text), "hits": hits.len() });
+        let query_text = serde_json::to_string(query).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let detail = serde_json::json!({ "query_sha256": digest_hex(&query_text), "hits": hits.len() });
         self.store
             .append_audit(&Self::audit_record(
                 session,
@@ -257,20 +181,11 @@ impl Counter {
         let now = self.authorize(session, Permission::PrepareCase).await?;
         let record = self.residents.household(household).await?;
         let protected = record.members.iter().any(|m| m.support_measure);
-        let action = if protected {
-            AuditAction::RequestRefused
-        } else {
-            AuditAction::ResidentRead
-        };
-        let detail = serde_json::json!({ "case": case_id, "members": record.members.len(), "support_measure": protected });
+        let action = if protected { AuditAction::RequestRefused } else { AuditAction::ResidentRead };
+        let detail =
+            serde_json::json!({ "case": case_id, "members": record.members.len(), "support_measure": protected });
         self.store
-            .append_audit(&Self::audit_record(
-                session,
-                now,
-                action,
-                format!("household:{household}"),
-                detail,
-            ))
+            .append_audit(&Self::audit_record(session, now, action, format!("household:{household}"), detail))
             .await?;
         if protected {
             return Err(CoreError::SupportMeasure);
@@ -279,11 +194,7 @@ impl Counter {
     }
 
     /// Take a request and open a draft case. The request is validated first; nothing is stored if it is invalid.
-    pub async fn open_case(
-        &self,
-        session: &Session,
-        request: CounterRequest,
-    ) -> Result<i64, CoreError> {
+    pub async fn open_case(&self, session: &Session, request: CounterRequest) -> Result<i64, CoreError> {
         let now = self.authorize(session, Permission::PrepareCase).await?;
         request.validate().map_err(CoreError::Validation)?;
         let subject = match &request.task {
@@ -291,51 +202,27 @@ impl Counter {
             TaskRequest::Seal { person, .. } => format!("person:{person}"),
             TaskRequest::Move { .. } => "move".to_string(),
         };
-        self.store
-            .create_case(&session.actor, NewCase { request, subject }, now)
-            .await
+        self.store.create_case(&session.actor, NewCase { request, subject }, now).await
     }
 
     /// Prepare the output of a certificate case from the resident record and hand it to review.
-    pub async fn prepare_and_submit(
-        &self,
-        session: &Session,
-        case_id: i64,
-    ) -> Result<Output, CoreError> {
+    pub async fn prepare_and_submit(&self, session: &Session, case_id: i64) -> Result<Output, CoreError> {
         let now = self.authorize(session, Permission::PrepareCase).await?;
         let case = self.store.case(&session.actor, case_id, now).await?;
         let TaskRequest::Certificate(certificate) = &case.request.task else {
-            return Err(CoreError::NotFound {
-                what: "certificate request of case",
-                id: case_id.to_string(),
-            });
+            return Err(CoreError::NotFound { what: "certificate request of case", id: case_id.to_string() });
         };
-        let household = self
-            .household_for_case(session, certificate.household, Some(case_id))
-            .await?;
+        let household = self.household_for_case(session, certificate.household, Some(case_id)).await?;
         let items = case.request.effective_items(certificate.items);
-        let document = CertificateDocument::resident_record(
-            &household,
-            certificate,
-            items,
-            &self.issuer,
-            self.clock.today(),
-        )
-        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let bytes = document
-            .to_bytes()
-            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        self.store
-            .submit_case(&session.actor, case_id, CERTIFICATE_MEDIA_TYPE, &bytes, now)
-            .await
+        let document =
+            CertificateDocument::resident_record(&household, certificate, items, &self.issuer, self.clock.today())
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let bytes = document.to_bytes().map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        self.store.submit_case(&session.actor, case_id, CERTIFICATE_MEDIA_TYPE, &bytes, now).await
     }
 
     /// The case and its exact output, for the reviewer's side-by-side view (recorded as reads).
-    pub async fn review(
-        &self,
-        session: &Session,
-        case_id: i64,
-    ) -> Result<(CaseRecord, Output), CoreError> {
+    pub async fn review(&self, session: &Session, case_id: i64) -> Result<(CaseRecord, Output), CoreError> {
         let now = self.authorize(session, Permission::ReviewCase).await?;
         let case = self.store.case(&session.actor, case_id, now).await?;
         let output = self.store.output(&session.actor, case_id, now).await?;
@@ -343,48 +230,25 @@ impl Counter {
     }
 
     /// Approve the output the reviewer saw, named by its SHA-256.
-    pub async fn approve(
-        &self,
-        session: &Session,
-        case_id: i64,
-        output_sha256: [u8; 32],
-    ) -> Result<(), CoreError> {
+    pub async fn approve(&self, session: &Session, case_id: i64, output_sha256: [u8; 32]) -> Result<(), CoreError> {
         let now = self.authorize(session, Permission::ReviewCase).await?;
-        self.store
-            .approve_case(&session.actor, case_id, output_sha256, now)
-            .await
+        self.store.approve_case(&session.actor, case_id, output_sha256, now).await
     }
 
     /// Return a case with a coded reason.
-    pub async fn return_case(
-        &self,
-        session: &Session,
-        case_id: i64,
-        reason: ReturnReason,
-    ) -> Result<(), CoreError> {
+    pub async fn return_case(&self, session: &Session, case_id: i64, reason: ReturnReason) -> Result<(), CoreError> {
         let now = self.authorize(session, Permission::ReviewCase).await?;
-        self.store
-            .return_case(&session.actor, case_id, reason, now)
-            .await
+        self.store.return_case(&session.actor, case_id, reason, now).await
     }
 
     /// Record the issue of an approved certificate.
-    pub async fn issue(
-        &self,
-        session: &Session,
-        case_id: i64,
-        sheets: i64,
-    ) -> Result<Issuance, CoreError> {
-        let now = self
-            .authorize(session, Permission::IssueCertificate)
-            .await?;
+    pub async fn issue(&self, session: &Session, case_id: i64, sheets: i64) -> Result<Issuance, CoreError> {
+        let now = self.authorize(session, Permission::IssueCertificate).await?;
         let case = self.store.case(&session.actor, case_id, now).await?;
         let copies = match &case.request.task {
             TaskRequest::Certificate(certificate) => i64::from(certificate.copies),
             _ => 1,
         };
-        self.store
-            .issue_case(&session.actor, case_id, sheets, copies, now)
-            .await
+        self.store.issue_case(&session.actor, case_id, sheets, copies, now).await
     }
 }

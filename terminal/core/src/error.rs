@@ -19,16 +19,8 @@ pub struct FieldError {
 
 impl FieldError {
     /// A new field error.
-    pub fn new(
-        field: impl Into<String>,
-        message: impl Into<String>,
-        message_ja: impl Into<String>,
-    ) -> Self {
-        Self {
-            field: field.into(),
-            message: message.into(),
-            message_ja: message_ja.into(),
-        }
+    pub fn new(field: impl Into<String>, message: impl Into<String>, message_ja: impl Into<String>) -> Self {
+        Self { field: field.into(), message: message.into(), message_ja: message_ja.into() }
     }
 }
 
@@ -55,11 +47,7 @@ impl ValidationErrors {
 
 impl std::fmt::Display for ValidationErrors {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let parts: Vec<String> = self
-            .0
-            .iter()
-            .map(|e| format!("{}: {}", e.field, e.message))
-            .collect();
+        let parts: Vec<String> = self.0.iter().map(|e| format!("{}: {}", e.field, e.message)).collect();
         write!(f, "{}", parts.join("; "))
     }
 }
@@ -94,11 +82,7 @@ impl From<sqlx::Error> for StoreError {
                     || db.is_check_violation()
                     || db.is_foreign_key_violation()
                     || message.contains("madoguchi:");
-                if refused {
-                    StoreError::Refused(message)
-                } else {
-                    StoreError::Database(message)
-                }
+                if refused { StoreError::Refused(message) } else { StoreError::Database(message) }
             }
             _ => StoreError::Database(err.to_string()),
         }
@@ -194,39 +178,30 @@ impl CoreError {
             }
             CoreError::LoginFailed => "利用者IDまたはパスワードが正しくありません".to_string(),
             CoreError::AccountLocked => {
-                "ログインの失敗が続いたためアカウントがロックされています。管理者に連絡してください"
-                    .to_string()
+                "ログインの失敗が続いたためアカウントがロックされています。管理者に連絡してください".to_string()
             }
-            CoreError::NoGrant { role, .. } => format!(
-                "{}の権限が付与されていないか、有効期限が切れています",
-                role.label_ja()
-            ),
+            CoreError::NoGrant { role, .. } => {
+                format!("{}の権限が付与されていないか、有効期限が切れています", role.label_ja())
+            }
             CoreError::NotFound { what, id } => format!("{what}（{id}）が見つかりません"),
             CoreError::InvalidTransition { from, action, .. } => {
-                format!(
-                    "この案件は「{}」のため「{}」はできません",
-                    from.label_ja(),
-                    action.label_ja()
-                )
+                format!("この案件は「{}」のため「{}」はできません", from.label_ja(), action.label_ja())
             }
             CoreError::SelfApproval { .. } => {
                 "自分が作成した案件は審査できません。別の職員が審査してください".to_string()
             }
             CoreError::OutputMismatch { .. } => {
-                "審査した内容と案件の出力が一致しません。画面を更新して再度審査してください"
-                    .to_string()
+                "審査した内容と案件の出力が一致しません。画面を更新して再度審査してください".to_string()
             }
             CoreError::SupportMeasure => {
-                "この住民には支援措置（抑止）が設定されています。職員に引き継いでください"
-                    .to_string()
+                "この住民には支援措置（抑止）が設定されています。職員に引き継いでください".to_string()
             }
             CoreError::ResidentSystem(err) => err.message_ja(),
             CoreError::Store(StoreError::Refused(_)) => {
                 "データベースがこの変更を拒否しました。内容を確認してください".to_string()
             }
             CoreError::Store(_) => {
-                "データベースに接続できません。入力内容は保持されています。管理者に連絡してください"
-                    .to_string()
+                "データベースに接続できません。入力内容は保持されています。管理者に連絡してください".to_string()
             }
         }
     }

@@ -55,11 +55,7 @@ impl KanaError {
     pub fn message_ja(&self) -> String {
         match self {
             KanaError::Empty { field } => format!("{field}を入力してください"),
-            KanaError::InvalidCharacter {
-                field,
-                ch,
-                position,
-            } => format!(
+            KanaError::InvalidCharacter { field, ch, position } => format!(
                 "{field}に使えない文字「{}」があります（{position}文字目）。全角カタカナで入力してください",
                 VisibleChar(*ch)
             ),
@@ -69,9 +65,9 @@ impl KanaError {
             KanaError::TrailingSpace { field, .. } => {
                 format!("{field}の末尾に空白があります。空白を削除してください")
             }
-            KanaError::ConsecutiveSpaces { field, position } => format!(
-                "{field}に空白が続けて入力されています（{position}文字目）。空白は1つにしてください"
-            ),
+            KanaError::ConsecutiveSpaces { field, position } => {
+                format!("{field}に空白が続けて入力されています（{position}文字目）。空白は1つにしてください")
+            }
         }
     }
 }
@@ -102,11 +98,7 @@ impl fmt::Display for VisibleChar {
                     | '\u{FEFF}'
                     | '\u{FE00}'..='\u{FE0F}' // variation selectors
             );
-        if invisible {
-            write!(f, "U+{:04X}", u32::from(c))
-        } else {
-            write!(f, "{c}")
-        }
+        if invisible { write!(f, "U+{:04X}", u32::from(c)) } else { write!(f, "{c}") }
     }
 }
 
@@ -136,26 +128,16 @@ pub fn validate_katakana(field: &str, input: &str) -> Result<(), KanaError> {
             }
             let mut rest = input.chars().skip(position);
             if rest.all(is_separator) {
-                return Err(KanaError::TrailingSpace {
-                    field: field(),
-                    position,
-                });
+                return Err(KanaError::TrailingSpace { field: field(), position });
             }
             if previous_was_space {
-                return Err(KanaError::ConsecutiveSpaces {
-                    field: field(),
-                    position,
-                });
+                return Err(KanaError::ConsecutiveSpaces { field: field(), position });
             }
             previous_was_space = true;
         } else if is_katakana_char(c) {
             previous_was_space = false;
         } else {
-            return Err(KanaError::InvalidCharacter {
-                field: field(),
-                ch: c,
-                position,
-            });
+            return Err(KanaError::InvalidCharacter { field: field(), ch: c, position });
         }
     }
     Ok(())
@@ -177,9 +159,7 @@ pub fn to_katakana_input(input: &str) -> String {
 
 fn hiragana_to_katakana(c: char) -> char {
     match c {
-        '\u{3041}'..='\u{3096}' | '\u{309D}'..='\u{309E}' => {
-            char::from_u32(u32::from(c) + 0x60).unwrap_or(c)
-        }
+        '\u{3041}'..='\u{3096}' | '\u{309D}'..='\u{309E}' => char::from_u32(u32::from(c) + 0x60).unwrap_or(c),
         _ => c,
     }
 }
@@ -192,11 +172,7 @@ mod tests {
     const F: &str = "フリガナ";
 
     fn invalid(ch: char, position: usize) -> Result<(), KanaError> {
-        Err(KanaError::InvalidCharacter {
-            field: F.to_owned(),
-            ch,
-            position,
-        })
+        Err(KanaError::InvalidCharacter { field: F.to_owned(), ch, position })
     }
 
     #[test]
@@ -222,10 +198,7 @@ mod tests {
         assert_eq!(validate_katakana(F, "ヤマだ"), invalid('だ', 3));
         assert_eq!(
             validate_katakana(F, "やまだ").map_err(|e| e.message_ja()),
-            Err(
-                "フリガナに使えない文字「や」があります（1文字目）。全角カタカナで入力してください"
-                    .to_owned()
-            )
+            Err("フリガナに使えない文字「や」があります（1文字目）。全角カタカナで入力してください".to_owned())
         );
     }
 
@@ -247,76 +220,35 @@ mod tests {
         assert_eq!(to_katakana_input("カ\u{3099}"), "ガ");
         assert_eq!(
             validate_katakana(F, "カ\u{3099}").map_err(|e| e.message_ja()),
-            Err("フリガナに使えない文字「U+3099」があります（2文字目）。全角カタカナで入力してください"
-                .to_owned())
+            Err("フリガナに使えない文字「U+3099」があります（2文字目）。全角カタカナで入力してください".to_owned())
         );
     }
 
     #[test]
     fn rejects_empty_and_badly_placed_spaces() {
         let field = F.to_owned();
-        assert_eq!(
-            validate_katakana(F, ""),
-            Err(KanaError::Empty {
-                field: field.clone()
-            })
-        );
-        assert_eq!(
-            validate_katakana(F, "　"),
-            Err(KanaError::Empty {
-                field: field.clone()
-            })
-        );
-        assert_eq!(
-            validate_katakana(F, " 　 "),
-            Err(KanaError::Empty {
-                field: field.clone()
-            })
-        );
-        assert_eq!(
-            validate_katakana(F, "　ヤマダ"),
-            Err(KanaError::LeadingSpace {
-                field: field.clone()
-            })
-        );
-        assert_eq!(
-            validate_katakana(F, " ヤマダ"),
-            Err(KanaError::LeadingSpace {
-                field: field.clone()
-            })
-        );
+        assert_eq!(validate_katakana(F, ""), Err(KanaError::Empty { field: field.clone() }));
+        assert_eq!(validate_katakana(F, "　"), Err(KanaError::Empty { field: field.clone() }));
+        assert_eq!(validate_katakana(F, " 　 "), Err(KanaError::Empty { field: field.clone() }));
+        assert_eq!(validate_katakana(F, "　ヤマダ"), Err(KanaError::LeadingSpace { field: field.clone() }));
+        assert_eq!(validate_katakana(F, " ヤマダ"), Err(KanaError::LeadingSpace { field: field.clone() }));
         assert_eq!(
             validate_katakana(F, "ヤマダ　"),
-            Err(KanaError::TrailingSpace {
-                field: field.clone(),
-                position: 4
-            })
+            Err(KanaError::TrailingSpace { field: field.clone(), position: 4 })
         );
         assert_eq!(
             validate_katakana(F, "ヤマダ 　"),
-            Err(KanaError::TrailingSpace {
-                field: field.clone(),
-                position: 4
-            })
+            Err(KanaError::TrailingSpace { field: field.clone(), position: 4 })
         );
         assert_eq!(
             validate_katakana(F, "ヤマダ　　タロウ"),
-            Err(KanaError::ConsecutiveSpaces {
-                field: field.clone(),
-                position: 5
-            })
+            Err(KanaError::ConsecutiveSpaces { field: field.clone(), position: 5 })
         );
         assert_eq!(
             validate_katakana(F, "ヤマダ  タロウ"),
-            Err(KanaError::ConsecutiveSpaces {
-                field: field.clone(),
-                position: 5
-            })
+            Err(KanaError::ConsecutiveSpaces { field: field.clone(), position: 5 })
         );
-        assert_eq!(
-            validate_katakana(F, "ヤマダ　 タロウ"),
-            Err(KanaError::ConsecutiveSpaces { field, position: 5 })
-        );
+        assert_eq!(validate_katakana(F, "ヤマダ　 タロウ"), Err(KanaError::ConsecutiveSpaces { field, position: 5 }));
     }
 
     #[test]
@@ -324,22 +256,11 @@ mod tests {
         let e = validate_katakana("セイ（フリガナ）", "").map_err(|e| e.message_ja());
         assert_eq!(e, Err("セイ（フリガナ）を入力してください".to_owned()));
         let e = validate_katakana(F, "ヤマダ　　タロウ").map_err(|e| e.message_ja());
-        assert_eq!(
-            e,
-            Err(
-                "フリガナに空白が続けて入力されています（5文字目）。空白は1つにしてください"
-                    .to_owned()
-            )
-        );
+        assert_eq!(e, Err("フリガナに空白が続けて入力されています（5文字目）。空白は1つにしてください".to_owned()));
         let e = validate_katakana(F, "やまだ").map_err(|e| e.to_string());
-        assert_eq!(
-            e,
-            Err("フリガナ contains invalid character 'や' (U+3084) at position 1".to_owned())
-        );
+        assert_eq!(e, Err("フリガナ contains invalid character 'や' (U+3084) at position 1".to_owned()));
         for bad in ["", " ア", "ア ", "ア  ア", "a"] {
-            let Err(e) = validate_katakana(F, bad) else {
-                panic!("{bad:?} accepted")
-            };
+            let Err(e) = validate_katakana(F, bad) else { panic!("{bad:?} accepted") };
             assert!(!e.to_string().ends_with('.'));
             assert!(e.message_ja().contains(F));
         }
@@ -361,10 +282,7 @@ mod tests {
         assert_eq!(to_katakana_input("ＡＢＣ"), "ABC");
         assert_eq!(to_katakana_input(""), "");
         assert_eq!(validate_katakana(F, &to_katakana_input("ﾔﾏﾀﾞ　ﾀﾛｳ")), Ok(()));
-        assert_eq!(
-            validate_katakana(F, &to_katakana_input("やまだ たろう")),
-            Ok(())
-        );
+        assert_eq!(validate_katakana(F, &to_katakana_input("やまだ たろう")), Ok(()));
     }
 
     proptest! {

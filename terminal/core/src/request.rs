@@ -106,10 +106,7 @@ impl RequesterCategory {
 
     /// Whether an issue to this requester feeds the 本人通知 system (代理人 and 第三者).
     pub fn notifies_person(self) -> bool {
-        matches!(
-            self,
-            RequesterCategory::LegalRepresentative | RequesterCategory::Proxy
-        ) || self.is_third_party()
+        matches!(self, RequesterCategory::LegalRepresentative | RequesterCategory::Proxy) || self.is_third_party()
     }
 }
 
@@ -192,8 +189,7 @@ impl CertificateKind {
     /// The title printed on the sheet.
     pub fn title_ja(self) -> &'static str {
         match self {
-            CertificateKind::ResidentRecordHousehold
-            | CertificateKind::ResidentRecordIndividual => "住民票の写し",
+            CertificateKind::ResidentRecordHousehold | CertificateKind::ResidentRecordIndividual => "住民票の写し",
             CertificateKind::ResidentRecordItems => "住民票記載事項証明書",
             CertificateKind::MoveOutCertificate => "転出証明書",
             CertificateKind::SealCertificate => "印鑑登録証明書",
@@ -346,8 +342,7 @@ impl CounterRequest {
         let identity_ok = match category {
             RequesterCategory::Official => docs.contains(&IdentityDocument::OfficialRequestForm),
             RequesterCategory::LicensedProfessional(_) => {
-                docs.contains(&IdentityDocument::ProfessionalForm)
-                    && docs.iter().any(|d| d.has_photo())
+                docs.contains(&IdentityDocument::ProfessionalForm) && docs.iter().any(|d| d.has_photo())
             }
             _ => docs.iter().any(|d| d.has_photo()) || docs.len() >= 2,
         };
@@ -366,10 +361,7 @@ impl CounterRequest {
             ));
         }
         if category == RequesterCategory::ThirdPartyCorporation
-            && requester
-                .corporate_number
-                .as_deref()
-                .is_none_or(|n| n.trim().is_empty())
+            && requester.corporate_number.as_deref().is_none_or(|n| n.trim().is_empty())
         {
             errors.push(FieldError::new(
                 "requester.corporate_number",
@@ -385,28 +377,21 @@ impl CounterRequest {
                     "通数は1～20で入力してください",
                 ));
             }
-            if category.is_third_party()
-                && (certificate.items.resident_code || certificate.items.individual_number)
-            {
+            if category.is_third_party() && (certificate.items.resident_code || certificate.items.individual_number) {
                 errors.push(FieldError::new(
                     "certificate.items",
                     "a third party can never receive the resident record code or the individual number",
                     "第三者・特定事務受任者の請求では住民票コード・個人番号は記載できません",
                 ));
             }
-            if matches!(
-                certificate.kind,
-                CertificateKind::MoveOutCertificate | CertificateKind::SealCertificate
-            ) {
+            if matches!(certificate.kind, CertificateKind::MoveOutCertificate | CertificateKind::SealCertificate) {
                 errors.push(FieldError::new(
                     "certificate.kind",
                     "this certificate is issued through its own task family",
                     "この証明書はそれぞれの業務（異動・印鑑登録）から発行してください",
                 ));
             }
-            if certificate.kind == CertificateKind::ResidentRecordIndividual
-                && certificate.persons.len() != 1
-            {
+            if certificate.kind == CertificateKind::ResidentRecordIndividual && certificate.persons.len() != 1 {
                 errors.push(FieldError::new(
                     "certificate.persons",
                     "an individual sheet is for exactly one person",
@@ -417,9 +402,7 @@ impl CounterRequest {
         if let TaskRequest::Seal { .. } = &self.task
             && !matches!(
                 category,
-                RequesterCategory::Self_
-                    | RequesterCategory::Proxy
-                    | RequesterCategory::LegalRepresentative
+                RequesterCategory::Self_ | RequesterCategory::Proxy | RequesterCategory::LegalRepresentative
             )
         {
             errors.push(FieldError::new(
@@ -434,11 +417,7 @@ impl CounterRequest {
     /// The items the output will actually carry: what was asked, minus what the requester may never receive.
     pub fn effective_items(&self, asked: OptionalItems) -> OptionalItems {
         if self.requester.category.is_third_party() {
-            OptionalItems {
-                resident_code: false,
-                individual_number: false,
-                ..asked
-            }
+            OptionalItems { resident_code: false, individual_number: false, ..asked }
         } else {
             asked
         }

@@ -53,14 +53,7 @@ const fn row(
     first_day: Date,
     handover: Handover,
 ) -> EraRow {
-    EraRow {
-        era,
-        name_ja,
-        name_en,
-        letter,
-        first_day,
-        handover,
-    }
+    EraRow { era, name_ja, name_en, letter, first_day, handover }
 }
 
 /// The era table, oldest first, one row per era. An era's last day is the day before the next
@@ -90,10 +83,7 @@ static ALL_ERAS: [Era; ERA_TABLE.len()] = {
 const _: () = {
     let mut i = 0;
     while i < ERA_TABLE.len() {
-        assert!(
-            ERA_TABLE[i].era as usize == i,
-            "ERA_TABLE must follow Era order"
-        );
+        assert!(ERA_TABLE[i].era as usize == i, "ERA_TABLE must follow Era order");
         i += 1;
     }
 };
@@ -130,9 +120,7 @@ impl Era {
     /// 最終日: last day of the era (Gregorian), `None` for the current era.
     /// A dual-dated change-over day (改元当日) is counted in the newer era here.
     pub fn last_day(self) -> Option<Date> {
-        ERA_TABLE
-            .get(self as usize + 1)
-            .and_then(|next| next.first_day.yesterday().ok())
+        ERA_TABLE.get(self as usize + 1).and_then(|next| next.first_day.yesterday().ok())
     }
 
     /// 全元号: every supported era, oldest first.
@@ -158,11 +146,7 @@ impl Era {
     /// The Gregorian year of an era year, if it is within 1..=9999.
     fn gregorian_year(self, year: i16) -> Option<i16> {
         let g = i32::from(self.first_day().year()) + i32::from(year) - 1;
-        if (1..=9999).contains(&g) {
-            i16::try_from(g).ok()
-        } else {
-            None
-        }
+        if (1..=9999).contains(&g) { i16::try_from(g).ok() } else { None }
     }
 }
 
@@ -193,12 +177,7 @@ pub enum DateInput {
 impl fmt::Display for DateInput {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
-            DateInput::Wareki {
-                era,
-                year,
-                month,
-                day,
-            } => {
+            DateInput::Wareki { era, year, month, day } => {
                 write!(f, "{era} {year}-{month:02}-{day:02}")
             }
             DateInput::Gregorian(d) => write!(f, "{d}"),
@@ -280,9 +259,7 @@ pub enum WarekiError {
         last_valid_day: Date,
     },
     /// 旧暦: the date is before 1873-01-01 (明治6年1月1日) and cannot be converted exactly.
-    #[error(
-        "{input} is in the lunisolar calendar period (before 1873-01-01) and cannot be converted"
-    )]
+    #[error("{input} is in the lunisolar calendar period (before 1873-01-01) and cannot be converted")]
     Lunisolar {
         /// The date as given.
         input: DateInput,
@@ -310,77 +287,39 @@ impl WarekiError {
     pub fn message_ja(&self) -> String {
         match self {
             WarekiError::InvalidYear { era, year } => {
-                format!(
-                    "{}{}年は存在しない年です（年は元年から数えます）",
-                    era.name_ja(),
-                    year
-                )
+                format!("{}{}年は存在しない年です（年は元年から数えます）", era.name_ja(), year)
             }
             WarekiError::YearOutOfRange { era, year } => {
                 format!("{}{}年は扱える範囲を超えています", era.name_ja(), year)
             }
-            WarekiError::InvalidMonth { era, year, month } => format!(
-                "{}{}年{}月は存在しない月です（月は1から12まで）",
-                era.name_ja(),
-                year_ja(*year),
-                month
-            ),
-            WarekiError::InvalidDay {
-                era,
-                year,
-                month,
-                day,
-                max_day,
-            } => {
+            WarekiError::InvalidMonth { era, year, month } => {
+                format!("{}{}年{}月は存在しない月です（月は1から12まで）", era.name_ja(), year_ja(*year), month)
+            }
+            WarekiError::InvalidDay { era, year, month, day, max_day } => {
                 let ym = format!("{}{}年{}月", era.name_ja(), year_ja(*year), month);
-                let range = if *day < 1 {
-                    format!("1日から{max_day}日まで")
-                } else {
-                    format!("{max_day}日まで")
-                };
+                let range =
+                    if *day < 1 { format!("1日から{max_day}日まで") } else { format!("{max_day}日まで") };
                 format!("{ym}{day}日は存在しない日付です（{ym}は{range}）")
             }
-            WarekiError::BeforeEraStart {
-                era,
-                year,
-                month,
-                day,
-                first_day,
-            } => format!(
+            WarekiError::BeforeEraStart { era, year, month, day, first_day } => format!(
                 "{}は存在しない日付です（{}は{}から）",
                 ja_date(*era, *year, *month, *day),
                 era.name_ja(),
                 ja_date_in_era(*era, *first_day)
             ),
-            WarekiError::AfterEraEnd {
-                era,
-                year,
-                month,
-                day,
-                last_valid_day,
-            } => format!(
+            WarekiError::AfterEraEnd { era, year, month, day, last_valid_day } => format!(
                 "{}は存在しない日付です（{}は{}まで）",
                 ja_date(*era, *year, *month, *day),
                 era.name_ja(),
                 ja_date_in_era(*era, *last_valid_day)
             ),
-            WarekiError::Lunisolar {
-                input:
-                    DateInput::Wareki {
-                        era,
-                        year,
-                        month,
-                        day,
-                    },
-            } => {
+            WarekiError::Lunisolar { input: DateInput::Wareki { era, year, month, day } } => {
                 format!(
                     "{}は旧暦の日付のため変換できません（明治5年12月2日以前は旧暦です）",
                     ja_date(*era, *year, *month, *day)
                 )
             }
-            WarekiError::Lunisolar {
-                input: DateInput::Gregorian(d),
-            } => format!(
+            WarekiError::Lunisolar { input: DateInput::Gregorian(d) } => format!(
                 "{}年{}月{}日は旧暦の時代（明治6年1月1日＝1873年1月1日より前）のため和暦に変換できません",
                 d.year(),
                 d.month(),
@@ -389,10 +328,9 @@ impl WarekiError {
             WarekiError::InvalidGregorian { year, month, day } => {
                 format!("{year}年{month}月{day}日は存在しない日付です")
             }
-            WarekiError::Malformed { input } => format!(
-                "「{}」は日付として読み取れません（例: 令和7年4月1日、R7.4.1、2025-04-01）",
-                shorten(input)
-            ),
+            WarekiError::Malformed { input } => {
+                format!("「{}」は日付として読み取れません（例: 令和7年4月1日、R7.4.1、2025-04-01）", shorten(input))
+            }
         }
     }
 }
@@ -411,11 +349,7 @@ fn shorten(input: &str) -> String {
 
 /// 「元」 for year 1, otherwise the number.
 fn year_ja(year: i16) -> String {
-    if year == 1 {
-        "元".to_owned()
-    } else {
-        year.to_string()
-    }
+    if year == 1 { "元".to_owned() } else { year.to_string() }
 }
 
 /// 「令和元年5月1日」 style, from raw parts.
@@ -472,80 +406,36 @@ impl WarekiDate {
             return Err(WarekiError::InvalidMonth { era, year, month });
         }
         if g_year < FIRST_CONVERTIBLE_DAY.year() {
-            let input = DateInput::Wareki {
-                era,
-                year,
-                month,
-                day,
-            };
+            let input = DateInput::Wareki { era, year, month, day };
             return Err(WarekiError::Lunisolar { input });
         }
         let max_day = days_in_month(g_year, month);
         if !(1..=max_day).contains(&day) {
-            return Err(WarekiError::InvalidDay {
-                era,
-                year,
-                month,
-                day,
-                max_day,
-            });
+            return Err(WarekiError::InvalidDay { era, year, month, day, max_day });
         }
-        let g = Date::new(g_year, month, day).map_err(|_| WarekiError::InvalidDay {
-            era,
-            year,
-            month,
-            day,
-            max_day,
-        })?;
+        let g =
+            Date::new(g_year, month, day).map_err(|_| WarekiError::InvalidDay { era, year, month, day, max_day })?;
         if g < era.first_day() {
             let first_day = era.first_day();
-            return Err(WarekiError::BeforeEraStart {
-                era,
-                year,
-                month,
-                day,
-                first_day,
-            });
+            return Err(WarekiError::BeforeEraStart { era, year, month, day, first_day });
         }
         if let Some(last_valid_day) = era.last_valid_day()
             && g > last_valid_day
         {
-            return Err(WarekiError::AfterEraEnd {
-                era,
-                year,
-                month,
-                day,
-                last_valid_day,
-            });
+            return Err(WarekiError::AfterEraEnd { era, year, month, day, last_valid_day });
         }
-        Ok(WarekiDate {
-            era,
-            year,
-            month,
-            day,
-        })
+        Ok(WarekiDate { era, year, month, day })
     }
 
     /// 西暦→和暦. Always gives the newer era on a change-over day (大正元年7月30日,
     /// 昭和元年12月25日). Dates before 1873-01-01 are rejected as 旧暦.
     pub fn from_gregorian(date: Date) -> Result<Self, WarekiError> {
-        let lunisolar = || WarekiError::Lunisolar {
-            input: DateInput::Gregorian(date),
-        };
+        let lunisolar = || WarekiError::Lunisolar { input: DateInput::Gregorian(date) };
         if date < FIRST_CONVERTIBLE_DAY {
             return Err(lunisolar());
         }
-        let row = ERA_TABLE
-            .iter()
-            .rev()
-            .find(|r| r.first_day <= date)
-            .ok_or_else(lunisolar)?;
-        Ok(WarekiDate {
-            era: row.era,
-            year: row.era.year_of(date),
-            month: date.month(),
-            day: date.day(),
-        })
+        let row = ERA_TABLE.iter().rev().find(|r| r.first_day <= date).ok_or_else(lunisolar)?;
+        Ok(WarekiDate { era: row.era, year: row.era.year_of(date), month: date.month(), day: date.day() })
     }
 
     /// 和暦→西暦. Exact for values made by [`WarekiDate::new`] / [`WarekiDate::from_gregorian`];
@@ -566,13 +456,7 @@ impl WarekiDate {
 
     /// JIS X 0301 表記: "R01.05.01" (letter, two-digit year, month and day).
     pub fn format_letter(&self) -> String {
-        format!(
-            "{}{:02}.{:02}.{:02}",
-            self.era.letter(),
-            self.year,
-            self.month,
-            self.day
-        )
+        format!("{}{:02}.{:02}.{:02}", self.era.letter(), self.year, self.month, self.day)
     }
 }
 
@@ -600,9 +484,7 @@ pub fn parse_date(input: &str) -> Result<Date, WarekiError> {
     let parsed = parse_wareki(text).or_else(|| parse_gregorian(text));
     match parsed {
         Some(result) => result,
-        None => Err(WarekiError::Malformed {
-            input: input.to_owned(),
-        }),
+        None => Err(WarekiError::Malformed { input: input.to_owned() }),
     }
 }
 
@@ -611,11 +493,7 @@ fn parse_wareki(text: &str) -> Option<Result<Date, WarekiError>> {
     let mut c = Cursor::new(text);
     let era = c.era()?;
     c.skip_spaces();
-    let (year, gannen): (i16, bool) = if c.eat("元") {
-        (1, true)
-    } else {
-        (c.number(4)?, false)
-    };
+    let (year, gannen): (i16, bool) = if c.eat("元") { (1, true) } else { (c.number(4)?, false) };
     c.skip_spaces();
     let (month, day) = if c.eat("年") {
         c.kanji_month_day()?
@@ -642,11 +520,7 @@ fn parse_gregorian(text: &str) -> Option<Result<Date, WarekiError>> {
         let mut c = Cursor::new(text);
         let year: i16 = c.exact_digits(4)?;
         c.skip_spaces();
-        let (month, day) = if c.eat("年") {
-            c.kanji_month_day()?
-        } else {
-            c.separated_month_day()?
-        };
+        let (month, day) = if c.eat("年") { c.kanji_month_day()? } else { c.separated_month_day()? };
         if !c.is_empty() {
             return None;
         }
@@ -695,9 +569,7 @@ impl<'a> Cursor<'a> {
             }
         }
         let first = self.rest.chars().next()?;
-        let row = ERA_TABLE
-            .iter()
-            .find(|r| r.letter.eq_ignore_ascii_case(&first))?;
+        let row = ERA_TABLE.iter().find(|r| r.letter.eq_ignore_ascii_case(&first))?;
         self.rest = self.rest.get(first.len_utf8()..)?;
         Some(row.era)
     }
@@ -741,9 +613,7 @@ impl<'a> Cursor<'a> {
 
     /// 「.4.1」, 「/4/1」 or 「-4-1」, the same separator twice.
     fn separated_month_day(&mut self) -> Option<(i8, i8)> {
-        let sep = ['.', '/', '-']
-            .into_iter()
-            .find(|s| self.rest.starts_with(*s))?;
+        let sep = ['.', '/', '-'].into_iter().find(|s| self.rest.starts_with(*s))?;
         self.rest = self.rest.get(1..)?;
         let month = self.number(2)?;
         if !self.rest.starts_with(sep) {
@@ -765,45 +635,16 @@ mod tests {
     }
 
     fn ok_w(era: Era, year: i16, month: i8, day: i8) -> WarekiDate {
-        WarekiDate {
-            era,
-            year,
-            month,
-            day,
-        }
+        WarekiDate { era, year, month, day }
     }
 
     #[test]
     fn era_table_matches_the_official_dates() {
         let expected = [
-            (
-                Era::Meiji,
-                "明治",
-                'M',
-                date(1868, 1, 25),
-                Some(date(1912, 7, 29)),
-            ),
-            (
-                Era::Taisho,
-                "大正",
-                'T',
-                date(1912, 7, 30),
-                Some(date(1926, 12, 24)),
-            ),
-            (
-                Era::Showa,
-                "昭和",
-                'S',
-                date(1926, 12, 25),
-                Some(date(1989, 1, 7)),
-            ),
-            (
-                Era::Heisei,
-                "平成",
-                'H',
-                date(1989, 1, 8),
-                Some(date(2019, 4, 30)),
-            ),
+            (Era::Meiji, "明治", 'M', date(1868, 1, 25), Some(date(1912, 7, 29))),
+            (Era::Taisho, "大正", 'T', date(1912, 7, 30), Some(date(1926, 12, 24))),
+            (Era::Showa, "昭和", 'S', date(1926, 12, 25), Some(date(1989, 1, 7))),
+            (Era::Heisei, "平成", 'H', date(1989, 1, 8), Some(date(2019, 4, 30))),
             (Era::Reiwa, "令和", 'R', date(2019, 5, 1), None),
         ];
         assert_eq!(Era::all().len(), expected.len());
@@ -827,14 +668,8 @@ mod tests {
         assert_eq!(ok_w(Era::Reiwa, 1, 5, 1).format_letter(), "R01.05.01");
         assert_eq!(ok_w(Era::Heisei, 31, 4, 30).format_letter(), "H31.04.30");
         assert_eq!(ok_w(Era::Reiwa, 7, 4, 1).to_string(), "令和7年4月1日");
-        assert_eq!(
-            format_date_kanji(date(2019, 5, 1)),
-            Ok("令和元年5月1日".to_owned())
-        );
-        assert_eq!(
-            format_date_kanji(date(2025, 4, 1)),
-            Ok("令和7年4月1日".to_owned())
-        );
+        assert_eq!(format_date_kanji(date(2019, 5, 1)), Ok("令和元年5月1日".to_owned()));
+        assert_eq!(format_date_kanji(date(2025, 4, 1)), Ok("令和7年4月1日".to_owned()));
     }
 
     #[test]
@@ -863,18 +698,12 @@ mod tests {
         let meiji = w(Era::Meiji, 45, 7, 30);
         assert_eq!(meiji, Ok(ok_w(Era::Meiji, 45, 7, 30)));
         assert_eq!(meiji.map(|d| d.to_gregorian()), Ok(date(1912, 7, 30)));
-        assert_eq!(
-            WarekiDate::from_gregorian(date(1912, 7, 30)),
-            Ok(ok_w(Era::Taisho, 1, 7, 30))
-        );
+        assert_eq!(WarekiDate::from_gregorian(date(1912, 7, 30)), Ok(ok_w(Era::Taisho, 1, 7, 30)));
 
         let taisho = w(Era::Taisho, 15, 12, 25);
         assert_eq!(taisho, Ok(ok_w(Era::Taisho, 15, 12, 25)));
         assert_eq!(taisho.map(|d| d.to_gregorian()), Ok(date(1926, 12, 25)));
-        assert_eq!(
-            WarekiDate::from_gregorian(date(1926, 12, 25)),
-            Ok(ok_w(Era::Showa, 1, 12, 25))
-        );
+        assert_eq!(WarekiDate::from_gregorian(date(1926, 12, 25)), Ok(ok_w(Era::Showa, 1, 12, 25)));
 
         assert_eq!(parse_date("明治45年7月30日"), Ok(date(1912, 7, 30)));
         assert_eq!(parse_date("大正元年7月30日"), Ok(date(1912, 7, 30)));
@@ -895,13 +724,7 @@ mod tests {
         for (era, year, month, day, last_valid_day) in cases {
             assert_eq!(
                 w(era, year, month, day),
-                Err(WarekiError::AfterEraEnd {
-                    era,
-                    year,
-                    month,
-                    day,
-                    last_valid_day
-                })
+                Err(WarekiError::AfterEraEnd { era, year, month, day, last_valid_day })
             );
         }
         let err = w(Era::Heisei, 31, 5, 1).err();
@@ -933,16 +756,7 @@ mod tests {
             (Era::Taisho, 1, 7, 29, date(1912, 7, 30)),
         ];
         for (era, year, month, day, first_day) in cases {
-            assert_eq!(
-                w(era, year, month, day),
-                Err(WarekiError::BeforeEraStart {
-                    era,
-                    year,
-                    month,
-                    day,
-                    first_day
-                })
-            );
+            assert_eq!(w(era, year, month, day), Err(WarekiError::BeforeEraStart { era, year, month, day, first_day }));
         }
         assert_eq!(
             w(Era::Reiwa, 1, 4, 30).map_err(|e| e.message_ja()),
@@ -956,53 +770,19 @@ mod tests {
 
     #[test]
     fn rejects_impossible_calendar_days() {
-        let invalid_day = |era, year, month, day, max_day| {
-            Err(WarekiError::InvalidDay {
-                era,
-                year,
-                month,
-                day,
-                max_day,
-            })
-        };
+        let invalid_day =
+            |era, year, month, day, max_day| Err(WarekiError::InvalidDay { era, year, month, day, max_day });
         assert_eq!(w(Era::Reiwa, 7, 4, 0), invalid_day(Era::Reiwa, 7, 4, 0, 30));
-        assert_eq!(
-            w(Era::Reiwa, 7, 4, -1),
-            invalid_day(Era::Reiwa, 7, 4, -1, 30)
-        );
-        assert_eq!(
-            w(Era::Reiwa, 7, 4, 31),
-            invalid_day(Era::Reiwa, 7, 4, 31, 30)
-        );
-        assert_eq!(
-            w(Era::Reiwa, 7, 6, 31),
-            invalid_day(Era::Reiwa, 7, 6, 31, 30)
-        );
-        assert_eq!(
-            w(Era::Reiwa, 7, 9, 31),
-            invalid_day(Era::Reiwa, 7, 9, 31, 30)
-        );
-        assert_eq!(
-            w(Era::Reiwa, 7, 11, 31),
-            invalid_day(Era::Reiwa, 7, 11, 31, 30)
-        );
-        assert_eq!(
-            w(Era::Reiwa, 7, 1, 32),
-            invalid_day(Era::Reiwa, 7, 1, 32, 31)
-        );
-        assert_eq!(
-            w(Era::Reiwa, 5, 2, 29),
-            invalid_day(Era::Reiwa, 5, 2, 29, 28)
-        );
-        assert_eq!(
-            w(Era::Reiwa, 6, 2, 30),
-            invalid_day(Era::Reiwa, 6, 2, 30, 29)
-        );
+        assert_eq!(w(Era::Reiwa, 7, 4, -1), invalid_day(Era::Reiwa, 7, 4, -1, 30));
+        assert_eq!(w(Era::Reiwa, 7, 4, 31), invalid_day(Era::Reiwa, 7, 4, 31, 30));
+        assert_eq!(w(Era::Reiwa, 7, 6, 31), invalid_day(Era::Reiwa, 7, 6, 31, 30));
+        assert_eq!(w(Era::Reiwa, 7, 9, 31), invalid_day(Era::Reiwa, 7, 9, 31, 30));
+        assert_eq!(w(Era::Reiwa, 7, 11, 31), invalid_day(Era::Reiwa, 7, 11, 31, 30));
+        assert_eq!(w(Era::Reiwa, 7, 1, 32), invalid_day(Era::Reiwa, 7, 1, 32, 31));
+        assert_eq!(w(Era::Reiwa, 5, 2, 29), invalid_day(Era::Reiwa, 5, 2, 29, 28));
+        assert_eq!(w(Era::Reiwa, 6, 2, 30), invalid_day(Era::Reiwa, 6, 2, 30, 29));
         // 明治33年 = 1900: not a leap year; 平成12年 = 2000: a leap year.
-        assert_eq!(
-            w(Era::Meiji, 33, 2, 29),
-            invalid_day(Era::Meiji, 33, 2, 29, 28)
-        );
+        assert_eq!(w(Era::Meiji, 33, 2, 29), invalid_day(Era::Meiji, 33, 2, 29, 28));
         assert_eq!(w(Era::Heisei, 12, 2, 29), Ok(ok_w(Era::Heisei, 12, 2, 29)));
         assert_eq!(w(Era::Reiwa, 6, 2, 29), Ok(ok_w(Era::Reiwa, 6, 2, 29)));
         assert_eq!(
@@ -1018,42 +798,14 @@ mod tests {
     #[test]
     fn rejects_bad_months_and_years() {
         for month in [0, 13, -1, i8::MAX] {
-            assert_eq!(
-                w(Era::Reiwa, 7, month, 1),
-                Err(WarekiError::InvalidMonth {
-                    era: Era::Reiwa,
-                    year: 7,
-                    month
-                })
-            );
+            assert_eq!(w(Era::Reiwa, 7, month, 1), Err(WarekiError::InvalidMonth { era: Era::Reiwa, year: 7, month }));
         }
         for year in [0, -1, i16::MIN] {
-            assert_eq!(
-                w(Era::Heisei, year, 1, 1),
-                Err(WarekiError::InvalidYear {
-                    era: Era::Heisei,
-                    year
-                })
-            );
+            assert_eq!(w(Era::Heisei, year, 1, 1), Err(WarekiError::InvalidYear { era: Era::Heisei, year }));
         }
-        assert_eq!(
-            w(Era::Reiwa, i16::MAX, 1, 1),
-            Err(WarekiError::YearOutOfRange {
-                era: Era::Reiwa,
-                year: i16::MAX
-            })
-        );
-        assert_eq!(
-            w(Era::Reiwa, 7981, 12, 31).map(|d| d.to_gregorian()),
-            Ok(date(9999, 12, 31))
-        );
-        assert_eq!(
-            w(Era::Reiwa, 7982, 1, 1),
-            Err(WarekiError::YearOutOfRange {
-                era: Era::Reiwa,
-                year: 7982
-            })
-        );
+        assert_eq!(w(Era::Reiwa, i16::MAX, 1, 1), Err(WarekiError::YearOutOfRange { era: Era::Reiwa, year: i16::MAX }));
+        assert_eq!(w(Era::Reiwa, 7981, 12, 31).map(|d| d.to_gregorian()), Ok(date(9999, 12, 31)));
+        assert_eq!(w(Era::Reiwa, 7982, 1, 1), Err(WarekiError::YearOutOfRange { era: Era::Reiwa, year: 7982 }));
         assert_eq!(
             w(Era::Reiwa, 13, 13, 1).map_err(|e| e.message_ja()),
             Err("令和13年13月は存在しない月です（月は1から12まで）".to_owned())
@@ -1067,53 +819,26 @@ mod tests {
     #[test]
     fn rejects_lunisolar_period_both_ways() {
         for (year, month, day) in [(5, 12, 2), (5, 12, 31), (1, 1, 1), (1, 1, 25), (3, 6, 15)] {
-            let input = DateInput::Wareki {
-                era: Era::Meiji,
-                year,
-                month,
-                day,
-            };
-            assert_eq!(
-                w(Era::Meiji, year, month, day),
-                Err(WarekiError::Lunisolar { input })
-            );
+            let input = DateInput::Wareki { era: Era::Meiji, year, month, day };
+            assert_eq!(w(Era::Meiji, year, month, day), Err(WarekiError::Lunisolar { input }));
         }
         assert_eq!(w(Era::Meiji, 6, 1, 1), Ok(ok_w(Era::Meiji, 6, 1, 1)));
-        for g in [
-            date(1872, 12, 31),
-            date(1868, 1, 25),
-            date(1800, 1, 1),
-            date(-5, 3, 1),
-        ] {
+        for g in [date(1872, 12, 31), date(1868, 1, 25), date(1800, 1, 1), date(-5, 3, 1)] {
             let input = DateInput::Gregorian(g);
-            assert_eq!(
-                WarekiDate::from_gregorian(g),
-                Err(WarekiError::Lunisolar { input })
-            );
+            assert_eq!(WarekiDate::from_gregorian(g), Err(WarekiError::Lunisolar { input }));
             assert_eq!(format_date_kanji(g), Err(WarekiError::Lunisolar { input }));
         }
         assert_eq!(
             w(Era::Meiji, 5, 12, 2).map_err(|e| e.message_ja()),
-            Err(
-                "明治5年12月2日は旧暦の日付のため変換できません（明治5年12月2日以前は旧暦です）"
-                    .to_owned()
-            )
+            Err("明治5年12月2日は旧暦の日付のため変換できません（明治5年12月2日以前は旧暦です）".to_owned())
         );
         assert_eq!(
             WarekiDate::from_gregorian(date(1872, 12, 31)).map_err(|e| e.message_ja()),
-            Err("1872年12月31日は旧暦の時代（明治6年1月1日＝1873年1月1日より前）のため和暦に変換できません"
-                .to_owned())
+            Err("1872年12月31日は旧暦の時代（明治6年1月1日＝1873年1月1日より前）のため和暦に変換できません".to_owned())
         );
         assert_eq!(
             parse_date("明治5年12月2日"),
-            Err(WarekiError::Lunisolar {
-                input: DateInput::Wareki {
-                    era: Era::Meiji,
-                    year: 5,
-                    month: 12,
-                    day: 2
-                }
-            })
+            Err(WarekiError::Lunisolar { input: DateInput::Wareki { era: Era::Meiji, year: 5, month: 12, day: 2 } })
         );
         // Plain Gregorian dates before the reform still parse as Gregorian.
         assert_eq!(parse_date("1872-12-31"), Ok(date(1872, 12, 31)));
@@ -1189,94 +914,34 @@ mod tests {
             "R7.4.1.",
             "今日",
         ] {
-            assert_eq!(
-                parse_date(input),
-                Err(WarekiError::Malformed {
-                    input: input.to_owned()
-                }),
-                "{input:?}"
-            );
+            assert_eq!(parse_date(input), Err(WarekiError::Malformed { input: input.to_owned() }), "{input:?}");
         }
         let err = parse_date("きのう").err();
-        assert_eq!(
-            err.as_ref().map(|e| e.to_string()),
-            Some("malformed date: \"きのう\"".to_owned())
-        );
+        assert_eq!(err.as_ref().map(|e| e.to_string()), Some("malformed date: \"きのう\"".to_owned()));
         assert_eq!(
             err.map(|e| e.message_ja()),
-            Some(
-                "「きのう」は日付として読み取れません（例: 令和7年4月1日、R7.4.1、2025-04-01）"
-                    .to_owned()
-            )
+            Some("「きのう」は日付として読み取れません（例: 令和7年4月1日、R7.4.1、2025-04-01）".to_owned())
         );
     }
 
     #[test]
     fn parse_rejects_impossible_dates_with_specific_errors() {
-        assert_eq!(
-            parse_date("2023-02-29"),
-            Err(WarekiError::InvalidGregorian {
-                year: 2023,
-                month: 2,
-                day: 29
-            })
-        );
-        assert_eq!(
-            parse_date("20231301"),
-            Err(WarekiError::InvalidGregorian {
-                year: 2023,
-                month: 13,
-                day: 1
-            })
-        );
-        assert_eq!(
-            parse_date("0000-01-01"),
-            Err(WarekiError::InvalidGregorian {
-                year: 0,
-                month: 1,
-                day: 1
-            })
-        );
+        assert_eq!(parse_date("2023-02-29"), Err(WarekiError::InvalidGregorian { year: 2023, month: 2, day: 29 }));
+        assert_eq!(parse_date("20231301"), Err(WarekiError::InvalidGregorian { year: 2023, month: 13, day: 1 }));
+        assert_eq!(parse_date("0000-01-01"), Err(WarekiError::InvalidGregorian { year: 0, month: 1, day: 1 }));
         assert_eq!(
             parse_date("2023-02-29").map_err(|e| e.message_ja()),
             Err("2023年2月29日は存在しない日付です".to_owned())
         );
-        assert!(matches!(
-            parse_date("平成31年5月1日"),
-            Err(WarekiError::AfterEraEnd { .. })
-        ));
-        assert!(matches!(
-            parse_date("S64.1.8"),
-            Err(WarekiError::AfterEraEnd { .. })
-        ));
-        assert!(matches!(
-            parse_date("令和元年4月30日"),
-            Err(WarekiError::BeforeEraStart { .. })
-        ));
-        assert!(matches!(
-            parse_date("令和5年2月29日"),
-            Err(WarekiError::InvalidDay { .. })
-        ));
-        assert!(matches!(
-            parse_date("R0.1.1"),
-            Err(WarekiError::InvalidYear { .. })
-        ));
-        assert!(matches!(
-            parse_date("令和0年1月1日"),
-            Err(WarekiError::InvalidYear { .. })
-        ));
-        assert!(matches!(
-            parse_date("R7.13.1"),
-            Err(WarekiError::InvalidMonth { .. })
-        ));
-        assert!(matches!(
-            parse_date("R7.0.1"),
-            Err(WarekiError::InvalidMonth { .. })
-        ));
-        assert!(matches!(
-            parse_date("R7.4.0"),
-            Err(WarekiError::InvalidDay { .. })
-        ));
+        assert!(matches!(parse_date("平成31年5月1日"), Err(WarekiError::AfterEraEnd { .. })));
+        assert!(matches!(parse_date("S64.1.8"), Err(WarekiError::AfterEraEnd { .. })));
+        assert!(matches!(parse_date("令和元年4月30日"), Err(WarekiError::BeforeEraStart { .. })));
+        assert!(matches!(parse_date("令和5年2月29日"), Err(WarekiError::InvalidDay { .. })));
+        assert!(matches!(parse_date("R0.1.1"), Err(WarekiError::InvalidYear { .. })));
+        assert!(matches!(parse_date("令和0年1月1日"), Err(WarekiError::InvalidYear { .. })));
+        assert!(matches!(parse_date("R7.13.1"), Err(WarekiError::InvalidMonth { .. })));
+        assert!(matches!(parse_date("R7.0.1"), Err(WarekiError::InvalidMonth { .. })));
+        assert!(matches!(parse_date("R7.4.0"), Err(WarekiError::InvalidDay { .. })));
     }
 
     #[test]
@@ -1293,9 +958,7 @@ mod tests {
             parse_date("x").err(),
         ];
         for e in errors {
-            let Some(e) = e else {
-                panic!("expected an error")
-            };
+            let Some(e) = e else { panic!("expected an error") };
             let text = e.to_string();
             assert!(!text.is_empty() && !text.ends_with('.'), "{text}");
             assert!(!e.message_ja().is_empty());
@@ -1312,28 +975,15 @@ mod tests {
         let msg = parse_date(&long).map_err(|e| e.message_ja());
         assert_eq!(
             msg,
-            Err(format!(
-                "「{}…」は日付として読み取れません（例: 令和7年4月1日、R7.4.1、2025-04-01）",
-                "x".repeat(40)
-            ))
+            Err(format!("「{}…」は日付として読み取れません（例: 令和7年4月1日、R7.4.1、2025-04-01）", "x".repeat(40)))
         );
     }
 
     #[test]
     fn to_gregorian_clamps_hand_built_values_without_panicking() {
-        let bogus = WarekiDate {
-            era: Era::Reiwa,
-            year: i16::MAX,
-            month: 14,
-            day: -3,
-        };
+        let bogus = WarekiDate { era: Era::Reiwa, year: i16::MAX, month: 14, day: -3 };
         assert_eq!(bogus.to_gregorian(), date(9999, 12, 1));
-        let bogus = WarekiDate {
-            era: Era::Reiwa,
-            year: 5,
-            month: 2,
-            day: 31,
-        };
+        let bogus = WarekiDate { era: Era::Reiwa, year: 5, month: 2, day: 31 };
         assert_eq!(bogus.to_gregorian(), date(2023, 2, 28));
     }
 
@@ -1349,18 +999,8 @@ mod tests {
             let Ok(wd) = wd else { panic!("{d}: {wd:?}") };
             assert_eq!(wd.to_gregorian(), d);
             assert_eq!(WarekiDate::new(wd.era, wd.year, wd.month, wd.day), Ok(wd));
-            assert_eq!(
-                parse_date(&wd.format_kanji()),
-                Ok(d),
-                "{}",
-                wd.format_kanji()
-            );
-            assert_eq!(
-                parse_date(&wd.format_letter()),
-                Ok(d),
-                "{}",
-                wd.format_letter()
-            );
+            assert_eq!(parse_date(&wd.format_kanji()), Ok(d), "{}", wd.format_kanji());
+            assert_eq!(parse_date(&wd.format_letter()), Ok(d), "{}", wd.format_letter());
             if let Some(p) = prev
                 && p.era != wd.era
             {
@@ -1369,13 +1009,8 @@ mod tests {
                 assert_eq!(wd.year, 1);
                 assert!(wd.format_kanji().contains("元年"), "{}", wd.format_kanji());
                 assert_eq!(p.era.last_day().and_then(|l| l.tomorrow().ok()), Some(d));
-                let Some(idx) = Era::all().iter().position(|e| *e == wd.era) else {
-                    panic!("era not in table")
-                };
-                assert_eq!(
-                    Some(&p.era),
-                    idx.checked_sub(1).and_then(|i| Era::all().get(i))
-                );
+                let Some(idx) = Era::all().iter().position(|e| *e == wd.era) else { panic!("era not in table") };
+                assert_eq!(Some(&p.era), idx.checked_sub(1).and_then(|i| Era::all().get(i)));
             }
             if wd.year == 1 {
                 assert!(wd.format_kanji().contains("元年"));
@@ -1386,24 +1021,15 @@ mod tests {
             if d == last {
                 break;
             }
-            let Ok(next) = d.tomorrow() else {
-                panic!("no tomorrow for {d}")
-            };
+            let Ok(next) = d.tomorrow() else { panic!("no tomorrow for {d}") };
             d = next;
         }
         assert_eq!(days, 83_275);
         for era in Era::all().iter().skip(1) {
-            let Ok(before) = era.first_day().yesterday() else {
-                panic!("no yesterday")
-            };
-            let Ok(prev) = WarekiDate::from_gregorian(before) else {
-                panic!("{before}")
-            };
+            let Ok(before) = era.first_day().yesterday() else { panic!("no yesterday") };
+            let Ok(prev) = WarekiDate::from_gregorian(before) else { panic!("{before}") };
             assert_eq!(Some(before), prev.era.last_day());
-            assert_eq!(
-                Era::all().iter().position(|e| e == era),
-                Some(prev.era as usize + 1)
-            );
+            assert_eq!(Era::all().iter().position(|e| e == era), Some(prev.era as usize + 1));
         }
     }
 

@@ -80,9 +80,7 @@ pub struct UserRecord {
 impl UserRecord {
     /// Whether the user holds `role` at `now_us`.
     pub fn holds(&self, role: Role, now_us: i64) -> bool {
-        self.grants
-            .iter()
-            .any(|(r, until)| *r == role && until.is_none_or(|u| now_us < u))
+        self.grants.iter().any(|(r, until)| *r == role && until.is_none_or(|u| now_us < u))
     }
 }
 
@@ -202,12 +200,10 @@ pub trait Store: Send + Sync {
     async fn is_initialized(&self) -> Result<bool, StoreError>;
 
     /// Create the first admin. Refused if any user exists.
-    async fn initialize(&self, admin: NewUser, station: &str, at_us: i64)
-    -> Result<i64, CoreError>;
+    async fn initialize(&self, admin: NewUser, station: &str, at_us: i64) -> Result<i64, CoreError>;
 
     /// Create a user (admins only; checked by the caller and recorded here).
-    async fn create_user(&self, actor: &Actor, user: NewUser, at_us: i64)
-    -> Result<i64, CoreError>;
+    async fn create_user(&self, actor: &Actor, user: NewUser, at_us: i64) -> Result<i64, CoreError>;
 
     /// Look up a user for login (the login attempt itself is recorded by [`Store::record_login`]).
     async fn user_by_login(&self, login_id: &str) -> Result<Option<UserRecord>, StoreError>;
@@ -228,8 +224,7 @@ pub trait Store: Send + Sync {
     async fn append_audit(&self, record: &AuditRecord) -> Result<i64, StoreError>;
 
     /// Open a draft case.
-    async fn create_case(&self, actor: &Actor, case: NewCase, at_us: i64)
-    -> Result<i64, CoreError>;
+    async fn create_case(&self, actor: &Actor, case: NewCase, at_us: i64) -> Result<i64, CoreError>;
 
     /// Store the output and hand the case to review.
     async fn submit_case(
@@ -251,13 +246,8 @@ pub trait Store: Send + Sync {
     ) -> Result<(), CoreError>;
 
     /// Return the case with a coded reason.
-    async fn return_case(
-        &self,
-        actor: &Actor,
-        case_id: i64,
-        reason: ReturnReason,
-        at_us: i64,
-    ) -> Result<(), CoreError>;
+    async fn return_case(&self, actor: &Actor, case_id: i64, reason: ReturnReason, at_us: i64)
+    -> Result<(), CoreError>;
 
     /// Record the issue of the approved output with a new 発行番号 and 管理番号.
     async fn issue_case(
@@ -282,33 +272,31 @@ pub trait Store: Send + Sync {
     async fn issuances(&self, case_id: i64) -> Result<Vec<Issuance>, StoreError>;
 
     /// Audit entries from `from_seq` on, in order.
-    async fn audit_entries(&self, from_seq: i64, limit: i64)
-    -> Result<Vec<AuditEntry>, StoreError>;
+    async fn audit_entries(&self, from_seq: i64, limit: i64) -> Result<Vec<AuditEntry>, StoreError>;
 }
 
-/// Open the store a URL names: `sqlite://PATH` (created if missing) or `postgres://…`. Migrates it.
-pub async fn open_store(url: &str) -> Result<Arc<dyn Store>, StoreError> {
-    if let Some(path) = url
-        .strip_prefix("sqlite://")
-        .or_else(|| url.strip_prefix("sqlite:"))
-    {
-        Ok(Arc::new(
-            SqliteStore::open(std::path::Path::new(path)).await?,
-        ))
+/// How to open a store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpenMode {
+    /// Create the database if missing and apply migrations (terminals, `init`).
+    CreateAndMigrate,
+    /// Open an existing database without writing to it (offline verification of a copy).
+    ExistingReadOnly,
+}
+
+/// Open the store a URL names: `sqlite://PATH` or `postgres://…`.
+pub async fn open_store(url: &str, mode: OpenMode) -> Result<Arc<dyn Store>, StoreError> {
+    if let Some(path) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
+        Ok(Arc::new(SqliteStore::open_with(std::path::Path::new(path), mode).await?))
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Ok(Arc::new(PgStore::connect(url).await?))
+        Ok(Arc::new(PgStore::connect_with(url, mode).await?))
     } else {
         Err(StoreError::UnsupportedUrl(url.to_string()))
     }
 }
 
 fn hash32(bytes: &[u8]) -> Result<[u8; 32], StoreError> {
-    bytes.try_into().map_err(|_| {
-        StoreError::Corrupt(format!(
-            "expected a 32-byte hash, found {} bytes",
-            bytes.len()
-        ))
-    })
+    bytes.try_into().map_err(|_| StoreError::Corrupt(format!("expected a 32-byte hash, found {} bytes", bytes.len())))
 }
 
 fn subject_of_case(case_id: i64) -> String {
@@ -857,10 +845,31 @@ pub(crate) fn case_kind(request: &CounterRequest) -> &'static str {
             MoveEntry::MoveWithin { .. } => "move-within",
             MoveEntry::HouseholdChange { .. } => "household-change",
         },
-        TaskRequest::Seal {
-            registration_number: Some(_),
-            ..
-        } => "seal-certificate",
+        TaskRequest::Seal { registration_number: Some(_), .. } => "seal-certificate",
         TaskRequest::Seal { .. } => "seal-registration",
     }
+}
+
+/// Verify the whole audit chain of a store, page by page. The outer error is a failure to read; the inner one
+/// names the first bad row.
+pub async fn verify_audit_chain(
+    store: &dyn Store,
+) -> Result<Result<crate::audit::VerifiedChain, crate::audit::ChainError>, StoreError> {
+    const PAGE: i64 = 10_000;
+    let mut verifier = crate::audit::ChainVerifier::default();
+    let mut next = 1;
+    loop {
+        let page = store.audit_entries(next, PAGE).await?;
+        let Some(last) = page.last() else { break };
+        next = last.seq + 1;
+        for entry in &page {
+            if let Err(err) = verifier.push(entry) {
+                return Ok(Err(err));
+            }
+        }
+        if i64::try_from(page.len()).unwrap_or(0) < PAGE {
+            break;
+        }
+    }
+    Ok(Ok(verifier.finish()))
 }

@@ -6,7 +6,7 @@ use sqlx::Postgres;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 
 use super::{
-    Actor, Backend, CaseFilter, CaseRecord, CaseSummary, Issuance, NewCase, NewUser, Output, Store,
+    Actor, Backend, CaseFilter, CaseRecord, CaseSummary, Issuance, NewCase, NewUser, OpenMode, Output, Store,
     UserRecord, hash32, migration, store_impl, subject_of_case,
 };
 use crate::audit::{AuditEntry, AuditRecord};
@@ -24,11 +24,18 @@ pub struct PgStore {
 impl PgStore {
     /// Connect to `url` and migrate.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        Self::connect_with(url, OpenMode::CreateAndMigrate).await
+    }
+
+    /// Connect to `url`, migrating only when `mode` says so.
+    pub async fn connect_with(url: &str, mode: OpenMode) -> Result<Self, StoreError> {
         let pool = PgPoolOptions::new().max_connections(8).connect(url).await?;
-        migration(include_str!("../../migrations/postgres/0001_counter.sql"))
-            .run(&pool)
-            .await
-            .map_err(|e| StoreError::Migration(e.to_string()))?;
+        if mode == OpenMode::CreateAndMigrate {
+            migration(include_str!("../../migrations/postgres/0001_counter.sql"))
+                .run(&pool)
+                .await
+                .map_err(|e| StoreError::Migration(e.to_string()))?;
+        }
         Ok(Self { pool })
     }
 

@@ -6,12 +6,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use sqlx::Sqlite;
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
 use super::{
-    Actor, Backend, CaseFilter, CaseRecord, CaseSummary, Issuance, NewCase, NewUser, Output, Store,
+    Actor, Backend, CaseFilter, CaseRecord, CaseSummary, Issuance, NewCase, NewUser, OpenMode, Output, Store,
     UserRecord, hash32, migration, store_impl, subject_of_case,
 };
 use crate::audit::{AuditEntry, AuditRecord};
@@ -29,21 +27,31 @@ pub struct SqliteStore {
 impl SqliteStore {
     /// Open (creating and migrating if needed) the store file at `path`.
     pub async fn open(path: &Path) -> Result<Self, StoreError> {
-        let options = SqliteConnectOptions::new()
+        Self::open_with(path, OpenMode::CreateAndMigrate).await
+    }
+
+    /// Open the store file at `path` as `mode` says.
+    pub async fn open_with(path: &Path, mode: OpenMode) -> Result<Self, StoreError> {
+        let read_only = mode == OpenMode::ExistingReadOnly;
+        if read_only && !path.exists() {
+            return Err(StoreError::Database(format!("{} does not exist", path.display())));
+        }
+        let mut options = SqliteConnectOptions::new()
             .filename(path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
+            .create_if_missing(!read_only)
+            .read_only(read_only)
             .busy_timeout(Duration::from_secs(30))
             .foreign_keys(true);
-        let pool = SqlitePoolOptions::new()
-            .max_connections(4)
-            .connect_with(options)
-            .await?;
-        migration(include_str!("../../migrations/sqlite/0001_counter.sql"))
-            .run(&pool)
-            .await
-            .map_err(|e| StoreError::Migration(e.to_string()))?;
+        if !read_only {
+            options = options.journal_mode(SqliteJournalMode::Wal).synchronous(SqliteSynchronous::Full);
+        }
+        let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await?;
+        if !read_only {
+            migration(include_str!("../../migrations/sqlite/0001_counter.sql"))
+                .run(&pool)
+                .await
+                .map_err(|e| StoreError::Migration(e.to_string()))?;
+        }
         Ok(Self { pool })
     }
 

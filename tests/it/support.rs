@@ -1,0 +1,188 @@
+//! Shared test fixtures: fresh SQLite files, fresh PostgreSQL databases (skipped loudly when no server is
+//! configured), a small generated population and demo users.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use backend_adapter::ReferenceResidentSystem;
+use backend_adapter::reference::{GenerationOptions, generate};
+use madoguchi_core::auth::{Role, hash_password};
+use madoguchi_core::certificate::Issuer;
+use madoguchi_core::clock::FixedClock;
+use madoguchi_core::counter::{Counter, Session};
+use madoguchi_core::store::{NewUser, PgStore, SqliteStore, Store};
+
+/// The environment variable that names an administrative PostgreSQL URL for tests (set by `.ci/run`).
+pub const PG_URL_VAR: &str = "MADOGUCHI_TEST_POSTGRES_URL";
+
+/// Raw access to the database behind a store, for tests that bypass the application.
+#[derive(Clone)]
+pub enum RawDb {
+    /// SQLite pool.
+    Sqlite(sqlx::SqlitePool),
+    /// PostgreSQL pool.
+    Pg(sqlx::PgPool),
+}
+
+/// Run one raw SQL statement with binds on either backend; yields `Result<u64 rows, sqlx::Error>`.
+#[macro_export]
+macro_rules! raw_exec {
+    ($db:expr, $sql:expr $(, $bind:expr)* $(,)?) => {
+        match $db {
+            $crate::support::RawDb::Sqlite(pool) => sqlx::query($sql)$(.bind($bind))*.execute(pool).await.map(|r| r.rows_affected()),
+            $crate::support::RawDb::Pg(pool) => sqlx::query($sql)$(.bind($bind))*.execute(pool).await.map(|r| r.rows_affected()),
+        }
+    };
+}
+
+/// Fetch one i64 with raw SQL on either backend.
+#[macro_export]
+macro_rules! raw_i64 {
+    ($db:expr, $sql:expr $(, $bind:expr)* $(,)?) => {
+        match $db {
+            $crate::support::RawDb::Sqlite(pool) => sqlx::query_scalar::<_, i64>($sql)$(.bind($bind))*.fetch_one(pool).await,
+            $crate::support::RawDb::Pg(pool) => sqlx::query_scalar::<_, i64>($sql)$(.bind($bind))*.fetch_one(pool).await,
+        }
+    };
+}
+
+/// A store under test with its raw database handle and whatever keeps it alive.
+pub struct TestStore {
+    /// The store.
+    pub store: Arc<dyn Store>,
+    /// Raw handle.
+    pub raw: RawDb,
+    _dir: Option<tempfile::TempDir>,
+    pg_cleanup: Option<(String, String)>,
+}
+
+impl TestStore {
+    /// A fresh SQLite store file.
+    pub async fn sqlite() -> TestStore {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("store.sqlite");
+        let store = SqliteStore::open(&path).await.expect("open sqlite store");
+        let raw = RawDb::Sqlite(store.pool().clone());
+        TestStore { store: Arc::new(store), raw, _dir: Some(dir), pg_cleanup: None }
+    }
+
+    /// A fresh PostgreSQL database, or `None` (with a loud message) when no server is configured.
+    pub async fn postgres(test_name: &str) -> Option<TestStore> {
+        let Ok(admin_url) = std::env::var(PG_URL_VAR) else {
+            eprintln!("SKIPPED {test_name} on PostgreSQL: {PG_URL_VAR} is not set (CI sets it; see .ci/run)");
+            return None;
+        };
+        let admin = sqlx::PgPool::connect(&admin_url).await.expect("connect to the PostgreSQL admin URL");
+        let name = format!("madoguchi_t_{}_{}", std::process::id(), unique_suffix());
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&admin)
+            .await
+            .expect("create test database");
+        admin.close().await;
+        let url = replace_database(&admin_url, &name);
+        let store = PgStore::connect(&url).await.expect("open postgres store");
+        let raw = RawDb::Pg(store.pool().clone());
+        Some(TestStore { store: Arc::new(store), raw, _dir: None, pg_cleanup: Some((admin_url, name)) })
+    }
+
+    /// Drop the PostgreSQL test database (call at the end of a test).
+    pub async fn cleanup(self) {
+        if let RawDb::Pg(pool) = &self.raw {
+            pool.close().await;
+        }
+        if let Some((admin_url, name)) = &self.pg_cleanup
+            && let Ok(admin) = sqlx::PgPool::connect(admin_url).await
+        {
+            sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
+                .execute(&admin)
+                .await
+                .ok();
+        }
+    }
+}
+
+fn unique_suffix() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+    u64::from(nanos) * 1000 + COUNTER.fetch_add(1, Ordering::SeqCst)
+}
+
+/// Replace the database name in a PostgreSQL URL.
+pub fn replace_database(url: &str, database: &str) -> String {
+    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
+    let cut = base.rfind('/').filter(|i| *i > "postgres://".len()).unwrap_or(base.len());
+    let mut out = format!("{}/{database}", &base[..cut]);
+    if let Some(query) = query {
+        out.push('?');
+        out.push_str(query);
+    }
+    out
+}
+
+/// A small generated population in a temp dir.
+pub async fn residents(dir: &Path, households: u64) -> Arc<ReferenceResidentSystem> {
+    let path: PathBuf = dir.join("residents.sqlite");
+    generate(&path, GenerationOptions { seed: 7, households }, &|_, _| {}).await.expect("generate population");
+    Arc::new(ReferenceResidentSystem::open(&path).await.expect("open residents"))
+}
+
+/// The fixed "now" of the tests: 2026-11-20 10:00 JST.
+pub fn test_clock() -> Arc<FixedClock> {
+    Arc::new(FixedClock::new("2026-11-20T01:00:00Z".parse().expect("timestamp")))
+}
+
+/// Test issuer.
+pub fn issuer() -> Issuer {
+    Issuer { municipality: "新宿区".into(), head_title: "新宿区長".into(), head_name: "試験 太郎".into() }
+}
+
+/// Users of the tests: (login, role, password).
+pub const USERS: &[(&str, Role, &str)] = &[
+    ("admin", Role::Admin, "admin-password-1"),
+    ("op1", Role::Operator, "operator-pass-1"),
+    ("op2", Role::Operator, "operator-pass-2"),
+    ("rev1", Role::Reviewer, "reviewer-pass-1"),
+    ("rev2", Role::Reviewer, "reviewer-pass-2"),
+    ("aud1", Role::Auditor, "auditor-pass-01"),
+];
+
+/// Initialize the store with the test users and return a counter on it.
+pub async fn counter_with_users(
+    store: Arc<dyn Store>,
+    residents: Arc<ReferenceResidentSystem>,
+    clock: Arc<FixedClock>,
+) -> Counter {
+    let now = clock_now(&clock);
+    let (login, role, password) = USERS[0];
+    let admin = NewUser {
+        login_id: login.into(),
+        display_name: "管理者".into(),
+        password_hash: hash_password(password).expect("hash"),
+        grants: vec![(role, None)],
+    };
+    store.initialize(admin, "setup", now).await.expect("initialize");
+    let counter = Counter::new(store, residents, clock, issuer());
+    let admin = counter.login(login, password, role, "setup").await.expect("admin login");
+    for (login, role, password) in &USERS[1..] {
+        let user = NewUser {
+            login_id: (*login).into(),
+            display_name: format!("{login}さん"),
+            password_hash: hash_password(password).expect("hash"),
+            grants: vec![(*role, None)],
+        };
+        counter.create_user(&admin, user).await.expect("create user");
+    }
+    counter
+}
+
+fn clock_now(clock: &FixedClock) -> i64 {
+    use madoguchi_core::clock::Clock as _;
+    clock.now_us()
+}
+
+/// Log a test user in at a station.
+pub async fn login(counter: &Counter, login: &str, station: &str) -> Session {
+    let (_, role, password) = USERS.iter().find(|(l, ..)| *l == login).expect("known test user");
+    counter.login(login, password, *role, station).await.expect("login")
+}
