@@ -58,6 +58,8 @@ on_both_backends! {
     roles_are_checked_in_core => roles_are_checked_in_core;
     concurrent_writers_keep_one_chain => concurrent_writers_keep_one_chain;
     a_support_measure_stops_the_request => support_measure_stops_request;
+    the_transition_table_matches_the_state_machine => transition_table_matches_state_machine;
+    bad_input_is_refused_with_reasons_and_changes_nothing => bad_input_changes_nothing;
 }
 
 struct Fixture {
@@ -400,4 +402,69 @@ async fn support_measure_stops_request(store: &TestStore) {
 
 async fn flag_support_measure(residents: &ReferenceResidentSystem, household: HouseholdId) {
     residents.set_support_measure(household, true).await.expect("flag");
+}
+
+async fn transition_table_matches_state_machine(store: &TestStore) {
+    let rows: Vec<(String, String)> = match &store.raw {
+        RawDb::Sqlite(pool) => {
+            sqlx::query_as("SELECT from_state, to_state FROM case_transitions ORDER BY 1, 2").fetch_all(pool).await
+        }
+        RawDb::Pg(pool) => {
+            sqlx::query_as("SELECT from_state, to_state FROM case_transitions ORDER BY 1, 2").fetch_all(pool).await
+        }
+    }
+    .expect("transitions");
+    let expected: Vec<(String, String)> = CaseState::allowed_transitions()
+        .into_iter()
+        .map(|(from, to)| (from.as_str().to_string(), to.as_str().to_string()))
+        .collect();
+    assert_eq!(rows, expected, "migrations and CaseState::after must agree");
+}
+
+async fn bad_input_changes_nothing(store: &TestStore) {
+    let f = fixture(store).await;
+    let operator = login(&f.counter, "op1", "post-1").await;
+    let household = ordinary_household(&f.residents).await;
+    let counts = || async {
+        (
+            raw_i64!(&store.raw, "SELECT count(*) FROM cases").expect("cases"),
+            raw_i64!(&store.raw, "SELECT count(*) FROM audit_log").expect("audit"),
+        )
+    };
+    let before = counts().await;
+    // A third party asking for 個人番号 without a purpose, with no identity document.
+    let mut request = copy_request(
+        household,
+        RequesterCategory::ThirdPartyIndividual,
+        OptionalItems { individual_number: true, ..OptionalItems::default() },
+    );
+    request.requester.purpose.clear();
+    request.requester.identity.documents.clear();
+    let err = f.counter.open_case(&operator, request).await.expect_err("invalid request");
+    let CoreError::Validation(errors) = &err else { panic!("{err:?}") };
+    for field in ["requester.purpose", "requester.identity", "certificate.items"] {
+        let error = errors.for_field(field).unwrap_or_else(|| panic!("no error for {field}: {errors}"));
+        assert!(!error.message.is_empty() && !error.message_ja.is_empty());
+    }
+    assert!(err.message_ja().contains("個人番号"), "{}", err.message_ja());
+    assert!(err.to_string().contains("third party"), "{err}");
+    assert_eq!(counts().await, before, "an invalid request stores nothing and audits nothing");
+
+    // An unknown household: the case stays a draft without output.
+    let request = copy_request(HouseholdId(9_999_999), RequesterCategory::Self_, OptionalItems::default());
+    let case_id = f.counter.open_case(&operator, request).await.expect("the request is well formed");
+    let err = f.counter.prepare_and_submit(&operator, case_id).await.expect_err("unknown household");
+    assert!(matches!(err, CoreError::ResidentSystem(_)), "{err:?}");
+    assert!(err.message_ja().contains("世帯"), "{}", err.message_ja());
+    assert_eq!(raw_i64!(&store.raw, "SELECT count(*) FROM outputs").expect("outputs"), 0);
+
+    // A store that fails: a typed error with a Japanese message, nothing half-written.
+    match &store.raw {
+        RawDb::Sqlite(pool) => pool.close().await,
+        RawDb::Pg(pool) => pool.close().await,
+    }
+    let request = copy_request(household, RequesterCategory::Self_, OptionalItems::default());
+    let err = f.counter.open_case(&operator, request).await.expect_err("store is gone");
+    assert!(matches!(err, CoreError::Store(_)), "{err:?}");
+    assert!(err.message_ja().contains("データベース"), "{}", err.message_ja());
 }
