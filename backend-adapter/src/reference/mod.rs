@@ -24,6 +24,9 @@ use crate::types::{
 
 pub use generate::{GenerationOptions, GenerationSummary, generate};
 
+/// A `seals` row: number, person, registered on, abolished on, impression.
+type SealRow = (String, i64, String, Option<String>, Vec<u8>);
+
 /// Schema version of the reference store; a file of another version is refused rather than misread.
 pub const SCHEMA_VERSION: &str = "1";
 
@@ -569,7 +572,7 @@ impl ReferenceResidentSystem {
         tx: &mut Transaction<'_, Sqlite>,
         registration_number: &str,
     ) -> Result<SealRegistration, ResidentSystemError> {
-        let row: Option<(String, i64, String, Option<String>, Vec<u8>)> = sqlx::query_as(
+        let row: Option<SealRow> = sqlx::query_as(
             "SELECT registration_number, person_id, registered_on, abolished_on, impression
              FROM seals WHERE registration_number = ?",
         )
