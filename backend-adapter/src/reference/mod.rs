@@ -6,6 +6,8 @@ pub mod generate;
 pub mod names;
 mod seal_image;
 
+pub use seal_image::synthetic_impression;
+
 use std::path::Path;
 use std::str::FromStr as _;
 use std::time::Duration;

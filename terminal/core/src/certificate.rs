@@ -78,6 +78,30 @@ pub struct CertificateDocument {
     pub issuer: Issuer,
     /// 通数.
     pub copies: u8,
+    /// 転出先 and 転出予定年月日 (転出証明書).
+    pub move_out: Option<MoveOutDetails>,
+    /// 印鑑登録 details (印鑑登録証明書).
+    pub seal: Option<SealDetails>,
+}
+
+/// 転出先 and dates on a 転出証明書.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MoveOutDetails {
+    /// 転出先.
+    pub destination: String,
+    /// 転出予定年月日 (和暦).
+    pub planned_on: String,
+    /// 届出年月日 (和暦).
+    pub notified_on: String,
+}
+
+/// The seal registration a 印鑑登録証明書 certifies.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SealDetails {
+    /// 登録番号.
+    pub registration_number: String,
+    /// 登録年月日 (和暦).
+    pub registered_on: String,
 }
 
 /// Why a document could not be built.
@@ -166,6 +190,84 @@ impl CertificateDocument {
             certified_on: format_date_kanji(today)?,
             issuer: issuer.clone(),
             copies: request.copies,
+            move_out: None,
+            seal: None,
+        })
+    }
+
+    /// Build a 転出証明書 for the persons moving out of `household`.
+    pub fn move_out(
+        household: &Household,
+        persons: &[backend_adapter::types::PersonId],
+        destination: &str,
+        planned_on: jiff::civil::Date,
+        notified_on: jiff::civil::Date,
+        issuer: &Issuer,
+        today: jiff::civil::Date,
+    ) -> Result<Self, DocumentError> {
+        // A 転出証明書 carries the items the 転入 needs, 住民票コード and 個人番号 included.
+        let items = OptionalItems {
+            head_and_relationship: true,
+            registry: true,
+            resident_code: true,
+            individual_number: true,
+            previous_address: false,
+            former_family_name: true,
+            furigana: true,
+        };
+        let selected = persons
+            .iter()
+            .map(|id| {
+                household.members.iter().find(|p| p.id == *id).ok_or_else(|| DocumentError::NotAMember(id.to_string()))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let head = household.members.iter().find(|p| p.id == household.head).map(|p| p.name.display());
+        Ok(Self {
+            kind: CertificateKind::MoveOutCertificate,
+            title: CertificateKind::MoveOutCertificate.title_ja().to_string(),
+            address: household.address.display(),
+            head_of_household: head,
+            persons: selected.iter().map(|p| person_entry(p, items)).collect::<Result<_, _>>()?,
+            items,
+            certification: "上記の者は、転出の届出をしたことを証明する。".to_string(),
+            certified_on: format_date_kanji(today)?,
+            issuer: issuer.clone(),
+            copies: 1,
+            move_out: Some(MoveOutDetails {
+                destination: destination.to_string(),
+                planned_on: format_date_kanji(planned_on)?,
+                notified_on: format_date_kanji(notified_on)?,
+            }),
+            seal: None,
+        })
+    }
+
+    /// Build a 印鑑登録証明書 for `person`'s registration.
+    pub fn seal_certificate(
+        person: &Person,
+        address: &backend_adapter::types::Address,
+        registration: &backend_adapter::types::SealRegistration,
+        issuer: &Issuer,
+        today: jiff::civil::Date,
+        copies: u8,
+    ) -> Result<Self, DocumentError> {
+        let items = OptionalItems { former_family_name: true, ..OptionalItems::default() };
+        Ok(Self {
+            kind: CertificateKind::SealCertificate,
+            title: CertificateKind::SealCertificate.title_ja().to_string(),
+            address: address.display(),
+            head_of_household: None,
+            persons: vec![person_entry(person, items)?],
+            items,
+            certification: "この写しは、登録されている印影と相違ないことを証明する。".to_string(),
+            certified_on: format_date_kanji(today)?,
+            issuer: issuer.clone(),
+            copies,
+            move_out: None,
+            seal: Some(SealDetails {
+                registration_number: registration.registration_number.clone(),
+                registered_on: format_date_kanji(registration.registered_on)?,
+            }),
         })
     }
 

@@ -10,7 +10,9 @@ pub mod clock;
 pub mod counter;
 pub mod error;
 pub mod kana;
+pub mod render;
 pub mod request;
+pub mod sample;
 pub mod store;
 pub mod wareki;
 

@@ -1,0 +1,108 @@
+//! Certificates as pages: a page model in millimetres (text runs, rules, boxes, images) that the layouts produce,
+//! and two renderers of that same model — PDF for the printer (krilla, fonts embedded and subset) and raster for
+//! the screen preview and raster printers — so the reviewer sees exactly what the paper will show. Both renderers
+//! place the glyphs this module chose, so no character can differ between screen and paper, and a character no
+//! embedded font has is refused before anything is handed to review.
+
+pub mod fonts;
+pub mod layout;
+
+pub mod page;
+pub mod pdf;
+pub mod raster;
+
+pub use fonts::{FontRole, GlyphError};
+pub use page::{Color, Element, Page, TextRun};
+
+/// Points per millimetre (PDF user space is in points).
+pub const PT_PER_MM: f32 = 72.0 / 25.4;
+
+/// Lay out a certificate and check every character against the embedded fonts: the pages that come back can be
+/// rendered to PDF and raster without a missing glyph.
+pub fn certificate_pages(input: &layout::LayoutInput<'_>) -> Result<Vec<Page>, layout::LayoutError> {
+    let pages = layout::layout(input)?;
+    fonts::check_pages(&pages).map_err(|source| layout::LayoutError::Glyph { item: "帳票".to_string(), source })?;
+    Ok(pages)
+}
+
+/// The 公印 as a red, transparent PNG: the issuer's title and 「之印」 in a square frame, drawn with the embedded
+/// Mincho (the configured image of a real ward replaces it).
+pub fn official_seal_png(head_title: &str) -> Result<Vec<u8>, raster::RasterError> {
+    let text: Vec<char> = format!("{head_title}之印").chars().collect();
+    let columns = text.len().div_ceil(3).max(1);
+    let size_mm = 24.0;
+    let mut page = Page { width_mm: size_mm, height_mm: size_mm, elements: Vec::new() };
+    page.elements.push(Element::Box { x_mm: 1.0, y_mm: 1.0, w_mm: size_mm - 2.0, h_mm: size_mm - 2.0, width_mm: 1.2 });
+    let cell = (size_mm - 4.0) / 3.0;
+    let column_width = (size_mm - 4.0) / columns as f32;
+    let glyph_pt = cell.min(column_width) * PT_PER_MM * 0.92;
+    // Read top to bottom, columns right to left, as seals are.
+    for (index, ch) in text.iter().enumerate() {
+        let column = index / 3;
+        let row = index % 3;
+        let x = size_mm - 2.0 - (column + 1) as f32 * column_width + (column_width - glyph_pt / PT_PER_MM) / 2.0;
+        let y = 2.0 + (row + 1) as f32 * cell - cell * 0.16;
+        page.elements.push(Element::Text(TextRun {
+            x_mm: x,
+            y_mm: y,
+            size_pt: glyph_pt,
+            font: FontRole::Mincho,
+            text: ch.to_string(),
+            color: Color::BLACK,
+            rotation_deg: 0.0,
+        }));
+    }
+    let mut pixmap = raster::render_page(&page, 600.0)?;
+    for pixel in pixmap.pixels_mut() {
+        let ink = 255 - pixel.demultiply().red();
+        let Color { r, g, b } = Color::SEAL_RED;
+        if let Some(red) = tiny_skia::PremultipliedColorU8::from_rgba(
+            (u16::from(r) * u16::from(ink) / 255) as u8,
+            (u16::from(g) * u16::from(ink) / 255) as u8,
+            (u16::from(b) * u16::from(ink) / 255) as u8,
+            ink,
+        ) {
+            *pixel = red;
+        }
+    }
+    pixmap.encode_png().map_err(|e| raster::RasterError::Encode(e.to_string()))
+}
+
+#[cfg(test)]
+mod sample_smoke {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::request::CertificateKind;
+
+    #[test]
+    fn write_samples() {
+        let seal = Arc::new(official_seal_png("新宿区長").expect("seal"));
+        for kind in [
+            CertificateKind::ResidentRecordHousehold,
+            CertificateKind::ResidentRecordIndividual,
+            CertificateKind::ResidentRecordItems,
+            CertificateKind::MoveOutCertificate,
+            CertificateKind::SealCertificate,
+        ] {
+            let document = crate::sample::sample_document(kind, jiff::civil::date(2026, 11, 20)).expect("doc");
+            let input = layout::LayoutInput {
+                document: &document,
+                official_seal_png: seal.clone(),
+                seal_impression_png: Some(Arc::new(crate::sample::sample_seal_registration().impression_png)),
+                marks: layout::SheetMarks {
+                    issue_number: "第000123号".into(), control_number: "post-1-000045".into()
+                },
+                specimen: true,
+            };
+            let pages = certificate_pages(&input).expect("pages");
+            std::fs::write(format!("/tmp/sample-{}.pdf", kind.as_str()), pdf::render_pdf(&pages).expect("pdf"))
+                .expect("w");
+            std::fs::write(
+                format!("/tmp/sample-{}.png", kind.as_str()),
+                raster::render_png(&pages[0], 100.0).expect("png"),
+            )
+            .expect("w");
+        }
+    }
+}
