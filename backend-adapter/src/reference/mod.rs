@@ -206,6 +206,17 @@ impl ReferenceResidentSystem {
         Ok(())
     }
 
+    /// The 登録番号 of a person's active seal registration.
+    pub async fn seal_number_of(&self, person: PersonId) -> Result<String, ResidentSystemError> {
+        let number: Option<String> =
+            sqlx::query_scalar("SELECT registration_number FROM seals WHERE person_id = ? AND abolished_on IS NULL")
+                .bind(person.0)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(storage_error)?;
+        number.ok_or_else(|| ResidentSystemError::NotFound { what: "seal registration", id: person.to_string() })
+    }
+
     /// The plain `LIKE` scan over the name columns that the key index replaces; kept for the benchmark baseline.
     pub async fn search_by_like_scan(&self, prefix: &str, limit: u32) -> Result<Vec<PersonId>, ResidentSystemError> {
         let key = search_key(prefix);

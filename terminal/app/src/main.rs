@@ -2,6 +2,7 @@
 //! (SQLite, synthetic ward population); the subcommands initialize a store, verify its audit chain and generate
 //! a reference population. All logic lives in the core and adapter crates; this is glue.
 
+mod certificate;
 mod demo;
 
 use std::io::{BufRead as _, IsTerminal as _};
@@ -44,6 +45,11 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Certificate previews (always marked 「見本」).
+    Certificate {
+        #[command(subcommand)]
+        command: CertificateCommand,
+    },
     /// Reference resident system commands.
     Residents {
         #[command(subcommand)]
@@ -58,6 +64,21 @@ enum AuditCommand {
         /// sqlite://PATH or postgres://… (opened read-only; works on a copy of the store)
         #[arg(long)]
         database: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum CertificateCommand {
+    /// Render a certificate for a household or person of the reference resident system.
+    Render(certificate::RenderArgs),
+    /// Render a certificate of the fixed sample household (𠮷, 髙, 﨑 and 葛󠄂).
+    Sample {
+        /// Which certificate.
+        #[arg(long, value_enum)]
+        kind: certificate::KindArg,
+        /// Output file (.pdf or .png).
+        #[arg(long)]
+        out: PathBuf,
     },
 }
 
@@ -108,6 +129,16 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Demo(args) => demo::run(args).await,
         Command::Init { database, admin, admin_name, station } => init(&database, &admin, &admin_name, &station).await,
         Command::Audit { command: AuditCommand::Verify { database } } => audit_verify(&database).await,
+        Command::Certificate { command } => {
+            let written = match command {
+                CertificateCommand::Render(args) => certificate::render(args).await?,
+                CertificateCommand::Sample { kind, out } => certificate::sample(kind, &out)?,
+            };
+            for path in written {
+                println!("wrote {}", path.display());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Residents { command: ResidentsCommand::Generate { out, seed, households } } => {
             let summary = demo::generate_population(&out, seed, households).await?;
             println!(
