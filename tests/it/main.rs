@@ -1,5 +1,6 @@
 //! madoguchi's end-to-end tests: one integration binary (see ARCHITECTURE.md, "Testing").
 
+mod certificates;
 mod reference_system;
 mod store_suite;
 mod support;

@@ -93,11 +93,38 @@ fn decode_png(bytes: &[u8]) -> Result<Pixmap, RasterError> {
     Ok(pixmap)
 }
 
+/// A straight line along an axis, snapped to whole pixels and at least one pixel wide, as PDF viewers and printer
+/// drivers do ("stroke adjustment"), so a 0.2 mm rule stays one crisp pixel row on screen as on paper.
+fn snapped_line(pixmap: &mut Pixmap, (x1, y1, x2, y2): (f32, f32, f32, f32), width: f32) -> bool {
+    let span = |a: f32, b: f32| {
+        let (lo, hi) = (a.min(b), a.max(b));
+        let (start, end) = ((lo - width / 2.0).round(), (hi + width / 2.0).round());
+        (start, if end <= start { start + 1.0 } else { end })
+    };
+    let rect = if (y1 - y2).abs() < 0.01 {
+        let (top, bottom) = span(y1, y1);
+        let (left, right) = span(x1, x2);
+        tiny_skia::Rect::from_ltrb(left, top, right, bottom)
+    } else if (x1 - x2).abs() < 0.01 {
+        let (left, right) = span(x1, x1);
+        let (top, bottom) = span(y1, y2);
+        tiny_skia::Rect::from_ltrb(left, top, right, bottom)
+    } else {
+        return false;
+    };
+    if let Some(rect) = rect {
+        let mut solid = paint(Color::BLACK);
+        solid.anti_alias = false;
+        pixmap.fill_rect(rect, &solid, Transform::identity(), None);
+    }
+    true
+}
+
 /// Rasterize one page at `dpi` onto white.
 pub fn render_page(page: &Page, dpi: f32) -> Result<Pixmap, RasterError> {
     let px_per_mm = dpi / 25.4;
-    let width = (page.width_mm * px_per_mm).round();
-    let height = (page.height_mm * px_per_mm).round();
+    let width = (page.width_mm * px_per_mm).ceil();
+    let height = (page.height_mm * px_per_mm).ceil();
     if !(1.0..=20_000.0).contains(&width) || !(1.0..=20_000.0).contains(&height) {
         return Err(RasterError::Resolution(dpi));
     }
@@ -129,6 +156,10 @@ pub fn render_page(page: &Page, dpi: f32) -> Result<Pixmap, RasterError> {
                 }
             }
             Element::Rule { x1_mm, y1_mm, x2_mm, y2_mm, width_mm } => {
+                let px = (x1_mm * px_per_mm, y1_mm * px_per_mm, x2_mm * px_per_mm, y2_mm * px_per_mm);
+                if snapped_line(&mut pixmap, px, width_mm * px_per_mm) {
+                    continue;
+                }
                 let mut builder = PathBuilder::new();
                 builder.move_to(*x1_mm, *y1_mm);
                 builder.line_to(*x2_mm, *y2_mm);
@@ -138,10 +169,16 @@ pub fn render_page(page: &Page, dpi: f32) -> Result<Pixmap, RasterError> {
                 }
             }
             Element::Box { x_mm, y_mm, w_mm, h_mm, width_mm } => {
-                if let Some(rect) = tiny_skia::Rect::from_xywh(*x_mm, *y_mm, *w_mm, *h_mm) {
-                    let path = PathBuilder::from_rect(rect);
-                    let stroke = Stroke { width: *width_mm, ..Stroke::default() };
-                    pixmap.stroke_path(&path, &paint(Color::BLACK), &stroke, page_transform, None);
+                let (left, top) = (x_mm * px_per_mm, y_mm * px_per_mm);
+                let (right, bottom) = ((x_mm + w_mm) * px_per_mm, (y_mm + h_mm) * px_per_mm);
+                let width = width_mm * px_per_mm;
+                for edge in [
+                    (left, top, right, top),
+                    (left, bottom, right, bottom),
+                    (left, top, left, bottom),
+                    (right, top, right, bottom),
+                ] {
+                    snapped_line(&mut pixmap, edge, width);
                 }
             }
             Element::Image { x_mm, y_mm, w_mm, h_mm, png } => {
@@ -149,7 +186,7 @@ pub fn render_page(page: &Page, dpi: f32) -> Result<Pixmap, RasterError> {
                 let sx = w_mm * px_per_mm / image.width() as f32;
                 let sy = h_mm * px_per_mm / image.height() as f32;
                 let transform = Transform::from_row(sx, 0.0, 0.0, sy, x_mm * px_per_mm, y_mm * px_per_mm);
-                let paint = PixmapPaint { quality: tiny_skia::FilterQuality::Bilinear, ..PixmapPaint::default() };
+                let paint = PixmapPaint { quality: tiny_skia::FilterQuality::Bicubic, ..PixmapPaint::default() };
                 pixmap.draw_pixmap(0, 0, image.as_ref(), &paint, transform, None);
             }
         }
