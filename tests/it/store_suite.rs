@@ -60,6 +60,8 @@ on_both_backends! {
     a_support_measure_stops_the_request => support_measure_stops_request;
     the_transition_table_matches_the_state_machine => transition_table_matches_state_machine;
     bad_input_is_refused_with_reasons_and_changes_nothing => bad_input_changes_nothing;
+    the_number_printed_on_the_approved_pdf_is_the_number_issued => printed_numbers_are_issued;
+    a_certificate_that_cannot_be_laid_out_never_reaches_review => unprintable_certificate_never_reaches_review;
 }
 
 struct Fixture {
@@ -146,7 +148,7 @@ async fn case_goes_from_request_to_issue(store: &TestStore) {
     let actions: Vec<&str> = entries.iter().filter(|e| e.subject == case_subject).map(|e| e.action.as_str()).collect();
     assert_eq!(
         actions.iter().filter(|a| **a != AuditAction::CaseRead.as_str()).copied().collect::<Vec<_>>(),
-        vec!["case.created", "case.submitted", "case.approved", "case.issued"],
+        vec!["case.created", "numbers.reserved", "case.submitted", "case.approved", "case.issued"],
         "one audit row per state change"
     );
     assert!(entries.iter().any(|e| e.action == "resident.read" && e.actor == "op1"), "the household read is audited");
@@ -235,9 +237,10 @@ async fn issue_numbers_grow(store: &TestStore) {
         numbers.push((issuance.issue_number, issuance.control_number));
         assert_eq!(usize::try_from(issuance.issue_number).expect("positive"), i + 1);
     }
-    assert_eq!(numbers[0].1, "review-1-000001");
-    assert_eq!(numbers[1].1, "review-2-000001");
-    assert_eq!(numbers[2].1, "review-1-000002");
+    // The 管理番号 is reserved at the post that prepares the output and printed on it.
+    assert_eq!(numbers[0].1, "post-1-000001");
+    assert_eq!(numbers[1].1, "post-1-000002");
+    assert_eq!(numbers[2].1, "post-1-000003");
 }
 
 async fn raw_sql_cannot_break_four_eyes(store: &TestStore) {
@@ -467,4 +470,131 @@ async fn bad_input_changes_nothing(store: &TestStore) {
     let err = f.counter.open_case(&operator, request).await.expect_err("store is gone");
     assert!(matches!(err, CoreError::Store(_)), "{err:?}");
     assert!(err.message_ja().contains("データベース"), "{}", err.message_ja());
+}
+
+fn pdf_text(bytes: &[u8]) -> String {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("output.pdf");
+    std::fs::write(&path, bytes).expect("write");
+    let output = std::process::Command::new("pdftotext")
+        .args([path.to_str().expect("path"), "-"])
+        .output()
+        .expect("pdftotext (poppler-utils) is needed for this test; .ci/run installs it");
+    String::from_utf8(output.stdout).expect("utf-8")
+}
+
+async fn printed_numbers_are_issued(store: &TestStore) {
+    let f = fixture(store).await;
+    let operator = login(&f.counter, "op1", "post-1").await;
+    let reviewer = login(&f.counter, "rev1", "review-1").await;
+    let (a, a_sha) = submitted_case(&f, &operator).await;
+    let (b, b_sha) = submitted_case(&f, &operator).await;
+    f.counter.approve(&reviewer, a, a_sha).await.expect("approve a");
+    f.counter.approve(&reviewer, b, b_sha).await.expect("approve b");
+    // Issued out of order: each keeps the number printed on it.
+    assert_eq!(f.counter.issue(&reviewer, b, 1).await.expect("issue b").issue_number, 2);
+    let issued_a = f.counter.issue(&reviewer, a, 1).await.expect("issue a");
+    assert_eq!(issued_a.issue_number, 1);
+    assert_eq!(issued_a.control_number, "post-1-000001");
+    // A returned output keeps its number as an accounted gap; the new output gets a new one.
+    let (c, _) = submitted_case(&f, &operator).await;
+    f.counter.return_case(&reviewer, c, ReturnReason::EntryError).await.expect("return");
+    let resubmitted = f.counter.prepare_and_submit(&operator, c).await.expect("resubmit");
+    assert_eq!(resubmitted.issue_number, Some(4));
+    let (_, seen) = f.counter.review(&reviewer, c).await.expect("review");
+    assert_eq!(seen.media_type, "application/pdf");
+    assert!(seen.bytes.starts_with(b"%PDF"), "the output under review is the PDF that will be printed");
+    let text = pdf_text(&seen.bytes);
+    assert!(text.contains("第000004号") && text.contains("post-1-000004"), "the numbers are on the sheet:\n{text}");
+    f.counter.approve(&reviewer, c, seen.sha256).await.expect("approve c");
+    let issued_c = f.counter.issue(&reviewer, c, 1).await.expect("issue c");
+    assert_eq!((issued_c.issue_number, issued_c.control_number.as_str()), (4, "post-1-000004"));
+    assert_eq!(raw_i64!(&store.raw, "SELECT count(*) FROM number_reservations").expect("count"), 4);
+    assert_eq!(
+        raw_i64!(
+            &store.raw,
+            "SELECT count(*) FROM number_reservations r WHERE NOT EXISTS
+                              (SELECT 1 FROM issuances i WHERE i.issue_number = r.issue_number)"
+        )
+        .expect("gaps"),
+        1,
+        "number 3 is a recorded gap, never reused"
+    );
+    // Raw SQL cannot issue under another number than the one printed.
+    let (d, d_sha) = submitted_case(&f, &operator).await;
+    f.counter.approve(&reviewer, d, d_sha).await.expect("approve d");
+    let approval = raw_i64!(&store.raw, "SELECT id FROM approvals WHERE case_id = $1", d).expect("approval");
+    let seq = raw_i64!(&store.raw, "SELECT seq FROM audit_head").expect("head");
+    let err = raw_exec!(
+        &store.raw,
+        "INSERT INTO issuances (case_id, approval_id, issue_number, control_number, station, output_sha256, sheets,
+                                copies, issued_by, issued_at_us, audit_seq)
+         VALUES ($1, $2, 99, 'post-1-000099', 'post-1', $3, 1, 1, $4, 0, $5)",
+        d,
+        approval,
+        d_sha.to_vec(),
+        reviewer.actor.user_id,
+        seq
+    )
+    .expect_err("another number than the printed one");
+    assert!(err.to_string().contains("printed on its approved output"), "{err}");
+}
+
+async fn unprintable_certificate_never_reaches_review(store: &TestStore) {
+    use backend_adapter::ResidentSystem as _;
+    use backend_adapter::types::{HouseholdTarget, MoveEntry, MoveSubmission, Name, NewPerson, Registry, Sex};
+    let f = fixture(store).await;
+    let operator = login(&f.counter, "op1", "post-1").await;
+    let address = f.residents.household(ordinary_household(&f.residents).await).await.expect("household").address;
+    // A name with a character outside every embedded font (a vendor 外字 in the private use area).
+    let receipt = f
+        .residents
+        .submit_move(&MoveSubmission {
+            idempotency_key: "gaiji".into(),
+            entry: MoveEntry::MoveIn {
+                persons: vec![NewPerson {
+                    name: Name {
+                        family: "山\u{E000}".into(),
+                        given: "太郎".into(),
+                        family_kana: Some("ヤマサキ".into()),
+                        given_kana: Some("タロウ".into()),
+                        former_family: None,
+                        former_family_kana: None,
+                        common_name: None,
+                        alphabet: None,
+                    },
+                    birth_date: jiff::civil::date(1980, 1, 1),
+                    sex: Sex::Male,
+                    relationship: "世帯主".into(),
+                    resident_code: None,
+                    individual_number: None,
+                    registry: Registry::Japanese {
+                        honseki: "東京都新宿区".into(),
+                        head_of_family_register: "山\u{E000}　太郎".into(),
+                    },
+                }],
+                address,
+                household: HouseholdTarget::New,
+                moved_on: jiff::civil::date(2026, 11, 1),
+                notified_on: jiff::civil::date(2026, 11, 2),
+                previous_address: "横浜市".into(),
+            },
+        })
+        .await
+        .expect("move in");
+    let household = receipt.household.expect("household");
+    let case_id = f
+        .counter
+        .open_case(&operator, copy_request(household, RequesterCategory::Self_, OptionalItems::default()))
+        .await
+        .expect("open");
+    let err = f.counter.prepare_and_submit(&operator, case_id).await.expect_err("外字 without a glyph");
+    assert!(matches!(&err, CoreError::Layout(_)), "{err:?}");
+    assert!(err.message_ja().contains("1人目の氏名") && err.message_ja().contains("U+E000"), "{}", err.message_ja());
+    assert_eq!(raw_i64!(&store.raw, "SELECT count(*) FROM outputs").expect("outputs"), 0, "nothing reached review");
+    assert_eq!(
+        raw_i64!(&store.raw, "SELECT count(*) FROM number_reservations").expect("numbers"),
+        0,
+        "no number spent"
+    );
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use backend_adapter::ReferenceResidentSystem;
 use backend_adapter::reference::{GenerationOptions, generate};
 use madoguchi_core::auth::{Role, hash_password};
-use madoguchi_core::certificate::Issuer;
+use madoguchi_core::certificate::{CertificateProfile, Issuer};
 use madoguchi_core::clock::FixedClock;
 use madoguchi_core::counter::{Counter, Session};
 use madoguchi_core::store::{NewUser, PgStore, SqliteStore, Store};
@@ -162,7 +162,8 @@ pub async fn counter_with_users(
         grants: vec![(role, None)],
     };
     store.initialize(admin, "setup", now).await.expect("initialize");
-    let counter = Counter::new(store, residents, clock, issuer());
+    let profile = CertificateProfile::generated(issuer(), false).expect("profile");
+    let counter = Counter::new(store, residents, clock, profile);
     let admin = counter.login(login, password, role, "setup").await.expect("admin login");
     for (login, role, password) in &USERS[1..] {
         let user = NewUser {

@@ -12,7 +12,7 @@ use backend_adapter::reference::{GenerationOptions, GenerationSummary, generate}
 use backend_adapter::types::SearchQuery;
 use indicatif::{ProgressBar, ProgressStyle};
 use madoguchi_core::auth::{Role, hash_password};
-use madoguchi_core::certificate::Issuer;
+use madoguchi_core::certificate::CertificateProfile;
 use madoguchi_core::clock::SystemClock;
 use madoguchi_core::counter::{Counter, Session};
 use madoguchi_core::request::{
@@ -69,10 +69,6 @@ pub async fn generate_population(out: &Path, seed: u64, households: u64) -> anyh
     Ok(summary)
 }
 
-fn demo_issuer() -> Issuer {
-    Issuer { municipality: "新宿区".into(), head_title: "新宿区長".into(), head_name: "見本 太郎".into() }
-}
-
 async fn login(counter: &Counter, login_id: &str, role: Role, station: &str) -> anyhow::Result<Session> {
     let password = DEMO_ACCOUNTS
         .iter()
@@ -101,7 +97,10 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let residents = Arc::new(ReferenceResidentSystem::open(&residents_path).await.map_err(|e| anyhow!("{e}"))?);
     let store_url = format!("sqlite://{}", data_dir.join("store.sqlite").display());
     let store = open_store(&store_url, OpenMode::CreateAndMigrate).await?;
-    let counter = Counter::new(store.clone(), residents.clone(), Arc::new(SystemClock), demo_issuer());
+    // Demo mode: every sheet carries 「見本」.
+    let profile =
+        CertificateProfile::generated(madoguchi_core::sample::demo_issuer(), true).map_err(|e| anyhow!("{e}"))?;
+    let counter = Counter::new(store.clone(), residents.clone(), Arc::new(SystemClock), profile);
     if !store.is_initialized().await? {
         let now = jiff::Timestamp::now().as_microsecond();
         let (admin_login, admin_name, _, admin_password) = DEMO_ACCOUNTS[0];
@@ -128,7 +127,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     for (login_id, name, role, password) in DEMO_ACCOUNTS {
         println!("  {login_id:<12} {password:<17} {}（{name}）", role.label_ja());
     }
-    walkthrough(&counter).await?;
+    walkthrough(&counter, &data_dir).await?;
     match verify_audit_chain(store.as_ref()).await? {
         Ok(verified) => println!("監査ログの連鎖を検証しました：{} 件、正常", verified.entries),
         Err(err) => {
@@ -141,7 +140,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// One 住民票の写し request from counter to issue.
-async fn walkthrough(counter: &Counter) -> anyhow::Result<()> {
+async fn walkthrough(counter: &Counter, data_dir: &Path) -> anyhow::Result<()> {
     let operator = login(counter, "operator1", Role::Operator, "post-1").await?;
     let query = SearchQuery { name_prefix: Some("やまだ".into()), limit: 10, ..SearchQuery::default() };
     let hits = counter.search_residents(&operator, &query).await.map_err(|e| anyhow!("{}", e.message_ja()))?;
@@ -177,7 +176,9 @@ async fn walkthrough(counter: &Counter) -> anyhow::Result<()> {
     counter.approve(&reviewer, case_id, seen.sha256).await.map_err(|e| anyhow!("{}", e.message_ja()))?;
     let issuance = counter.issue(&reviewer, case_id, 1).await.map_err(|e| anyhow!("{}", e.message_ja()))?;
     println!("4) 承認・交付：発行番号 第{:06}号、管理番号 {}", issuance.issue_number, issuance.control_number);
-    println!("\n--- 証明書の内容（審査で承認されたバイト列）---\n{}\n---", String::from_utf8_lossy(&seen.bytes));
+    let pdf_path = data_dir.join(format!("certificate-{:06}.pdf", issuance.issue_number));
+    std::fs::write(&pdf_path, &seen.bytes).with_context(|| format!("writing {}", pdf_path.display()))?;
+    println!("   承認されたバイト列（PDF、見本）: {}", pdf_path.display());
     Ok(())
 }
 

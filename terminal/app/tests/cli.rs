@@ -9,7 +9,7 @@ use std::sync::Arc;
 use backend_adapter::ReferenceResidentSystem;
 use backend_adapter::ResidentSystem as _;
 use madoguchi_core::auth::{Role, hash_password};
-use madoguchi_core::certificate::Issuer;
+use madoguchi_core::certificate::{CertificateProfile, Issuer};
 use madoguchi_core::clock::SystemClock;
 use madoguchi_core::counter::Counter;
 use madoguchi_core::request::{
@@ -51,7 +51,8 @@ async fn issued_case(dir: &Path, database: &str) -> i64 {
     let issuer = Issuer {
         municipality: "新宿区".into(), head_title: "新宿区長".into(), head_name: "試験 太郎".into()
     };
-    let counter = Counter::new(store, residents.clone(), Arc::new(SystemClock), issuer);
+    let profile = CertificateProfile::generated(issuer, false).expect("profile");
+    let counter = Counter::new(store, residents.clone(), Arc::new(SystemClock), profile);
     let admin = counter.login("admin", "first-admin-pass", Role::Admin, "admin-pc").await.expect("admin login");
     for (login, role) in [("op1", Role::Operator), ("rev1", Role::Reviewer)] {
         let user = NewUser {

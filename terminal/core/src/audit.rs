@@ -34,6 +34,8 @@ pub enum AuditAction {
     RequestRefused,
     /// A case was opened as a draft.
     CaseCreated,
+    /// 発行番号 and 管理番号 were reserved for an output.
+    NumbersReserved,
     /// A case's output was handed to review.
     CaseSubmitted,
     /// A reviewer approved the exact output bytes.
@@ -61,6 +63,7 @@ impl AuditAction {
             AuditAction::ResidentRead => "resident.read",
             AuditAction::RequestRefused => "request.refused",
             AuditAction::CaseCreated => "case.created",
+            AuditAction::NumbersReserved => "numbers.reserved",
             AuditAction::CaseSubmitted => "case.submitted",
             AuditAction::CaseApproved => "case.approved",
             AuditAction::CaseReturned => "case.returned",

@@ -13,6 +13,49 @@ use crate::wareki::format_date_kanji;
 /// Media type of the certificate content document.
 pub const CERTIFICATE_MEDIA_TYPE: &str = "application/vnd.madoguchi.certificate+json";
 
+/// Media type of a printed certificate: what review approves and the printer receives.
+pub const PDF_MEDIA_TYPE: &str = "application/pdf";
+
+/// How this deployment prints certificates: the issuer, its 公印, and whether every sheet is a 「見本」 (demo and
+/// training).
+#[derive(Debug, Clone)]
+pub struct CertificateProfile {
+    /// The ward as issuer.
+    pub issuer: Issuer,
+    /// The 公印 image (PNG).
+    pub official_seal_png: std::sync::Arc<Vec<u8>>,
+    /// Every sheet carries 「見本」.
+    pub specimen: bool,
+}
+
+impl CertificateProfile {
+    /// A profile whose 公印 is drawn from the issuer's title (demo, training, tests).
+    pub fn generated(issuer: Issuer, specimen: bool) -> Result<Self, crate::render::raster::RasterError> {
+        let seal = crate::render::official_seal_png(&issuer.head_title)?;
+        Ok(Self { issuer, official_seal_png: std::sync::Arc::new(seal), specimen })
+    }
+
+    /// Lay out `document` with these numbers; every character is checked against the fonts.
+    pub fn pages(
+        &self,
+        document: &CertificateDocument,
+        seal_impression_png: Option<std::sync::Arc<Vec<u8>>>,
+        numbers: &crate::store::ReservedNumbers,
+    ) -> Result<Vec<crate::render::Page>, crate::error::CoreError> {
+        let input = crate::render::layout::LayoutInput {
+            document,
+            official_seal_png: self.official_seal_png.clone(),
+            seal_impression_png,
+            marks: crate::render::layout::SheetMarks {
+                issue_number: format!("第{:06}号", numbers.issue_number),
+                control_number: numbers.control_number.clone(),
+            },
+            specimen: self.specimen,
+        };
+        crate::render::certificate_pages(&input).map_err(crate::error::CoreError::Layout)
+    }
+}
+
 /// The ward as issuer (configured per deployment).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Issuer {

@@ -11,11 +11,11 @@ use sha2::{Digest as _, Sha256};
 use crate::audit::{AuditAction, AuditRecord};
 use crate::auth::{Permission, Role, verify_password};
 use crate::case::ReturnReason;
-use crate::certificate::{CERTIFICATE_MEDIA_TYPE, CertificateDocument, Issuer};
+use crate::certificate::{CertificateDocument, CertificateProfile, PDF_MEDIA_TYPE};
 use crate::clock::Clock;
 use crate::error::{CoreError, StoreError};
 use crate::request::{CounterRequest, TaskRequest};
-use crate::store::{Actor, CaseRecord, Issuance, NewCase, NewUser, Output, Store};
+use crate::store::{Actor, CaseRecord, Issuance, NewCase, NewUser, Output, ReservedNumbers, Store};
 
 /// Consecutive failed logins that lock an account.
 pub const LOCK_AFTER_FAILURES: i64 = 5;
@@ -38,7 +38,7 @@ pub struct Counter {
     store: Arc<dyn Store>,
     residents: Arc<dyn ResidentSystem>,
     clock: Arc<dyn Clock>,
-    issuer: Issuer,
+    profile: CertificateProfile,
 }
 
 impl std::fmt::Debug for dyn Store {
@@ -63,9 +63,9 @@ impl Counter {
         store: Arc<dyn Store>,
         residents: Arc<dyn ResidentSystem>,
         clock: Arc<dyn Clock>,
-        issuer: Issuer,
+        profile: CertificateProfile,
     ) -> Self {
-        Self { store, residents, clock, issuer }
+        Self { store, residents, clock, profile }
     }
 
     /// The store.
@@ -205,7 +205,9 @@ impl Counter {
         self.store.create_case(&session.actor, NewCase { request, subject }, now).await
     }
 
-    /// Prepare the output of a certificate case from the resident record and hand it to review.
+    /// Prepare the output of a certificate case from the resident record and hand it to review: lay it out (a
+    /// refusal names the item and stores nothing), reserve its 発行番号 and 管理番号, render the PDF that will be
+    /// printed, and submit exactly those bytes.
     pub async fn prepare_and_submit(&self, session: &Session, case_id: i64) -> Result<Output, CoreError> {
         let now = self.authorize(session, Permission::PrepareCase).await?;
         let case = self.store.case(&session.actor, case_id, now).await?;
@@ -214,11 +216,22 @@ impl Counter {
         };
         let household = self.household_for_case(session, certificate.household, Some(case_id)).await?;
         let items = case.request.effective_items(certificate.items);
-        let document =
-            CertificateDocument::resident_record(&household, certificate, items, &self.issuer, self.clock.today())
-                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let bytes = document.to_bytes().map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        self.store.submit_case(&session.actor, case_id, CERTIFICATE_MEDIA_TYPE, &bytes, now).await
+        let document = CertificateDocument::resident_record(
+            &household,
+            certificate,
+            items,
+            &self.profile.issuer,
+            self.clock.today(),
+        )
+        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        // Check the layout with placeholder numbers of the same width before a number is spent.
+        let placeholder =
+            ReservedNumbers { issue_number: 0, control_number: format!("{}-{:06}", session.actor.station, 0) };
+        self.profile.pages(&document, None, &placeholder)?;
+        let numbers = self.store.reserve_numbers(&session.actor, case_id, now).await?;
+        let pages = self.profile.pages(&document, None, &numbers)?;
+        let pdf = crate::render::pdf::render_pdf(&pages).map_err(|e| CoreError::Render(e.to_string()))?;
+        self.store.submit_case(&session.actor, case_id, PDF_MEDIA_TYPE, &pdf, Some(numbers.issue_number), now).await
     }
 
     /// The case and its exact output, for the reviewer's side-by-side view (recorded as reads).

@@ -151,6 +151,12 @@ pub enum CoreError {
     /// 支援措置 / 抑止: no certificate may be prepared; the case goes to staff.
     #[error("a support measure (DV etc.) restricts this record; the request is routed to staff")]
     SupportMeasure,
+    /// The certificate cannot be laid out (an item too long, a character no font has, …); nothing reached review.
+    #[error("the certificate cannot be laid out: {0}")]
+    Layout(crate::render::layout::LayoutError),
+    /// Rendering the laid-out certificate failed.
+    #[error("the certificate could not be rendered: {0}")]
+    Render(String),
     /// The resident system failed or refused.
     #[error(transparent)]
     ResidentSystem(#[from] ResidentSystemError),
@@ -196,6 +202,8 @@ impl CoreError {
             CoreError::SupportMeasure => {
                 "この住民には支援措置（抑止）が設定されています。職員に引き継いでください".to_string()
             }
+            CoreError::Layout(err) => err.message_ja(),
+            CoreError::Render(_) => "証明書を作成できませんでした。システム管理者に連絡してください".to_string(),
             CoreError::ResidentSystem(err) => err.message_ja(),
             CoreError::Store(StoreError::Refused(_)) => {
                 "データベースがこの変更を拒否しました。内容を確認してください".to_string()

@@ -106,6 +106,17 @@ pub struct Output {
     pub media_type: String,
     /// The bytes.
     pub bytes: Vec<u8>,
+    /// The 発行番号 printed on it, if it is a certificate.
+    pub issue_number: Option<i64>,
+}
+
+/// 発行番号 and 管理番号 reserved for an output before it is rendered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReservedNumbers {
+    /// 発行番号.
+    pub issue_number: i64,
+    /// 管理番号 (station and its own sequence).
+    pub control_number: String,
 }
 
 /// A stored case.
@@ -226,13 +237,17 @@ pub trait Store: Send + Sync {
     /// Open a draft case.
     async fn create_case(&self, actor: &Actor, case: NewCase, at_us: i64) -> Result<i64, CoreError>;
 
-    /// Store the output and hand the case to review.
+    /// Reserve the 発行番号 and 管理番号 an output of this case will print (recorded; never reused).
+    async fn reserve_numbers(&self, actor: &Actor, case_id: i64, at_us: i64) -> Result<ReservedNumbers, CoreError>;
+
+    /// Store the output (with the issue number printed on it, if any) and hand the case to review.
     async fn submit_case(
         &self,
         actor: &Actor,
         case_id: i64,
         media_type: &str,
         bytes: &[u8],
+        issue_number: Option<i64>,
         at_us: i64,
     ) -> Result<Output, CoreError>;
 
@@ -249,7 +264,7 @@ pub trait Store: Send + Sync {
     async fn return_case(&self, actor: &Actor, case_id: i64, reason: ReturnReason, at_us: i64)
     -> Result<(), CoreError>;
 
-    /// Record the issue of the approved output with a new 発行番号 and 管理番号.
+    /// Record the issue of the approved output under the 発行番号 and 管理番号 printed on it.
     async fn issue_case(
         &self,
         actor: &Actor,
@@ -303,23 +318,37 @@ fn subject_of_case(case_id: i64) -> String {
     format!("case:{case_id}")
 }
 
-fn migration(sql: &'static str) -> sqlx::migrate::Migrator {
+/// The migrations of one backend, in order: (version, description, SQL).
+fn migration(steps: &[(i64, &'static str, &'static str)]) -> sqlx::migrate::Migrator {
     use sqlx::SqlSafeStr as _;
-    sqlx::migrate::Migrator::with_migrations(vec![sqlx::migrate::Migration::new(
-        1,
-        "counter".into(),
-        sqlx::migrate::MigrationType::Simple,
-        sql.into_sql_str(),
-        false,
-    )])
+    sqlx::migrate::Migrator::with_migrations(
+        steps
+            .iter()
+            .map(|(version, description, sql)| {
+                sqlx::migrate::Migration::new(
+                    *version,
+                    (*description).into(),
+                    sqlx::migrate::MigrationType::Simple,
+                    sql.into_sql_str(),
+                    false,
+                )
+            })
+            .collect(),
+    )
 }
 
 /// The body shared by both implementations; the parameters are where the SQL dialects differ.
 macro_rules! store_impl {
-    ($store:ident, $db:ty, backend = $backend:expr, begin = $begin:expr, read_head = $read_head:expr, next_case_id = $next_case_id:expr) => {
+    ($store:ident, $db:ty, backend = $backend:expr, begin = $begin:expr, serialize = $serialize:expr, read_head = $read_head:expr, next_case_id = $next_case_id:expr) => {
         impl $store {
+            /// Begin a write transaction that holds the store's single writer lock from its first statement, so
+            /// counters read inside it (case ids, issue numbers, the audit head) cannot race another writer.
             async fn begin_write(&self) -> Result<sqlx::Transaction<'static, $db>, StoreError> {
-                Ok(self.pool.begin_with($begin).await?)
+                let mut tx = self.pool.begin_with($begin).await?;
+                if let Some(statement) = $serialize {
+                    sqlx::query(statement).execute(&mut *tx).await?;
+                }
+                Ok(tx)
             }
 
             /// Append an audit entry inside `tx`, after the current head (locked on PostgreSQL by its trigger).
@@ -591,7 +620,37 @@ macro_rules! store_impl {
                 Ok(case_id)
             }
 
-            async fn submit_case(&self, actor: &Actor, case_id: i64, media_type: &str, bytes: &[u8], at_us: i64) -> Result<Output, CoreError> {
+            async fn reserve_numbers(&self, actor: &Actor, case_id: i64, at_us: i64) -> Result<ReservedNumbers, CoreError> {
+                let mut tx = self.begin_write().await?;
+                let case = Self::load_case(&mut tx, case_id).await?;
+                Self::transition(&case, $crate::case::CaseAction::Submit)?;
+                let issue_number: i64 = sqlx::query_scalar("SELECT coalesce(max(issue_number), 0) + 1 FROM number_reservations")
+                    .fetch_one(&mut *tx)
+                    .await?;
+                let station_count: i64 = sqlx::query_scalar("SELECT count(*) FROM number_reservations WHERE station = $1")
+                    .bind(&actor.station)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                let control_number = format!("{}-{:06}", actor.station, station_count + 1);
+                let detail = serde_json::json!({ "issue_number": issue_number, "control_number": control_number });
+                let seq = Self::append_in(&mut tx, &Self::record(actor, at_us, $crate::audit::AuditAction::NumbersReserved, subject_of_case(case_id), detail)).await?;
+                sqlx::query(
+                    "INSERT INTO number_reservations (issue_number, control_number, station, case_id, reserved_at_us, audit_seq)
+                     VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(issue_number)
+                .bind(&control_number)
+                .bind(&actor.station)
+                .bind(case_id)
+                .bind(at_us)
+                .bind(seq)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await.map_err(StoreError::from)?;
+                Ok(ReservedNumbers { issue_number, control_number })
+            }
+
+            async fn submit_case(&self, actor: &Actor, case_id: i64, media_type: &str, bytes: &[u8], issue_number: Option<i64>, at_us: i64) -> Result<Output, CoreError> {
                 let mut tx = self.begin_write().await?;
                 let case = Self::load_case(&mut tx, case_id).await?;
                 let next = Self::transition(&case, $crate::case::CaseAction::Submit)?;
@@ -599,11 +658,11 @@ macro_rules! store_impl {
                     use sha2::Digest as _;
                     sha2::Sha256::digest(bytes).into()
                 };
-                let detail = serde_json::json!({ "sha256": hex::encode(sha256), "media_type": media_type, "bytes": bytes.len() });
+                let detail = serde_json::json!({ "sha256": hex::encode(sha256), "media_type": media_type, "bytes": bytes.len(), "issue_number": issue_number });
                 let seq = Self::append_in(&mut tx, &Self::record(actor, at_us, $crate::audit::AuditAction::CaseSubmitted, subject_of_case(case_id), detail)).await?;
                 let output_id: i64 = sqlx::query_scalar(
-                    "INSERT INTO outputs (case_id, sha256, media_type, bytes, created_by, created_at_us, audit_seq)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+                    "INSERT INTO outputs (case_id, sha256, media_type, bytes, created_by, created_at_us, audit_seq, issue_number)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
                 )
                 .bind(case_id)
                 .bind(sha256.as_slice())
@@ -612,6 +671,7 @@ macro_rules! store_impl {
                 .bind(actor.user_id)
                 .bind(at_us)
                 .bind(seq)
+                .bind(issue_number)
                 .fetch_one(&mut *tx)
                 .await?;
                 sqlx::query(
@@ -625,7 +685,7 @@ macro_rules! store_impl {
                 .execute(&mut *tx)
                 .await?;
                 tx.commit().await.map_err(StoreError::from)?;
-                Ok(Output { id: output_id, case_id, sha256, media_type: media_type.to_string(), bytes: bytes.to_vec() })
+                Ok(Output { id: output_id, case_id, sha256, media_type: media_type.to_string(), bytes: bytes.to_vec(), issue_number })
             }
 
             async fn approve_case(&self, actor: &Actor, case_id: i64, output_sha256: [u8; 32], at_us: i64) -> Result<(), CoreError> {
@@ -709,14 +769,16 @@ macro_rules! store_impl {
                 let Some(approval_id) = approval_id else {
                     return Err(CoreError::OutputMismatch { case_id });
                 };
-                let issue_number: i64 = sqlx::query_scalar("SELECT coalesce(max(issue_number), 0) + 1 FROM issuances")
-                    .fetch_one(&mut *tx)
-                    .await?;
-                let station_count: i64 = sqlx::query_scalar("SELECT count(*) FROM issuances WHERE station = $1")
-                    .bind(&actor.station)
-                    .fetch_one(&mut *tx)
-                    .await?;
-                let control_number = format!("{}-{:06}", actor.station, station_count + 1);
+                let numbers: Option<(i64, String)> = sqlx::query_as(
+                    "SELECT r.issue_number, r.control_number FROM outputs o
+                     JOIN number_reservations r ON r.issue_number = o.issue_number WHERE o.id = $1",
+                )
+                .bind(output_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+                let Some((issue_number, control_number)) = numbers else {
+                    return Err(StoreError::Refused(format!("the output of case {case_id} carries no issue number")).into());
+                };
                 let detail = serde_json::json!({
                     "issue_number": issue_number,
                     "control_number": control_number,
@@ -762,11 +824,11 @@ macro_rules! store_impl {
                 let Some((output_id, _)) = case.current_output else {
                     return Err(CoreError::NotFound { what: "output of case", id: case_id.to_string() });
                 };
-                let (sha, media_type, bytes): (Vec<u8>, String, Vec<u8>) =
-                    sqlx::query_as("SELECT sha256, media_type, bytes FROM outputs WHERE id = $1").bind(output_id).fetch_one(&mut *tx).await?;
+                let (sha, media_type, bytes, issue_number): (Vec<u8>, String, Vec<u8>, Option<i64>) =
+                    sqlx::query_as("SELECT sha256, media_type, bytes, issue_number FROM outputs WHERE id = $1").bind(output_id).fetch_one(&mut *tx).await?;
                 Self::append_in(&mut tx, &Self::record(actor, at_us, $crate::audit::AuditAction::CaseRead, subject_of_case(case_id), serde_json::json!({ "what": "output", "output_id": output_id }))).await?;
                 tx.commit().await.map_err(StoreError::from)?;
-                Ok(Output { id: output_id, case_id, sha256: hash32(&sha)?, media_type, bytes })
+                Ok(Output { id: output_id, case_id, sha256: hash32(&sha)?, media_type, bytes, issue_number })
             }
 
             async fn cases(&self, filter: &CaseFilter) -> Result<Vec<CaseSummary>, StoreError> {

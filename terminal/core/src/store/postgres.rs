@@ -6,8 +6,8 @@ use sqlx::Postgres;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 
 use super::{
-    Actor, Backend, CaseFilter, CaseRecord, CaseSummary, Issuance, NewCase, NewUser, OpenMode, Output, Store,
-    UserRecord, hash32, migration, store_impl, subject_of_case,
+    Actor, Backend, CaseFilter, CaseRecord, CaseSummary, Issuance, NewCase, NewUser, OpenMode, Output, ReservedNumbers,
+    Store, UserRecord, hash32, migration, store_impl, subject_of_case,
 };
 use crate::audit::{AuditEntry, AuditRecord};
 use crate::auth::Role;
@@ -31,10 +31,13 @@ impl PgStore {
     pub async fn connect_with(url: &str, mode: OpenMode) -> Result<Self, StoreError> {
         let pool = PgPoolOptions::new().max_connections(8).connect(url).await?;
         if mode == OpenMode::CreateAndMigrate {
-            migration(include_str!("../../migrations/postgres/0001_counter.sql"))
-                .run(&pool)
-                .await
-                .map_err(|e| StoreError::Migration(e.to_string()))?;
+            migration(&[
+                (1, "counter", include_str!("../../migrations/postgres/0001_counter.sql")),
+                (2, "number reservations", include_str!("../../migrations/postgres/0002_number_reservations.sql")),
+            ])
+            .run(&pool)
+            .await
+            .map_err(|e| StoreError::Migration(e.to_string()))?;
         }
         Ok(Self { pool })
     }
@@ -50,6 +53,7 @@ store_impl!(
     Postgres,
     backend = Backend::Postgres,
     begin = "BEGIN ISOLATION LEVEL READ COMMITTED",
+    serialize = Some("SELECT seq FROM audit_head WHERE id = 1 FOR UPDATE"),
     read_head = "SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE",
     next_case_id = "SELECT nextval('case_ids')"
 );

@@ -9,8 +9,8 @@ use sqlx::Sqlite;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
 use super::{
-    Actor, Backend, CaseFilter, CaseRecord, CaseSummary, Issuance, NewCase, NewUser, OpenMode, Output, Store,
-    UserRecord, hash32, migration, store_impl, subject_of_case,
+    Actor, Backend, CaseFilter, CaseRecord, CaseSummary, Issuance, NewCase, NewUser, OpenMode, Output, ReservedNumbers,
+    Store, UserRecord, hash32, migration, store_impl, subject_of_case,
 };
 use crate::audit::{AuditEntry, AuditRecord};
 use crate::auth::Role;
@@ -47,10 +47,13 @@ impl SqliteStore {
         }
         let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await?;
         if !read_only {
-            migration(include_str!("../../migrations/sqlite/0001_counter.sql"))
-                .run(&pool)
-                .await
-                .map_err(|e| StoreError::Migration(e.to_string()))?;
+            migration(&[
+                (1, "counter", include_str!("../../migrations/sqlite/0001_counter.sql")),
+                (2, "number reservations", include_str!("../../migrations/sqlite/0002_number_reservations.sql")),
+            ])
+            .run(&pool)
+            .await
+            .map_err(|e| StoreError::Migration(e.to_string()))?;
         }
         Ok(Self { pool })
     }
@@ -66,6 +69,7 @@ store_impl!(
     Sqlite,
     backend = Backend::Sqlite,
     begin = "BEGIN IMMEDIATE",
+    serialize = None::<&'static str>,
     read_head = "SELECT seq, hash FROM audit_head WHERE id = 1",
     next_case_id = "SELECT coalesce(max(id), 0) + 1 FROM cases"
 );
