@@ -149,8 +149,7 @@ impl Sheet {
     fn fitted(
         &mut self,
         item: &str,
-        x: f32,
-        y: f32,
+        (x, y): (f32, f32),
         box_mm: f32,
         sizes: &[f32],
         font: FontRole,
@@ -214,8 +213,7 @@ fn person_block(
     if let Some(furigana) = &person.furigana {
         sheet.fitted(
             &person_label(index, "振り仮名"),
-            LEFT + 20.0,
-            top + 4.5,
+            (LEFT + 20.0, top + 4.5),
             80.0,
             &[7.0, 6.0],
             FontRole::Gothic,
@@ -224,8 +222,7 @@ fn person_block(
     }
     sheet.fitted(
         &person_label(index, "氏名"),
-        LEFT + 20.0,
-        top + 11.5,
+        (LEFT + 20.0, top + 11.5),
         82.0,
         NAME_SIZES,
         FontRole::Mincho,
@@ -234,8 +231,7 @@ fn person_block(
     sheet.label(LEFT + 106.0, top + 4.5, "生年月日");
     sheet.fitted(
         &person_label(index, "生年月日"),
-        LEFT + 106.0,
-        top + 11.0,
+        (LEFT + 106.0, top + 11.0),
         48.0,
         VALUE_SIZES,
         FontRole::Mincho,
@@ -293,8 +289,7 @@ fn person_block(
         sheet.label(LEFT + 2.0, y, label);
         sheet.fitted(
             &person_label(index, label),
-            LEFT + 32.0,
-            y,
+            (LEFT + 32.0, y),
             WIDTH - 34.0,
             VALUE_SIZES,
             FontRole::Mincho,
@@ -309,10 +304,10 @@ fn footer(sheet: &mut Sheet, input: &LayoutInput<'_>, page_number: usize, pages:
     let document = input.document;
     let top = 252.0;
     sheet.rule(top);
-    sheet.fitted("認証文", LEFT + 2.0, top + 7.0, 150.0, &[10.0, 9.0], FontRole::Gothic, &document.certification)?;
-    sheet.fitted("証明日", LEFT + 2.0, top + 14.0, 60.0, &[10.5], FontRole::Mincho, &document.certified_on)?;
+    sheet.fitted("認証文", (LEFT + 2.0, top + 7.0), 150.0, &[10.0, 9.0], FontRole::Gothic, &document.certification)?;
+    sheet.fitted("証明日", (LEFT + 2.0, top + 14.0), 60.0, &[10.5], FontRole::Mincho, &document.certified_on)?;
     let issuer = format!("{}\u{3000}{}", document.issuer.head_title, document.issuer.head_name);
-    sheet.fitted("首長の職名・氏名", LEFT + 62.0, top + 24.0, 90.0, &[13.0, 11.0], FontRole::Mincho, &issuer)?;
+    sheet.fitted("首長の職名・氏名", (LEFT + 62.0, top + 24.0), 90.0, &[13.0, 11.0], FontRole::Mincho, &issuer)?;
     sheet.page.elements.push(Element::Image {
         x_mm: LEFT + 150.0,
         y_mm: top + 6.0,
@@ -336,23 +331,29 @@ fn header(sheet: &mut Sheet, document: &CertificateDocument) -> Result<f32, Layo
     let mut top = 27.0;
     sheet.frame(LEFT, top, WIDTH, 11.0);
     sheet.label(LEFT + 2.0, top + 4.0, "住所");
-    sheet.fitted("住所", LEFT + 20.0, top + 8.5, WIDTH - 22.0, ADDRESS_SIZES, FontRole::Mincho, &document.address)?;
+    sheet.fitted("住所", (LEFT + 20.0, top + 8.5), WIDTH - 22.0, ADDRESS_SIZES, FontRole::Mincho, &document.address)?;
     top += 11.0;
     if let Some(head) = &document.head_of_household {
         sheet.frame(LEFT, top, WIDTH, 9.0);
         sheet.label(LEFT + 2.0, top + 4.0, "世帯主");
-        sheet.fitted("世帯主", LEFT + 20.0, top + 7.5, 100.0, VALUE_SIZES, FontRole::Mincho, head)?;
+        sheet.fitted("世帯主", (LEFT + 20.0, top + 7.5), 100.0, VALUE_SIZES, FontRole::Mincho, head)?;
         top += 9.0;
     }
     if let Some(move_out) = &document.move_out {
         sheet.frame(LEFT, top, WIDTH, 9.0);
         sheet.label(LEFT + 2.0, top + 4.0, "転出先");
-        sheet.fitted("転出先", LEFT + 20.0, top + 7.5, 100.0, VALUE_SIZES, FontRole::Mincho, &move_out.destination)?;
+        sheet.fitted(
+            "転出先",
+            (LEFT + 20.0, top + 7.5),
+            100.0,
+            VALUE_SIZES,
+            FontRole::Mincho,
+            &move_out.destination,
+        )?;
         sheet.label(LEFT + 124.0, top + 4.0, "転出予定年月日");
         sheet.fitted(
             "転出予定年月日",
-            LEFT + 124.0,
-            top + 7.8,
+            (LEFT + 124.0, top + 7.8),
             54.0,
             VALUE_SIZES,
             FontRole::Mincho,
@@ -409,7 +410,7 @@ fn seal_sheet(input: &LayoutInput<'_>) -> Result<Vec<Page>, LayoutError> {
         }
         sheet.frame(LEFT, top, WIDTH, 14.0);
         sheet.label(LEFT + 2.0, top + 5.0, label);
-        sheet.fitted(label, LEFT + 30.0, top + 10.0, WIDTH - 32.0, sizes, font, &value)?;
+        sheet.fitted(label, (LEFT + 30.0, top + 10.0), WIDTH - 32.0, sizes, font, &value)?;
         top += 14.0;
     }
     if let Some(seal) = &document.seal {

@@ -105,7 +105,8 @@ fn glyph_image(
 
 /// Decoded images by the SHA-256 of their PNG bytes (the 公印 and 印影 recur on every sheet).
 fn decoded_image(png_bytes: &[u8]) -> Result<Arc<Pixmap>, RasterError> {
-    static CACHE: OnceLock<Mutex<Vec<([u8; 32], Arc<Pixmap>)>>> = OnceLock::new();
+    type Cache = Mutex<Vec<([u8; 32], Arc<Pixmap>)>>;
+    static CACHE: OnceLock<Cache> = OnceLock::new();
     const KEEP: usize = 16;
     let cache = CACHE.get_or_init(|| Mutex::new(Vec::new()));
     let key: [u8; 32] = Sha256::digest(png_bytes).into();
