@@ -3,12 +3,15 @@
 
 pub mod apdu;
 pub mod ieee1284;
+pub mod job;
 pub mod magstripe;
 pub mod mynumber;
 pub mod pjl;
 pub mod port_status;
 pub mod serial;
 pub mod status;
+pub mod usb;
+pub mod usb_printer;
 pub mod virtual_card;
 
 pub use status::DeviceStatus;

@@ -12,6 +12,7 @@ use serialport::TTYPort;
 use serialport::{ClearBuffer, SerialPort};
 use thiserror::Error;
 
+use crate::job::{Delivery, JobOutcome};
 use crate::magstripe::{MagCardDecoder, MagDecoderConfig, MagEvent, encode_frame};
 use crate::port_status::{NOT_ERROR, PAPER_EMPTY, SELECTED, device_status_from_port_status};
 use crate::status::DeviceStatus;
@@ -307,30 +308,6 @@ impl SerialPrinterConfig {
             status_timeout: Duration::from_millis(300),
         }
     }
-}
-
-/// Whether a job can safely be sent again.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Delivery {
-    /// Every byte was accepted by the serial driver. Whether the sheet came out is a separate question (PJL
-    /// `JOB END`, or the operator).
-    Delivered,
-    /// Not one byte left the host: safe to retry.
-    NothingSent,
-    /// Some bytes left the host: the certificate may or may not print. Must become suspect; never resent here.
-    Unknown,
-}
-
-/// Result of [`SerialPrinter::send_job`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct JobOutcome {
-    /// Bytes accepted by the serial driver (exact).
-    pub delivered: usize,
-    /// Printer status after the attempt.
-    pub status: DeviceStatus,
-    /// What the caller may do next.
-    pub outcome: Delivery,
 }
 
 /// A certificate printer on a serial line. Sends each job once; no automatic retry exists in this type.
