@@ -2,6 +2,7 @@
 //! crate moves bytes and reports status; it knows nothing of residents, cases or the store.
 
 pub mod apdu;
+pub mod ccid;
 pub mod ieee1284;
 pub mod job;
 pub mod magstripe;
