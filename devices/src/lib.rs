@@ -3,6 +3,7 @@
 
 pub mod apdu;
 pub mod ccid;
+pub mod config;
 pub mod ieee1284;
 pub mod job;
 pub mod magstripe;

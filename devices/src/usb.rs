@@ -312,13 +312,13 @@ mod tests {
         let key = device(3, 0x1050, 0x0407, "KEY-1", &[class::HID]);
         let printer = device(4, 0x04b8, 0x0e28, "PRN-9", &[class::PRINTER]);
         let stick = device(5, 0x0781, 0x5583, "STICK", &[class::MASS_STORAGE]);
-        assert_eq!(diff(&[], &[key.clone()]), vec![BusEvent::Arrived(key.clone())]);
+        assert_eq!(diff(&[], std::slice::from_ref(&key)), vec![BusEvent::Arrived(key.clone())]);
         let events = diff(&[key.clone(), printer.clone()], &[printer.clone(), stick.clone()]);
         assert_eq!(events, vec![BusEvent::Left(key.clone()), BusEvent::Arrived(stick.clone())]);
-        assert!(diff(&[printer.clone()], &[printer.clone()]).is_empty());
+        assert!(diff(std::slice::from_ref(&printer), std::slice::from_ref(&printer)).is_empty());
         // Re-plugged at another address: a removal and an arrival.
         let moved = UsbDeviceInfo { address: 9, ..printer.clone() };
-        assert_eq!(diff(&[printer.clone()], &[moved.clone()]).len(), 2);
+        assert_eq!(diff(std::slice::from_ref(&printer), std::slice::from_ref(&moved)).len(), 2);
         assert!(stick.has_class(class::MASS_STORAGE) && !stick.has_class(class::PRINTER));
     }
 

@@ -4,6 +4,7 @@
 
 mod certificate;
 mod demo;
+mod devices_cmd;
 
 use std::io::{BufRead as _, IsTerminal as _};
 use std::path::PathBuf;
@@ -50,6 +51,11 @@ enum Command {
         #[command(subcommand)]
         command: CertificateCommand,
     },
+    /// Counter devices: what is configured and attached, and a hands-on test per station.
+    Devices {
+        #[command(subcommand)]
+        command: DevicesCommand,
+    },
     /// Reference resident system commands.
     Residents {
         #[command(subcommand)]
@@ -79,6 +85,28 @@ enum CertificateCommand {
         /// Output file (.pdf or .png).
         #[arg(long)]
         out: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum DevicesCommand {
+    /// List configured devices with their status, and the USB devices attached.
+    List {
+        /// Device configuration (TOML); the demo's simulators when omitted.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Read a card, read a 印鑑登録証 and print a test page on a station's devices (or simulators).
+    Test {
+        /// The station.
+        #[arg(long)]
+        station: String,
+        /// Device configuration (TOML); the demo's simulators when omitted.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// The card's 4-digit 券面事項入力補助用 PIN (the virtual card's is 1234). Sent once; never retried.
+        #[arg(long, default_value = "1234")]
+        pin: String,
     },
 }
 
@@ -137,6 +165,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 println!("wrote {}", path.display());
             }
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Devices { command: DevicesCommand::List { config } } => {
+            devices_cmd::list(&devices_cmd::load(config.as_deref())?)
+        }
+        Command::Devices { command: DevicesCommand::Test { station, config, pin } } => {
+            devices_cmd::test(&devices_cmd::load(config.as_deref())?, &station, &pin)
         }
         Command::Residents { command: ResidentsCommand::Generate { out, seed, households } } => {
             let summary = demo::generate_population(&out, seed, households).await?;

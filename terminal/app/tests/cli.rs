@@ -252,3 +252,34 @@ async fn postgres_request_to_issue_then_audit_verify_detects_any_changed_byte() 
     pool.close().await;
     sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))).execute(&admin).await.ok();
 }
+
+#[test]
+fn devices_test_reads_a_card_a_seal_card_and_prints_a_test_page_on_the_simulators() {
+    let out = madoguchi(&["devices", "test", "--station", "post-1"], &[]);
+    let report = text(&out);
+    assert!(out.status.success(), "{report}");
+    assert!(report.contains("card reader: OK") && report.contains("葛\\u{e0102}西"), "{report}");
+    assert!(report.contains("individual_number: \"************\""), "the 個人番号 is masked: {report}");
+    assert!(report.contains("seal reader: OK") && report.contains("******45"), "{report}");
+    assert!(report.contains("printer: OK") && report.contains("Delivered"), "{report}");
+
+    let out = madoguchi(&["devices", "test", "--station", "post-1", "--pin", "9999"], &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("2 tries left") && text(&out).contains("あと2回"), "{}", text(&out));
+
+    let out = madoguchi(&["devices", "list"], &[]);
+    assert!(out.status.success() && text(&out).contains("station review-1"), "{}", text(&out));
+}
+
+#[test]
+fn a_bad_device_configuration_is_refused_naming_the_key_and_nothing_runs() {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("devices.toml");
+    std::fs::write(&path, "[[station]]\nname = \"post-1\"\ncolour = \"red\"\n").expect("write");
+    let out = madoguchi(&["devices", "list", "--config", path.to_str().expect("path")], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).contains("unknown field `colour`"), "{}", text(&out));
+    let out = madoguchi(&["devices", "test", "--station", "post-9"], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).contains("no station named \"post-9\""), "{}", text(&out));
+}

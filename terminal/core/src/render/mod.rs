@@ -67,3 +67,48 @@ pub fn official_seal_png(head_title: &str) -> Result<Vec<u8>, raster::RasterErro
     }
     pixmap.encode_png().map_err(|e| raster::RasterError::Encode(e.to_string()))
 }
+
+/// A printer test page: alignment marks 10 mm from each corner, a 100 mm ruler, the station and date, and names
+/// with MJ characters and a variation sequence, so paper, tray, alignment and fonts are checked in one sheet.
+pub fn test_page(station: &str, printed_on: &str) -> Page {
+    let mut page = Page::a4();
+    let text = |x_mm, y_mm, size_pt, font, text: &str| {
+        Element::Text(TextRun {
+            x_mm,
+            y_mm,
+            size_pt,
+            font,
+            text: text.to_string(),
+            color: Color::BLACK,
+            rotation_deg: 0.0,
+        })
+    };
+    let rule = |x1_mm, y1_mm, x2_mm, y2_mm| Element::Rule { x1_mm, y1_mm, x2_mm, y2_mm, width_mm: 0.3 };
+    let (w, h) = (page.width_mm, page.height_mm);
+    for (x, y, dx, dy) in [
+        (10.0, 10.0, 1.0, 1.0),
+        (w - 10.0, 10.0, -1.0, 1.0),
+        (10.0, h - 10.0, 1.0, -1.0),
+        (w - 10.0, h - 10.0, -1.0, -1.0),
+    ] {
+        page.elements.push(rule(x, y, x + 10.0 * dx, y));
+        page.elements.push(rule(x, y, x, y + 10.0 * dy));
+    }
+    page.elements.push(rule(55.0, 60.0, 155.0, 60.0));
+    for mm in 0..=10 {
+        let x = 55.0 + mm as f32 * 10.0;
+        page.elements.push(rule(x, 60.0, x, if mm % 5 == 0 { 55.0 } else { 57.0 }));
+    }
+    page.elements.push(text(55.0, 66.0, 8.0, FontRole::Gothic, "0　　　　　　　　　　50　　　　　　　　　　100 mm"));
+    page.elements.push(text(75.0, 40.0, 20.0, FontRole::Gothic, "試験印刷"));
+    page.elements.push(text(30.0, 90.0, 11.0, FontRole::Gothic, &format!("窓口：{station}　　日時：{printed_on}")));
+    page.elements.push(text(30.0, 105.0, 14.0, FontRole::Mincho, "葛\u{E0102}西　𠮷乃　髙﨑　山﨑"));
+    page.elements.push(text(
+        30.0,
+        118.0,
+        9.0,
+        FontRole::Gothic,
+        "四隅の印が用紙の端から10 mmにあること、定規が100 mmであることを確認してください。",
+    ));
+    page
+}
