@@ -8,6 +8,8 @@ pub mod ieee1284;
 pub mod job;
 pub mod magstripe;
 pub mod mynumber;
+#[cfg(feature = "pcsc")]
+pub mod pcsc_reader;
 pub mod pjl;
 pub mod port_status;
 pub mod serial;
@@ -15,5 +17,6 @@ pub mod status;
 pub mod usb;
 pub mod usb_printer;
 pub mod virtual_card;
+pub mod vpcd;
 
 pub use status::DeviceStatus;
