@@ -323,6 +323,26 @@ impl SerialPrinter {
         Ok(SerialPrinter { port, config })
     }
 
+    /// Re-open the configured (stable) path after the printer was unplugged and plugged in again, retrying with
+    /// backoff (100 ms doubling to 2 s) until `give_up_after`. Input left from the old connection is flushed.
+    pub fn reconnect(&mut self, give_up_after: Duration) -> Result<(), SerialError> {
+        let started = Instant::now();
+        let mut delay = Duration::from_millis(100);
+        loop {
+            match open_port(&self.config.path, self.config.baud_rate, self.config.write_timeout) {
+                Ok(port) => {
+                    self.port = port;
+                    return Ok(());
+                }
+                Err(err) if started.elapsed() >= give_up_after => return Err(err),
+                Err(_) => {
+                    thread::sleep(delay);
+                    delay = (delay * 2).min(Duration::from_secs(2));
+                }
+            }
+        }
+    }
+
     /// Sends `job` once and reports how many bytes the driver accepted.
     ///
     /// Bytes are written one per `write(2)`, each after `poll` reports room: a terminal write larger than the free
@@ -779,6 +799,38 @@ mod tests {
         drop(sim);
         let outcome = printer.send_job(b"%PDF-1.7");
         assert_eq!(outcome, JobOutcome { delivered: 0, status: DeviceStatus::Offline, outcome: Delivery::NothingSent });
+    }
+
+    #[test]
+    fn an_unplugged_printer_reconnects_on_its_stable_path_and_prints() {
+        let _guard = lock(&PTY_LOCK);
+        let dir = temp_dir();
+        let link = dir.join("usb-Vendor_CertPrinter_0001-if00-port0");
+        let first = SerialPrinterSimulator::new().expect("pty");
+        let second = SerialPrinterSimulator::new().expect("pty");
+        point(&link, first.slave_path());
+        let mut config = SerialPrinterConfig::new(link.to_str().expect("utf-8"));
+        config.write_timeout = Duration::from_millis(300);
+        let mut printer = SerialPrinter::open(config).expect("open");
+        assert_eq!(printer.query_status(), DeviceStatus::Ready);
+
+        // Unplug: the master end closes and the by-id link goes away.
+        drop(first);
+        point(&link, dir.join("absent").to_str().expect("utf-8"));
+        let outcome = printer.send_job(b"%PDF-1.7 first");
+        assert_eq!((outcome.delivered, outcome.outcome), (0, Delivery::NothingSent));
+        assert!(printer.reconnect(Duration::from_millis(300)).is_err(), "nothing to reconnect to yet");
+
+        // Plugged in again: the link points at the new device; reconnect and print.
+        point(&link, second.slave_path());
+        printer.reconnect(Duration::from_secs(3)).expect("reconnect");
+        let before = second.received_len();
+        let job = b"%PDF-1.7 after reconnect".to_vec();
+        let outcome = printer.send_job(&job);
+        assert_eq!(outcome.outcome, Delivery::Delivered);
+        assert!(wait_for(Duration::from_secs(5), || second.received_len() == before + job.len()));
+        assert_eq!(second.received().get(before..), Some(job.as_slice()));
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
