@@ -506,6 +506,13 @@ async fn printed_numbers_are_issued(store: &TestStore) {
     assert!(seen.bytes.starts_with(b"%PDF"), "the output under review is the PDF that will be printed");
     let text = pdf_text(&seen.bytes);
     assert!(text.contains("第000004号") && text.contains("post-1-000004"), "the numbers are on the sheet:\n{text}");
+    // The preview is laid out from the stored document and shown only when it reproduces the bytes under review.
+    let preview = f.counter.preview_pages(&seen).expect("preview");
+    assert!(preview[0].texts().any(|t| t.text == "見本"), "the preview carries 見本");
+    assert!(preview[0].texts().any(|t| t.text.contains("第000004号")));
+    let mut forged = seen.clone();
+    forged.sha256[0] ^= 1;
+    assert!(matches!(f.counter.preview_pages(&forged), Err(CoreError::OutputMismatch { .. })));
     f.counter.approve(&reviewer, c, seen.sha256).await.expect("approve c");
     let issued_c = f.counter.issue(&reviewer, c, 1).await.expect("issue c");
     assert_eq!((issued_c.issue_number, issued_c.control_number.as_str()), (4, "post-1-000004"));

@@ -319,3 +319,23 @@ impl CertificateDocument {
         serde_json::to_vec_pretty(self).map_err(|e| DocumentError::Serialize(e.to_string()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::ReservedNumbers;
+
+    #[test]
+    fn the_same_document_and_numbers_always_render_the_same_pdf_bytes() {
+        let document = crate::sample::sample_document(
+            crate::request::CertificateKind::ResidentRecordHousehold,
+            jiff::civil::date(2026, 11, 20),
+        )
+        .expect("document");
+        let profile = CertificateProfile::generated(crate::sample::demo_issuer(), false).expect("profile");
+        let numbers = ReservedNumbers { issue_number: 7, control_number: "post-1-000007".into() };
+        let render =
+            || crate::render::pdf::render_pdf(&profile.pages(&document, None, &numbers).expect("pages")).expect("pdf");
+        assert_eq!(render(), render(), "PDF output is a pure function of the document, numbers and profile");
+    }
+}

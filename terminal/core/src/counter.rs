@@ -23,6 +23,13 @@ pub const LOCK_AFTER_FAILURES: i64 = 5;
 /// What an operator sees in place of a protected address.
 pub const PROTECTED_ADDRESS: &str = "（支援措置対象のため表示できません）";
 
+/// What an output's preview is laid out from.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct PreviewSource {
+    document: CertificateDocument,
+    numbers: ReservedNumbers,
+}
+
 /// A logged-in person acting in one role at one station.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Session {
@@ -231,7 +238,11 @@ impl Counter {
         let numbers = self.store.reserve_numbers(&session.actor, case_id, now).await?;
         let pages = self.profile.pages(&document, None, &numbers)?;
         let pdf = crate::render::pdf::render_pdf(&pages).map_err(|e| CoreError::Render(e.to_string()))?;
-        self.store.submit_case(&session.actor, case_id, PDF_MEDIA_TYPE, &pdf, Some(numbers.issue_number), now).await
+        let source = serde_json::to_string(&PreviewSource { document, numbers: numbers.clone() })
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        self.store
+            .submit_case(&session.actor, case_id, PDF_MEDIA_TYPE, &pdf, Some(numbers.issue_number), Some(&source), now)
+            .await
     }
 
     /// The case and its exact output, for the reviewer's side-by-side view (recorded as reads).
@@ -240,6 +251,24 @@ impl Counter {
         let case = self.store.case(&session.actor, case_id, now).await?;
         let output = self.store.output(&session.actor, case_id, now).await?;
         Ok((case, output))
+    }
+
+    /// The pages of an output for the on-screen preview, laid out from the document it was rendered from. They are
+    /// returned only if rendering them reproduces the output's SHA-256, so the preview shows exactly the bytes under
+    /// review; preview pages carry 「見本」 in addition.
+    pub fn preview_pages(&self, output: &Output) -> Result<Vec<crate::render::Page>, CoreError> {
+        let Some(source) = output.document.as_deref() else {
+            return Err(CoreError::Render("the output has no certificate document to preview".to_string()));
+        };
+        let source: PreviewSource = serde_json::from_str(source).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let pages = self.profile.pages(&source.document, None, &source.numbers)?;
+        let pdf = crate::render::pdf::render_pdf(&pages).map_err(|e| CoreError::Render(e.to_string()))?;
+        if <[u8; 32]>::from(Sha256::digest(&pdf)) != output.sha256 {
+            return Err(CoreError::OutputMismatch { case_id: output.case_id });
+        }
+        let mut preview = self.profile.clone();
+        preview.specimen = true;
+        preview.pages(&source.document, None, &source.numbers)
     }
 
     /// Approve the output the reviewer saw, named by its SHA-256.

@@ -108,10 +108,12 @@ pub struct Output {
     pub bytes: Vec<u8>,
     /// The 発行番号 printed on it, if it is a certificate.
     pub issue_number: Option<i64>,
+    /// The certificate content it was rendered from (JSON), for the reviewer's preview.
+    pub document: Option<String>,
 }
 
 /// 発行番号 and 管理番号 reserved for an output before it is rendered.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReservedNumbers {
     /// 発行番号.
     pub issue_number: i64,
@@ -248,6 +250,7 @@ pub trait Store: Send + Sync {
         media_type: &str,
         bytes: &[u8],
         issue_number: Option<i64>,
+        document: Option<&str>,
         at_us: i64,
     ) -> Result<Output, CoreError>;
 
@@ -650,7 +653,7 @@ macro_rules! store_impl {
                 Ok(ReservedNumbers { issue_number, control_number })
             }
 
-            async fn submit_case(&self, actor: &Actor, case_id: i64, media_type: &str, bytes: &[u8], issue_number: Option<i64>, at_us: i64) -> Result<Output, CoreError> {
+            async fn submit_case(&self, actor: &Actor, case_id: i64, media_type: &str, bytes: &[u8], issue_number: Option<i64>, document: Option<&str>, at_us: i64) -> Result<Output, CoreError> {
                 let mut tx = self.begin_write().await?;
                 let case = Self::load_case(&mut tx, case_id).await?;
                 let next = Self::transition(&case, $crate::case::CaseAction::Submit)?;
@@ -661,8 +664,8 @@ macro_rules! store_impl {
                 let detail = serde_json::json!({ "sha256": hex::encode(sha256), "media_type": media_type, "bytes": bytes.len(), "issue_number": issue_number });
                 let seq = Self::append_in(&mut tx, &Self::record(actor, at_us, $crate::audit::AuditAction::CaseSubmitted, subject_of_case(case_id), detail)).await?;
                 let output_id: i64 = sqlx::query_scalar(
-                    "INSERT INTO outputs (case_id, sha256, media_type, bytes, created_by, created_at_us, audit_seq, issue_number)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+                    "INSERT INTO outputs (case_id, sha256, media_type, bytes, created_by, created_at_us, audit_seq, issue_number, document)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
                 )
                 .bind(case_id)
                 .bind(sha256.as_slice())
@@ -672,6 +675,7 @@ macro_rules! store_impl {
                 .bind(at_us)
                 .bind(seq)
                 .bind(issue_number)
+                .bind(document)
                 .fetch_one(&mut *tx)
                 .await?;
                 sqlx::query(
@@ -685,7 +689,15 @@ macro_rules! store_impl {
                 .execute(&mut *tx)
                 .await?;
                 tx.commit().await.map_err(StoreError::from)?;
-                Ok(Output { id: output_id, case_id, sha256, media_type: media_type.to_string(), bytes: bytes.to_vec(), issue_number })
+                Ok(Output {
+                    id: output_id,
+                    case_id,
+                    sha256,
+                    media_type: media_type.to_string(),
+                    bytes: bytes.to_vec(),
+                    issue_number,
+                    document: document.map(str::to_string),
+                })
             }
 
             async fn approve_case(&self, actor: &Actor, case_id: i64, output_sha256: [u8; 32], at_us: i64) -> Result<(), CoreError> {
@@ -824,11 +836,14 @@ macro_rules! store_impl {
                 let Some((output_id, _)) = case.current_output else {
                     return Err(CoreError::NotFound { what: "output of case", id: case_id.to_string() });
                 };
-                let (sha, media_type, bytes, issue_number): (Vec<u8>, String, Vec<u8>, Option<i64>) =
-                    sqlx::query_as("SELECT sha256, media_type, bytes, issue_number FROM outputs WHERE id = $1").bind(output_id).fetch_one(&mut *tx).await?;
+                let (sha, media_type, bytes, issue_number, document): (Vec<u8>, String, Vec<u8>, Option<i64>, Option<String>) =
+                    sqlx::query_as("SELECT sha256, media_type, bytes, issue_number, document FROM outputs WHERE id = $1")
+                        .bind(output_id)
+                        .fetch_one(&mut *tx)
+                        .await?;
                 Self::append_in(&mut tx, &Self::record(actor, at_us, $crate::audit::AuditAction::CaseRead, subject_of_case(case_id), serde_json::json!({ "what": "output", "output_id": output_id }))).await?;
                 tx.commit().await.map_err(StoreError::from)?;
-                Ok(Output { id: output_id, case_id, sha256: hash32(&sha)?, media_type, bytes, issue_number })
+                Ok(Output { id: output_id, case_id, sha256: hash32(&sha)?, media_type, bytes, issue_number, document })
             }
 
             async fn cases(&self, filter: &CaseFilter) -> Result<Vec<CaseSummary>, StoreError> {

@@ -34,6 +34,7 @@ impl PgStore {
             migration(&[
                 (1, "counter", include_str!("../../migrations/postgres/0001_counter.sql")),
                 (2, "number reservations", include_str!("../../migrations/postgres/0002_number_reservations.sql")),
+                (3, "output documents", include_str!("../../migrations/postgres/0003_output_documents.sql")),
             ])
             .run(&pool)
             .await

@@ -50,6 +50,7 @@ impl SqliteStore {
             migration(&[
                 (1, "counter", include_str!("../../migrations/sqlite/0001_counter.sql")),
                 (2, "number reservations", include_str!("../../migrations/sqlite/0002_number_reservations.sql")),
+                (3, "output documents", include_str!("../../migrations/sqlite/0003_output_documents.sql")),
             ])
             .run(&pool)
             .await
