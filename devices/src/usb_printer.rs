@@ -29,6 +29,18 @@ pub trait PrinterClassIo: Send {
     fn bulk_out(&mut self, data: &[u8], timeout: Duration) -> Result<usize, UsbError>;
 }
 
+impl<T: PrinterClassIo + ?Sized> PrinterClassIo for Box<T> {
+    fn get_device_id(&mut self) -> Result<Vec<u8>, UsbError> {
+        (**self).get_device_id()
+    }
+    fn get_port_status(&mut self) -> Result<u8, UsbError> {
+        (**self).get_port_status()
+    }
+    fn bulk_out(&mut self, data: &[u8], timeout: Duration) -> Result<usize, UsbError> {
+        (**self).bulk_out(data, timeout)
+    }
+}
+
 /// A certificate printer on the USB printer class.
 #[derive(Debug)]
 pub struct UsbPrinter<T: PrinterClassIo> {

@@ -78,8 +78,43 @@ async fn login(counter: &Counter, login_id: &str, role: Role, station: &str) -> 
     counter.login(login_id, password, role, station).await.map_err(|e| anyhow!("login of {login_id}: {e}"))
 }
 
-/// Run the demo.
+/// The demo's counter, ready to use: store, population and accounts in the data folder.
+pub struct DemoSetup {
+    /// The counter (demo profile: every sheet 「見本」).
+    pub counter: Counter,
+    /// Where the data lives.
+    pub data_dir: PathBuf,
+}
+
+/// The demo accounts as (login, password, role) for the login screen.
+pub fn demo_account_list() -> Vec<(String, String, String)> {
+    DEMO_ACCOUNTS
+        .iter()
+        .map(|(id, _, role, password)| ((*id).to_string(), (*password).to_string(), role.label_ja().to_string()))
+        .collect()
+}
+
+/// Run the headless demo walkthrough.
 pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
+    let DemoSetup { counter, data_dir } = prepare(args).await?;
+    println!("【デモモード】データ: {}", data_dir.display());
+    println!("デモ用アカウント（デモモードでのみ表示）:");
+    for (login_id, name, role, password) in DEMO_ACCOUNTS {
+        println!("  {login_id:<12} {password:<17} {}（{name}）", role.label_ja());
+    }
+    walkthrough(&counter, &data_dir).await?;
+    match verify_audit_chain(counter.store().as_ref()).await? {
+        Ok(verified) => println!("監査ログの連鎖を検証しました：{} 件、正常", verified.entries),
+        Err(err) => {
+            println!("監査ログの検証に失敗しました：{}", err.message_ja());
+            return Ok(ExitCode::from(1));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Set up (first run) or open the demo's data folder.
+pub async fn prepare(args: DemoArgs) -> anyhow::Result<DemoSetup> {
     let data_dir = match args.data_dir {
         Some(dir) => dir,
         None => dirs::data_dir()
@@ -122,21 +157,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
             counter.create_user(&admin_session, user).await.map_err(|e| anyhow!("{e}"))?;
         }
     }
-    println!("【デモモード】データ: {}", data_dir.display());
-    println!("デモ用アカウント（デモモードでのみ表示）:");
-    for (login_id, name, role, password) in DEMO_ACCOUNTS {
-        println!("  {login_id:<12} {password:<17} {}（{name}）", role.label_ja());
-    }
-    walkthrough(&counter, &data_dir).await?;
-    match verify_audit_chain(store.as_ref()).await? {
-        Ok(verified) => println!("監査ログの連鎖を検証しました：{} 件、正常", verified.entries),
-        Err(err) => {
-            println!("監査ログの検証に失敗しました：{}", err.message_ja());
-            return Ok(ExitCode::from(1));
-        }
-    }
-    println!("画面（egui 端末）は別の課題で提供予定です。このデモは同じ中核処理を通しで実行しています。");
-    Ok(ExitCode::SUCCESS)
+    Ok(DemoSetup { counter, data_dir })
 }
 
 /// One 住民票の写し request from counter to issue.

@@ -24,7 +24,15 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run the demo: embedded SQLite store, synthetic population, demo accounts, one case end to end.
+    /// The counter terminal (default): the egui front end on the demo store with simulated devices.
+    Terminal {
+        #[command(flatten)]
+        demo: demo::DemoArgs,
+        /// This terminal's station.
+        #[arg(long, default_value = "post-1")]
+        station: String,
+    },
+    /// The headless demo: one 住民票の写し request walked through the whole review loop, audit chain verified.
     Demo(demo::DemoArgs),
     /// Create or migrate a store and register its first admin (password from stdin or MADOGUCHI_ADMIN_PASSWORD).
     Init {
@@ -152,7 +160,8 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    match cli.command.unwrap_or(Command::Demo(demo::DemoArgs::default())) {
+    match cli.command.unwrap_or(Command::Terminal { demo: demo::DemoArgs::default(), station: "post-1".into() }) {
+        Command::Terminal { demo, station } => terminal(demo, station).await,
         Command::Demo(args) => demo::run(args).await,
         Command::Init { database, admin, admin_name, station } => init(&database, &admin, &admin_name, &station).await,
         Command::Audit { command: AuditCommand::Verify { database } } => audit_verify(&database).await,
@@ -186,6 +195,42 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// Open the terminal window on the demo store. The window runs on this thread (windowing systems require the main
+/// thread); the counter runs on the back end's own thread and runtime.
+async fn terminal(args: demo::DemoArgs, station: String) -> anyhow::Result<ExitCode> {
+    use std::sync::{Arc, Mutex};
+
+    use devices::usb_printer::{PrinterClassIo, UsbPrinter, UsbPrinterModel};
+    use madoguchi_app::ui::{TerminalApp, backend, install_fonts};
+
+    let setup = demo::prepare(args).await?;
+    let model = UsbPrinterModel::new("MFG:madoguchi;MDL:Simulated certificate printer;CMD:PJL,PDF;CLS:PRINTER;");
+    let printer: backend::StationPrinter =
+        Arc::new(Mutex::new(UsbPrinter::new(Box::new(model) as Box<dyn PrinterClassIo>)));
+    let accounts = demo::demo_account_list();
+    let counter = setup.counter;
+    let options = eframe::NativeOptions {
+        viewport: egui::ViewportBuilder::default()
+            .with_inner_size([1180.0, 820.0])
+            .with_title("madoguchi 窓口端末（デモ）"),
+        ..Default::default()
+    };
+    let result = tokio::task::block_in_place(|| {
+        eframe::run_native(
+            "madoguchi",
+            options,
+            Box::new(move |cc| {
+                install_fonts(&cc.egui_ctx);
+                let ctx = cc.egui_ctx.clone();
+                let backend = backend::spawn(counter, &station, Some(printer), Arc::new(move || ctx.request_repaint()));
+                Ok(Box::new(TerminalApp::new(backend, &station, Some(accounts))))
+            }),
+        )
+    });
+    result.map_err(|e| anyhow::anyhow!("the terminal window could not be opened ({e}); without a display, run `madoguchi demo` for the headless walkthrough"))?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn read_admin_password() -> anyhow::Result<String> {

@@ -15,7 +15,7 @@ use crate::certificate::{CertificateDocument, CertificateProfile, PDF_MEDIA_TYPE
 use crate::clock::Clock;
 use crate::error::{CoreError, StoreError};
 use crate::request::{CounterRequest, TaskRequest};
-use crate::store::{Actor, CaseRecord, Issuance, NewCase, NewUser, Output, ReservedNumbers, Store};
+use crate::store::{Actor, CaseRecord, Issuance, NewCase, NewOutput, NewUser, Output, ReservedNumbers, Store};
 
 /// Consecutive failed logins that lock an account.
 pub const LOCK_AFTER_FAILURES: i64 = 5;
@@ -107,6 +107,19 @@ impl Counter {
             actor: Actor { user_id: user.id, login_id: user.login_id, role, station: station.to_string() },
             display_name: user.display_name,
         })
+    }
+
+    /// Log in with ID and password in the first role the user holds a valid grant for (a terminal where each
+    /// person has one role). The attempt is recorded like any login.
+    pub async fn login_any_role(&self, login_id: &str, password: &str, station: &str) -> Result<Session, CoreError> {
+        let now = self.clock.now_us();
+        let role = self
+            .store
+            .user_by_login(login_id)
+            .await?
+            .and_then(|user| Role::ALL.into_iter().find(|role| user.holds(*role, now)))
+            .unwrap_or(Role::Operator);
+        self.login(login_id, password, role, station).await
     }
 
     /// Check the session's role allows `permission` and its grant is still valid now.
@@ -241,7 +254,17 @@ impl Counter {
         let source = serde_json::to_string(&PreviewSource { document, numbers: numbers.clone() })
             .map_err(|e| StoreError::Corrupt(e.to_string()))?;
         self.store
-            .submit_case(&session.actor, case_id, PDF_MEDIA_TYPE, &pdf, Some(numbers.issue_number), Some(&source), now)
+            .submit_case(
+                &session.actor,
+                case_id,
+                NewOutput {
+                    media_type: PDF_MEDIA_TYPE,
+                    bytes: &pdf,
+                    issue_number: Some(numbers.issue_number),
+                    document: Some(&source),
+                },
+                now,
+            )
             .await
     }
 

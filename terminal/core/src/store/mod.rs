@@ -112,6 +112,19 @@ pub struct Output {
     pub document: Option<String>,
 }
 
+/// An output about to be handed to review.
+#[derive(Debug, Clone, Copy)]
+pub struct NewOutput<'a> {
+    /// Media type.
+    pub media_type: &'a str,
+    /// The exact bytes that will be printed.
+    pub bytes: &'a [u8],
+    /// The 発行番号 printed on it (reserved for this case), if it is a certificate.
+    pub issue_number: Option<i64>,
+    /// The certificate content it was rendered from (JSON), for the preview.
+    pub document: Option<&'a str>,
+}
+
 /// 発行番号 and 管理番号 reserved for an output before it is rendered.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReservedNumbers {
@@ -242,15 +255,12 @@ pub trait Store: Send + Sync {
     /// Reserve the 発行番号 and 管理番号 an output of this case will print (recorded; never reused).
     async fn reserve_numbers(&self, actor: &Actor, case_id: i64, at_us: i64) -> Result<ReservedNumbers, CoreError>;
 
-    /// Store the output (with the issue number printed on it, if any) and hand the case to review.
+    /// Store the output and hand the case to review.
     async fn submit_case(
         &self,
         actor: &Actor,
         case_id: i64,
-        media_type: &str,
-        bytes: &[u8],
-        issue_number: Option<i64>,
-        document: Option<&str>,
+        output: NewOutput<'_>,
         at_us: i64,
     ) -> Result<Output, CoreError>;
 
@@ -653,7 +663,8 @@ macro_rules! store_impl {
                 Ok(ReservedNumbers { issue_number, control_number })
             }
 
-            async fn submit_case(&self, actor: &Actor, case_id: i64, media_type: &str, bytes: &[u8], issue_number: Option<i64>, document: Option<&str>, at_us: i64) -> Result<Output, CoreError> {
+            async fn submit_case(&self, actor: &Actor, case_id: i64, output: NewOutput<'_>, at_us: i64) -> Result<Output, CoreError> {
+                let NewOutput { media_type, bytes, issue_number, document } = output;
                 let mut tx = self.begin_write().await?;
                 let case = Self::load_case(&mut tx, case_id).await?;
                 let next = Self::transition(&case, $crate::case::CaseAction::Submit)?;

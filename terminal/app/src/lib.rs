@@ -1,0 +1,3 @@
+//! The madoguchi terminal: the egui front end and the glue that runs the counter behind it.
+
+pub mod ui;

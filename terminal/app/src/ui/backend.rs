@@ -1,0 +1,284 @@
+//! The terminal's back end: a thread with its own tokio runtime that owns the counter and the station's printer.
+//! The UI sends commands and draws the events that come back; nothing the UI thread does ever waits on the store,
+//! the resident system or a device.
+
+use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread;
+use std::time::Duration;
+
+use backend_adapter::types::{PersonSummary, SearchQuery};
+use devices::job::{Delivery, JobOutcome};
+use devices::pjl::{PrinterLanguage, TraySelection, wrap_job};
+use devices::usb_printer::{PrinterClassIo, UsbPrinter};
+use madoguchi_core::case::{CaseState, ReturnReason};
+use madoguchi_core::counter::{Counter, Session};
+use madoguchi_core::render::raster;
+use madoguchi_core::request::CounterRequest;
+use madoguchi_core::store::{CaseFilter, CaseRecord, CaseSummary, Output};
+
+/// What the UI asks for.
+#[derive(Debug, Clone)]
+pub enum Command {
+    /// Log in with ID and password.
+    Login {
+        /// Login id.
+        login_id: String,
+        /// Password (dropped after use).
+        password: String,
+    },
+    /// Log out (the next person logs in again).
+    Logout,
+    /// Search residents.
+    Search(SearchQuery),
+    /// Open a 住民票の写し request and hand it to review.
+    SubmitRequest(Box<CounterRequest>),
+    /// Reload the case list of the role (own post's cases, or the review queue).
+    Refresh,
+    /// Open a case for review.
+    OpenReview(i64),
+    /// Approve the output with this hash.
+    Approve {
+        /// Case.
+        case_id: i64,
+        /// SHA-256 of the output the reviewer saw.
+        sha256: [u8; 32],
+    },
+    /// Return with a coded reason.
+    Return {
+        /// Case.
+        case_id: i64,
+        /// Reason.
+        reason: ReturnReason,
+    },
+    /// Print the approved output and record the issue.
+    Issue(i64),
+}
+
+/// What comes back.
+#[derive(Debug, Clone)]
+pub enum Event {
+    /// Logged in.
+    LoggedIn(Session),
+    /// Logged out.
+    LoggedOut,
+    /// Search hits.
+    SearchResults(Vec<PersonSummary>),
+    /// A request was handed to review.
+    Submitted {
+        /// Case.
+        case_id: i64,
+        /// 発行番号 printed on the output.
+        issue_number: Option<i64>,
+    },
+    /// The role's case list.
+    Cases(Vec<CaseSummary>),
+    /// A case opened for review, with its preview image.
+    Review {
+        /// The case.
+        case: Box<CaseRecord>,
+        /// Its output.
+        output: Box<Output>,
+        /// The preview of the first sheet (RGBA, width, height), or why there is none.
+        preview: Result<(Vec<u8>, usize, usize), String>,
+    },
+    /// Approved.
+    Approved(i64),
+    /// Returned.
+    Returned(i64),
+    /// Printed and issued.
+    Issued {
+        /// Case.
+        case_id: i64,
+        /// 発行番号.
+        issue_number: i64,
+        /// 管理番号.
+        control_number: String,
+    },
+    /// The printer did not take the job.
+    PrintFailed {
+        /// Case.
+        case_id: i64,
+        /// What happened.
+        outcome: JobOutcome,
+    },
+    /// An operation failed: the Japanese message for the screen.
+    Failed(String),
+}
+
+/// The UI's end of the back end.
+#[derive(Debug)]
+pub struct BackendHandle {
+    commands: tokio::sync::mpsc::UnboundedSender<Command>,
+    events: Receiver<Event>,
+}
+
+impl BackendHandle {
+    /// Send a command (never blocks).
+    pub fn send(&self, command: Command) {
+        // A closed back end has already reported why; the command is dropped.
+        self.commands.send(command).ok();
+    }
+
+    /// The next event, if one is waiting.
+    pub fn try_recv(&self) -> Option<Event> {
+        self.events.try_recv().ok()
+    }
+}
+
+/// The station's certificate printer as the back end uses it.
+pub type StationPrinter = Arc<Mutex<UsbPrinter<Box<dyn PrinterClassIo>>>>;
+
+struct Worker {
+    counter: Counter,
+    station: String,
+    printer: Option<StationPrinter>,
+    session: Option<Session>,
+    events: Sender<Event>,
+    repaint: Arc<dyn Fn() + Send + Sync>,
+}
+
+impl Worker {
+    fn emit(&self, event: Event) {
+        self.events.send(event).ok();
+        (self.repaint)();
+    }
+
+    fn session(&self) -> Option<&Session> {
+        self.session.as_ref()
+    }
+
+    async fn handle(&mut self, command: Command) {
+        let result = self.dispatch(command).await;
+        if let Err(message) = result {
+            self.emit(Event::Failed(message));
+        }
+    }
+
+    async fn dispatch(&mut self, command: Command) -> Result<(), String> {
+        let ja = |e: madoguchi_core::error::CoreError| {
+            tracing::warn!("{e}");
+            e.message_ja()
+        };
+        match command {
+            Command::Login { login_id, password } => {
+                let session = self.counter.login_any_role(&login_id, &password, &self.station).await.map_err(ja)?;
+                self.session = Some(session.clone());
+                self.emit(Event::LoggedIn(session));
+            }
+            Command::Logout => {
+                self.session = None;
+                self.emit(Event::LoggedOut);
+            }
+            Command::Search(query) => {
+                let session = self.session().ok_or("ログインしてください")?.clone();
+                let hits = self.counter.search_residents(&session, &query).await.map_err(ja)?;
+                self.emit(Event::SearchResults(hits));
+            }
+            Command::SubmitRequest(request) => {
+                let session = self.session().ok_or("ログインしてください")?.clone();
+                let case_id = self.counter.open_case(&session, *request).await.map_err(ja)?;
+                let output = self.counter.prepare_and_submit(&session, case_id).await.map_err(ja)?;
+                self.emit(Event::Submitted { case_id, issue_number: output.issue_number });
+                self.refresh().await?;
+            }
+            Command::Refresh => self.refresh().await?,
+            Command::OpenReview(case_id) => {
+                let session = self.session().ok_or("ログインしてください")?.clone();
+                let (case, output) = self.counter.review(&session, case_id).await.map_err(ja)?;
+                let preview = self.counter.preview_pages(&output).map_err(|e| e.message_ja()).and_then(|pages| {
+                    let page = pages.first().ok_or_else(|| "帳票がありません".to_string())?;
+                    let pixmap = raster::render_page(page, 72.0).map_err(|e| e.to_string())?;
+                    let (width, height) = (pixmap.width() as usize, pixmap.height() as usize);
+                    Ok((pixmap.take(), width, height))
+                });
+                self.emit(Event::Review { case: Box::new(case), output: Box::new(output), preview });
+            }
+            Command::Approve { case_id, sha256 } => {
+                let session = self.session().ok_or("ログインしてください")?.clone();
+                self.counter.approve(&session, case_id, sha256).await.map_err(ja)?;
+                self.emit(Event::Approved(case_id));
+                self.refresh().await?;
+            }
+            Command::Return { case_id, reason } => {
+                let session = self.session().ok_or("ログインしてください")?.clone();
+                self.counter.return_case(&session, case_id, reason).await.map_err(ja)?;
+                self.emit(Event::Returned(case_id));
+                self.refresh().await?;
+            }
+            Command::Issue(case_id) => {
+                let session = self.session().ok_or("ログインしてください")?.clone();
+                let (_, output) = self.counter.review(&session, case_id).await.map_err(ja)?;
+                let printer = self.printer.clone().ok_or("この端末には証明書プリンターが設定されていません")?;
+                let tray = TraySelection::new("TRAY2", 1, 0).map_err(|e| e.message_ja())?;
+                let job_name = format!("C{case_id}-N{}", output.issue_number.unwrap_or(0));
+                let job =
+                    wrap_job(&job_name, PrinterLanguage::PdfInPjl, &tray, &output.bytes).map_err(|e| e.message_ja())?;
+                let outcome = tokio::task::spawn_blocking(move || {
+                    printer.lock().unwrap_or_else(PoisonError::into_inner).send_job(&job, Duration::from_secs(30))
+                })
+                .await
+                .map_err(|e| e.to_string())?;
+                if outcome.outcome != Delivery::Delivered {
+                    self.emit(Event::PrintFailed { case_id, outcome });
+                    return Ok(());
+                }
+                let issuance = self.counter.issue(&session, case_id, 1).await.map_err(ja)?;
+                self.emit(Event::Issued {
+                    case_id,
+                    issue_number: issuance.issue_number,
+                    control_number: issuance.control_number,
+                });
+                self.refresh().await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn refresh(&mut self) -> Result<(), String> {
+        let Some(session) = self.session().cloned() else { return Ok(()) };
+        let filter = if session.actor.role.allows(madoguchi_core::auth::Permission::ReviewCase) {
+            CaseFilter { states: vec![CaseState::Submitted, CaseState::Approved], station: None, limit: 200 }
+        } else {
+            CaseFilter { states: Vec::new(), station: Some(session.actor.station.clone()), limit: 50 }
+        };
+        let cases = self.counter.store().cases(&filter).await.map_err(|e| e.to_string())?;
+        self.emit(Event::Cases(cases));
+        Ok(())
+    }
+}
+
+/// Start the back end for `station`. `repaint` is called after every event (the UI's `request_repaint`).
+pub fn spawn(
+    counter: Counter,
+    station: &str,
+    printer: Option<StationPrinter>,
+    repaint: Arc<dyn Fn() + Send + Sync>,
+) -> BackendHandle {
+    let (commands, mut receiver) = tokio::sync::mpsc::unbounded_channel::<Command>();
+    let (events_tx, events) = channel();
+    let station = station.to_string();
+    thread::spawn(move || {
+        let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+            Ok(runtime) => runtime,
+            Err(err) => {
+                events_tx.send(Event::Failed(format!("処理を開始できません（{err}）"))).ok();
+                return;
+            }
+        };
+        let mut worker = Worker { counter, station, printer, session: None, events: events_tx, repaint };
+        runtime.block_on(async move {
+            while let Some(command) = receiver.recv().await {
+                worker.handle(command).await;
+            }
+        });
+    });
+    BackendHandle { commands, events }
+}
+
+/// A back end that is already closed: a terminal that has logged out replaces its handle with a fresh one.
+pub fn spawn_closed() -> BackendHandle {
+    let (commands, _) = tokio::sync::mpsc::unbounded_channel();
+    let (_, events) = channel();
+    BackendHandle { commands, events }
+}
