@@ -203,7 +203,7 @@ async fn terminal(args: demo::DemoArgs, station: String) -> anyhow::Result<ExitC
     use std::sync::{Arc, Mutex};
 
     use devices::usb_printer::{PrinterClassIo, UsbPrinter, UsbPrinterModel};
-    use madoguchi_app::ui::{TerminalApp, backend, install_fonts};
+    use madoguchi_app::ui::{TerminalApp, backend, install_theme};
 
     let setup = demo::prepare(args).await?;
     let model = UsbPrinterModel::new("MFG:madoguchi;MDL:Simulated certificate printer;CMD:PJL,PDF;CLS:PRINTER;");
@@ -222,7 +222,7 @@ async fn terminal(args: demo::DemoArgs, station: String) -> anyhow::Result<ExitC
             "madoguchi",
             options,
             Box::new(move |cc| {
-                install_fonts(&cc.egui_ctx);
+                install_theme(&cc.egui_ctx);
                 let ctx = cc.egui_ctx.clone();
                 let backend = backend::spawn(counter, &station, Some(printer), Arc::new(move || ctx.request_repaint()));
                 Ok(Box::new(TerminalApp::new(backend, &station, Some(accounts))))

@@ -15,7 +15,7 @@ use devices::usb_printer::{PrinterClassIo, UsbPrinter, UsbPrinterModel};
 use egui::Key;
 use egui_kittest::Harness;
 use egui_kittest::kittest::{NodeT as _, Queryable as _};
-use madoguchi_app::ui::{TerminalApp, backend, install_fonts};
+use madoguchi_app::ui::{TerminalApp, backend, install_theme};
 use madoguchi_core::auth::{Role, hash_password};
 use madoguchi_core::case::CaseState;
 use madoguchi_core::certificate::CertificateProfile;
@@ -64,7 +64,7 @@ fn terminal(world: &World, station: &str, with_printer: bool) -> Harness<'static
         .then(|| Arc::new(Mutex::new(UsbPrinter::new(Box::new(world.printer.clone()) as Box<dyn PrinterClassIo>))));
     let backend = backend::spawn(world.counter.clone(), station, printer, Arc::new(|| {}));
     let app = TerminalApp::new(backend, station, None);
-    Harness::builder().with_size([1180.0, 820.0]).with_context_setup(install_fonts).build_ui_state(
+    Harness::builder().with_size([1180.0, 820.0]).with_context_setup(install_theme).build_ui_state(
         |ui, app: &mut TerminalApp| {
             app.logic(ui.ctx());
             app.ui(ui);

@@ -31,6 +31,18 @@ pub fn install_fonts(ctx: &egui::Context) {
     ctx.set_fonts(fonts);
 }
 
+/// The terminal's look: the embedded fonts, a light theme and text large enough to read across a counter.
+pub fn install_theme(ctx: &egui::Context) {
+    install_fonts(ctx);
+    ctx.set_theme(egui::Theme::Light);
+    ctx.all_styles_mut(|style| {
+        for font in style.text_styles.values_mut() {
+            font.size = (font.size * 1.35).round();
+        }
+        style.spacing.item_spacing = egui::vec2(10.0, 8.0);
+    });
+}
+
 /// A message shown above the screen.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Notice {
