@@ -247,32 +247,20 @@ fn person_block(
         width_mm: THIN,
     });
 
-    let mut lines: Vec<(&str, String)> = Vec::new();
-    if let Some(former) = &person.former_family_name {
-        lines.push(("旧氏", former.clone()));
-    }
-    if let Some(common) = &person.common_name {
-        lines.push(("通称", common.clone()));
-    }
-    if let Some(relationship) = &person.relationship {
-        lines.push(("続柄", relationship.clone()));
-    }
-    lines.push(("住民となった年月日", person.became_resident_on.clone()));
-    if let Some(fixed) = &person.address_fixed_on {
-        lines.push(("住所を定めた年月日", fixed.clone()));
-    }
-    if let Some(previous) = &person.previous_address {
-        lines.push(("転入前住所", previous.clone()));
-    }
-    if let Some(registry) = &person.registry {
-        lines.push(("本籍・筆頭者", registry.clone()));
-    }
-    if let Some(code) = &person.resident_code {
-        lines.push(("住民票コード", code.clone()));
-    }
-    if let Some(number) = &person.individual_number {
-        lines.push(("個人番号", number.clone()));
-    }
+    // The items in their order on the form; absent ones (not asked, not recorded) take no line.
+    let items = [
+        ("旧氏", person.former_family_name.as_ref()),
+        ("通称", person.common_name.as_ref()),
+        ("続柄", person.relationship.as_ref()),
+        ("住民となった年月日", Some(&person.became_resident_on)),
+        ("住所を定めた年月日", person.address_fixed_on.as_ref()),
+        ("転入前住所", person.previous_address.as_ref()),
+        ("本籍・筆頭者", person.registry.as_ref()),
+        ("住民票コード", person.resident_code.as_ref()),
+        ("個人番号", person.individual_number.as_ref()),
+    ];
+    let lines: Vec<(&str, String)> =
+        items.into_iter().filter_map(|(label, value)| value.map(|v| (label, v.clone()))).collect();
     let line_height = 4.6;
     let available = ((height - 16.0) / line_height).floor() as usize;
     if lines.len() > available {
