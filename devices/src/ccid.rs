@@ -324,13 +324,7 @@ impl std::fmt::Debug for RusbCcidIo {
 impl RusbCcidIo {
     /// Open the reader with this vendor and product id; refuse readers below short-APDU exchange level.
     pub fn open(context: &rusb::Context, vendor_id: u16, product_id: u16) -> Result<Self, CcidError> {
-        use rusb::UsbContext as _;
-        let devices = context.devices().map_err(|e| UsbError::Bus(e.to_string()))?;
-        for device in devices.iter() {
-            let Ok(descriptor) = device.device_descriptor() else { continue };
-            if (descriptor.vendor_id(), descriptor.product_id()) != (vendor_id, product_id) {
-                continue;
-            }
+        for (device, _) in crate::usb::devices_with_id(context, vendor_id, product_id)? {
             let config = device.active_config_descriptor().map_err(|e| UsbError::Transfer(e.to_string()))?;
             for interface in config.interfaces() {
                 for setting in interface.descriptors() {

@@ -140,6 +140,20 @@ impl UsbEnumerator for RusbEnumerator {
     }
 }
 
+/// The attached devices with this vendor and product id, with their descriptors (drivers open the one they want).
+pub fn devices_with_id(
+    context: &rusb::Context,
+    vendor_id: u16,
+    product_id: u16,
+) -> Result<Vec<(rusb::Device<rusb::Context>, rusb::DeviceDescriptor)>, UsbError> {
+    let devices = context.devices().map_err(|e| UsbError::Bus(e.to_string()))?;
+    Ok(devices
+        .iter()
+        .filter_map(|device| device.device_descriptor().ok().map(|descriptor| (device, descriptor)))
+        .filter(|(_, d)| (d.vendor_id(), d.product_id()) == (vendor_id, product_id))
+        .collect())
+}
+
 /// A simulated bus: tests and the demo attach and detach devices by hand.
 #[derive(Debug, Clone, Default)]
 pub struct SimulatedBus {

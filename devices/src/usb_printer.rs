@@ -139,14 +139,8 @@ impl RusbPrinterIo {
         product_id: u16,
         serial: Option<&str>,
     ) -> Result<Self, UsbError> {
-        use rusb::UsbContext as _;
         let name = format!("{vendor_id:04x}:{product_id:04x}");
-        let devices = context.devices().map_err(|e| UsbError::Bus(e.to_string()))?;
-        for device in devices.iter() {
-            let Ok(descriptor) = device.device_descriptor() else { continue };
-            if descriptor.vendor_id() != vendor_id || descriptor.product_id() != product_id {
-                continue;
-            }
+        for (device, descriptor) in crate::usb::devices_with_id(context, vendor_id, product_id)? {
             let handle = device.open().map_err(|e| UsbError::Transfer(e.to_string()))?;
             if let Some(wanted) = serial
                 && handle.read_serial_number_string_ascii(&descriptor).ok().as_deref() != Some(wanted)

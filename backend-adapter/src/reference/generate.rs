@@ -94,19 +94,14 @@ pub fn identifiers_for(index: u64) -> Result<(ResidentRecordCode, IndividualNumb
     Ok((code, number))
 }
 
-fn pick_weighted<'a, T>(
-    rng: &mut ChaCha8Rng,
-    items: &'a [(&'a str, &'a str, T)],
-    weight: impl Fn(&T) -> u32,
-) -> (&'a str, &'a str) {
-    let total: u32 = items.iter().map(|(_, _, w)| weight(w)).sum();
+fn pick_weighted<'a>(rng: &mut ChaCha8Rng, items: &'a [(&'a str, &'a str, u32)]) -> (&'a str, &'a str) {
+    let total: u32 = items.iter().map(|(_, _, w)| *w).sum();
     let mut roll = rng.random_range(0..total.max(1));
-    for (written, reading, w) in items {
-        let w = weight(w);
-        if roll < w {
+    for (written, reading, weight) in items {
+        if roll < *weight {
             return (written, reading);
         }
-        roll -= w;
+        roll -= weight;
     }
     items.first().map_or(("", ""), |(a, b, _)| (a, b))
 }
@@ -180,8 +175,8 @@ impl Generator {
 
     fn japanese_name(&mut self, family: (&str, &str), sex: Sex) -> Name {
         let given = match sex {
-            Sex::Male => pick_weighted(&mut self.rng, GIVEN_MALE, |w| *w),
-            Sex::Female => pick_weighted(&mut self.rng, GIVEN_FEMALE, |w| *w),
+            Sex::Male => pick_weighted(&mut self.rng, GIVEN_MALE),
+            Sex::Female => pick_weighted(&mut self.rng, GIVEN_FEMALE),
         };
         Name {
             family: family.0.to_string(),
@@ -200,7 +195,7 @@ impl Generator {
         let address = self.address();
         let foreign = self.rng.random_range(0..1000) < 35;
         let support_measure = self.rng.random_range(0..1000) < 4;
-        let family = pick_weighted(&mut self.rng, SURNAMES, |w| *w);
+        let family = pick_weighted(&mut self.rng, SURNAMES);
         let honseki = pick(&mut self.rng, HONSEKI_PLACES).to_string();
         let foreign_origin = *pick(&mut self.rng, FOREIGN_NAMES);
         let head_sex = if self.rng.random_bool(0.6) { Sex::Male } else { Sex::Female };
@@ -246,7 +241,7 @@ impl Generator {
                 let (family_alpha, _, _, nationality) = foreign_origin;
                 let given = *pick(&mut self.rng, FOREIGN_NAMES);
                 let common_name = (self.rng.random_range(0..100) < 10).then(|| {
-                    let common_family = pick_weighted(&mut self.rng, SURNAMES, |w| *w);
+                    let common_family = pick_weighted(&mut self.rng, SURNAMES);
                     let common = self.japanese_name(common_family, sex);
                     format!("{}\u{3000}{}", common.family, common.given)
                 });
@@ -278,7 +273,7 @@ impl Generator {
             } else {
                 let mut name = self.japanese_name(family, sex);
                 if member == 1 && sex == Sex::Female && self.rng.random_range(0..100) < 8 {
-                    let former = pick_weighted(&mut self.rng, SURNAMES, |w| *w);
+                    let former = pick_weighted(&mut self.rng, SURNAMES);
                     name.former_family = Some(former.0.to_string());
                     name.former_family_kana = Some(former.1.to_string());
                 }

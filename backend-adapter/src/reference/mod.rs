@@ -233,9 +233,7 @@ impl ReferenceResidentSystem {
         Ok(ids.into_iter().map(PersonId).collect())
     }
 
-    async fn summaries_from_rows(
-        rows: Vec<sqlx::sqlite::SqliteRow>,
-    ) -> Result<Vec<PersonSummary>, ResidentSystemError> {
+    fn summaries_from_rows(rows: Vec<sqlx::sqlite::SqliteRow>) -> Result<Vec<PersonSummary>, ResidentSystemError> {
         let mut hits: Vec<PersonSummary> = Vec::with_capacity(rows.len());
         for row in rows {
             let record: String = row.try_get("record").map_err(storage_error)?;
@@ -685,7 +683,7 @@ impl ResidentSystem for ReferenceResidentSystem {
             ));
         }
         .map_err(storage_error)?;
-        let mut hits = Self::summaries_from_rows(rows).await?;
+        let mut hits = Self::summaries_from_rows(rows)?;
         hits.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
         Ok(hits)
     }

@@ -190,7 +190,7 @@ async fn walkthrough(counter: &Counter, data_dir: &Path) -> anyhow::Result<()> {
     };
     let case_id = counter.open_case(&operator, request).await.map_err(|e| anyhow!("{}", e.message_ja()))?;
     let output = counter.prepare_and_submit(&operator, case_id).await.map_err(|e| anyhow!("{}", e.message_ja()))?;
-    println!("2) 案件 {case_id} を作成し審査へ回付（出力 SHA-256 {}）", hex(&output.sha256));
+    println!("2) 案件 {case_id} を作成し審査へ回付（出力 SHA-256 {}）", hex::encode(output.sha256));
     let reviewer = login(counter, "reviewer1", Role::Reviewer, "review-1").await?;
     let (case, seen) = counter.review(&reviewer, case_id).await.map_err(|e| anyhow!("{}", e.message_ja()))?;
     println!("3) 審査職員 {} が案件を確認（状態：{}）", reviewer.display_name, case.state.label_ja());
@@ -201,8 +201,4 @@ async fn walkthrough(counter: &Counter, data_dir: &Path) -> anyhow::Result<()> {
     std::fs::write(&pdf_path, &seen.bytes).with_context(|| format!("writing {}", pdf_path.display()))?;
     println!("   承認されたバイト列（PDF、見本）: {}", pdf_path.display());
     Ok(())
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -276,7 +276,7 @@ async fn audit_verify(database: &str) -> anyhow::Result<ExitCode> {
         open_store(database, OpenMode::ExistingReadOnly).await.with_context(|| format!("opening {database}"))?;
     match verify_audit_chain(store.as_ref()).await? {
         Ok(verified) => {
-            println!("audit chain verified: {} entries, head {}", verified.entries, hex_string(&verified.head));
+            println!("audit chain verified: {} entries, head {}", verified.entries, hex::encode(verified.head));
             Ok(ExitCode::SUCCESS)
         }
         Err(err) => {
@@ -284,8 +284,4 @@ async fn audit_verify(database: &str) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::from(1))
         }
     }
-}
-
-fn hex_string(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -10,9 +10,6 @@ use backend_adapter::types::{Household, Person, Registry};
 use crate::request::{CertificateKind, CertificateRequest, OptionalItems};
 use crate::wareki::format_date_kanji;
 
-/// Media type of the certificate content document.
-pub const CERTIFICATE_MEDIA_TYPE: &str = "application/vnd.madoguchi.certificate+json";
-
 /// Media type of a printed certificate: what review approves and the printer receives.
 pub const PDF_MEDIA_TYPE: &str = "application/pdf";
 
@@ -312,11 +309,6 @@ impl CertificateDocument {
                 registered_on: format_date_kanji(registration.registered_on)?,
             }),
         })
-    }
-
-    /// The canonical bytes that review approves and the printer receives.
-    pub fn to_bytes(&self) -> Result<Vec<u8>, DocumentError> {
-        serde_json::to_vec_pretty(self).map_err(|e| DocumentError::Serialize(e.to_string()))
     }
 }
 

@@ -156,18 +156,13 @@ pub fn sample_document(
             &issuer,
             today,
         ),
-        CertificateKind::ResidentRecordIndividual => {
-            let items = OptionalItems { resident_code: true, individual_number: true, ..all_items };
-            CertificateDocument::resident_record(
-                &household,
-                &request(kind, vec![person.id], items),
-                items,
-                &issuer,
-                today,
-            )
-        }
-        CertificateKind::ResidentRecordItems => {
-            let items = OptionalItems { furigana: true, former_family_name: true, ..OptionalItems::default() };
+        CertificateKind::ResidentRecordIndividual | CertificateKind::ResidentRecordItems => {
+            // The 個人票 shows everything, codes included (特別の請求 by 本人); the 記載事項証明書 only what it certifies.
+            let items = if kind == CertificateKind::ResidentRecordIndividual {
+                OptionalItems { resident_code: true, individual_number: true, ..all_items }
+            } else {
+                OptionalItems { furigana: true, former_family_name: true, ..OptionalItems::default() }
+            };
             CertificateDocument::resident_record(
                 &household,
                 &request(kind, vec![person.id], items),

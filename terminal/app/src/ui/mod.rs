@@ -562,7 +562,7 @@ impl TerminalApp {
             let requester = &review.case.request.requester;
             ui.label(format!("請求者：{}（{}）", requester.name, requester.category.label_ja()));
             ui.label(format!("本人確認：{:?}", requester.identity.documents));
-            ui.label(format!("出力：SHA-256 {}", hex_prefix(&review.output.sha256)));
+            ui.label(format!("出力：SHA-256 {}", hex::encode(&review.output.sha256[..8])));
             match (&review.texture, &review.preview_error) {
                 (Some(texture), _) => {
                     ui.add(egui::Image::new(texture).max_width(420.0).alt_text("帳票のプレビュー"));
@@ -611,10 +611,6 @@ impl TerminalApp {
             self.backend.send(Command::OpenReview(review.case.id));
         }
     }
-}
-
-fn hex_prefix(bytes: &[u8]) -> String {
-    bytes.iter().take(8).map(|b| format!("{b:02x}")).collect()
 }
 
 impl eframe::App for TerminalApp {

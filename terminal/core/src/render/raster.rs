@@ -33,9 +33,9 @@ pub enum RasterError {
     Encode(String),
 }
 
+/// Builds a tiny-skia path from a glyph outline in font units, flipping y (fonts point up, pages down).
 struct PathPen {
     builder: PathBuilder,
-    scale: f32,
 }
 
 /// Outlines of glyphs already drawn, in font units with y pointing down (fonts are parsed once per process and
@@ -48,7 +48,7 @@ fn glyph_path(font: FontRole, loaded: &LoadedFont, glyph_id: u32) -> Option<tiny
         return path.clone();
     }
     let path = loaded.font().outline_glyphs().get(GlyphId::new(glyph_id)).and_then(|outline| {
-        let mut pen = PathPen { builder: PathBuilder::new(), scale: 1.0 };
+        let mut pen = PathPen { builder: PathBuilder::new() };
         let settings = DrawSettings::unhinted(Size::unscaled(), LocationRef::default());
         outline.draw(settings, &mut pen).ok()?;
         pen.builder.finish()
@@ -124,23 +124,16 @@ fn decoded_image(png_bytes: &[u8]) -> Result<Arc<Pixmap>, RasterError> {
 
 impl OutlinePen for PathPen {
     fn move_to(&mut self, x: f32, y: f32) {
-        self.builder.move_to(x * self.scale, -y * self.scale);
+        self.builder.move_to(x, -y);
     }
     fn line_to(&mut self, x: f32, y: f32) {
-        self.builder.line_to(x * self.scale, -y * self.scale);
+        self.builder.line_to(x, -y);
     }
     fn quad_to(&mut self, cx0: f32, cy0: f32, x: f32, y: f32) {
-        self.builder.quad_to(cx0 * self.scale, -cy0 * self.scale, x * self.scale, -y * self.scale);
+        self.builder.quad_to(cx0, -cy0, x, -y);
     }
     fn curve_to(&mut self, cx0: f32, cy0: f32, cx1: f32, cy1: f32, x: f32, y: f32) {
-        self.builder.cubic_to(
-            cx0 * self.scale,
-            -cy0 * self.scale,
-            cx1 * self.scale,
-            -cy1 * self.scale,
-            x * self.scale,
-            -y * self.scale,
-        );
+        self.builder.cubic_to(cx0, -cy0, cx1, -cy1, x, -y);
     }
     fn close(&mut self) {
         self.builder.close();

@@ -859,28 +859,29 @@ macro_rules! store_impl {
 
             async fn cases(&self, filter: &CaseFilter) -> Result<Vec<CaseSummary>, StoreError> {
                 let limit = if filter.limit == 0 { 200 } else { i64::from(filter.limit) };
-                let states: Vec<String> = filter.states.iter().map(|s| s.as_str().to_string()).collect();
-                let rows: Vec<(i64, String, String, String, String, i64, Option<String>, i64)> = sqlx::query_as(
-                    "SELECT id, family, kind, state, station, preparer_id, return_reason, updated_at_us FROM cases
-                     WHERE ($1 IS NULL OR station = $1)
-                     ORDER BY updated_at_us DESC, id DESC LIMIT $2",
-                )
-                .bind(filter.station.as_deref())
-                .bind(if states.is_empty() { limit } else { i64::MAX })
-                .fetch_all(&self.pool)
-                .await?;
-                let mut out = Vec::new();
-                for (id, family, kind, state, station, preparer_id, return_reason, updated_at_us) in rows {
-                    let state = CaseState::parse(&state).ok_or_else(|| StoreError::Corrupt(format!("case {id}: unknown state")))?;
-                    if !filter.states.is_empty() && !filter.states.contains(&state) {
-                        continue;
-                    }
-                    out.push(CaseSummary { id, family, kind, state, station, preparer_id, return_reason, updated_at_us });
-                    if i64::try_from(out.len()).unwrap_or(i64::MAX) >= limit {
-                        break;
-                    }
+                let mut query = sqlx::QueryBuilder::<$db>::new(
+                    "SELECT id, family, kind, state, station, preparer_id, return_reason, updated_at_us FROM cases WHERE 1 = 1",
+                );
+                if let Some(station) = &filter.station {
+                    query.push(" AND station = ").push_bind(station.clone());
                 }
-                Ok(out)
+                if !filter.states.is_empty() {
+                    query.push(" AND state IN (");
+                    let mut states = query.separated(", ");
+                    for state in &filter.states {
+                        states.push_bind(state.as_str());
+                    }
+                    query.push(")");
+                }
+                query.push(" ORDER BY updated_at_us DESC, id DESC LIMIT ").push_bind(limit);
+                let rows: Vec<(i64, String, String, String, String, i64, Option<String>, i64)> =
+                    query.build_query_as().fetch_all(&self.pool).await?;
+                rows.into_iter()
+                    .map(|(id, family, kind, state, station, preparer_id, return_reason, updated_at_us)| {
+                        let state = CaseState::parse(&state).ok_or_else(|| StoreError::Corrupt(format!("case {id}: unknown state")))?;
+                        Ok(CaseSummary { id, family, kind, state, station, preparer_id, return_reason, updated_at_us })
+                    })
+                    .collect()
             }
 
             async fn issuances(&self, case_id: i64) -> Result<Vec<Issuance>, StoreError> {
