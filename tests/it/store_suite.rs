@@ -62,6 +62,8 @@ on_both_backends! {
     bad_input_is_refused_with_reasons_and_changes_nothing => bad_input_changes_nothing;
     the_number_printed_on_the_approved_pdf_is_the_number_issued => printed_numbers_are_issued;
     a_certificate_that_cannot_be_laid_out_never_reaches_review => unprintable_certificate_never_reaches_review;
+    the_auditor_filters_the_log_and_the_read_is_recorded => auditor_filters_the_log;
+    the_admin_lists_users_with_grants_and_no_password_hashes => admin_lists_users;
 }
 
 struct Fixture {
@@ -604,4 +606,78 @@ async fn unprintable_certificate_never_reaches_review(store: &TestStore) {
         0,
         "no number spent"
     );
+}
+
+async fn auditor_filters_the_log(store: &TestStore) {
+    use madoguchi_core::store::AuditFilter;
+    let f = fixture(store).await;
+    let operator = login(&f.counter, "op1", "post-1").await;
+    let reviewer = login(&f.counter, "rev1", "review-1").await;
+    let auditor = login(&f.counter, "aud1", "audit-pc").await;
+    let (case_id, sha) = submitted_case(&f, &operator).await;
+    f.counter.approve(&reviewer, case_id, sha).await.expect("approve");
+
+    let all = f.counter.audit_log(&auditor, &AuditFilter::default()).await.expect("log");
+    assert!(all.windows(2).all(|w| w[0].seq > w[1].seq), "newest first");
+    assert_eq!(all[0].action, "audit.read", "the read is recorded before the entries are returned");
+    assert_eq!(all[0].actor, "aud1");
+
+    let by_action = AuditFilter { action: Some(AuditAction::CaseApproved), ..AuditFilter::default() };
+    let approvals = f.counter.audit_log(&auditor, &by_action).await.expect("log");
+    assert_eq!(approvals.len(), 1);
+    assert_eq!((approvals[0].actor.as_str(), approvals[0].subject.clone()), ("rev1", format!("case:{case_id}")));
+
+    let by_actor = AuditFilter { actor: Some("op1".into()), ..AuditFilter::default() };
+    let operator_rows = f.counter.audit_log(&auditor, &by_actor).await.expect("log");
+    assert!(!operator_rows.is_empty() && operator_rows.iter().all(|e| e.actor == "op1"));
+
+    let by_subject = AuditFilter { subject_prefix: Some(format!("case:{case_id}")), ..AuditFilter::default() };
+    let case_rows = f.counter.audit_log(&auditor, &by_subject).await.expect("log");
+    assert!(case_rows.iter().any(|e| e.action == "case.submitted"));
+    assert!(case_rows.iter().all(|e| e.subject.starts_with(&format!("case:{case_id}"))));
+    // '%' and '_' are not wildcards in the subject filter.
+    let wildcard = AuditFilter { subject_prefix: Some("case:%".into()), ..AuditFilter::default() };
+    assert!(f.counter.audit_log(&auditor, &wildcard).await.expect("log").is_empty());
+
+    let last = all[0].at_us;
+    let later = AuditFilter { from_us: Some(last + 1), ..AuditFilter::default() };
+    let after = f.counter.audit_log(&auditor, &later).await.expect("log");
+    assert!(after.iter().all(|e| e.at_us > last), "the period filter holds");
+    let before = AuditFilter { until_us: Some(all.last().expect("rows").at_us), ..AuditFilter::default() };
+    assert!(f.counter.audit_log(&auditor, &before).await.expect("log").is_empty());
+    let limited = AuditFilter { limit: 3, ..AuditFilter::default() };
+    assert_eq!(f.counter.audit_log(&auditor, &limited).await.expect("log").len(), 3);
+
+    let verified = f.counter.verify_audit(&auditor).await.expect("verify").expect("the chain holds");
+    assert_eq!(verified.entries, audit_count(store).await);
+    for session in [&operator, &reviewer] {
+        let err = f.counter.audit_log(session, &AuditFilter::default()).await.expect_err("not an auditor");
+        assert!(matches!(err, CoreError::Forbidden { .. }), "{err:?}");
+        let err = f.counter.verify_audit(session).await.expect_err("not an auditor");
+        assert!(matches!(err, CoreError::Forbidden { .. }), "{err:?}");
+    }
+}
+
+async fn admin_lists_users(store: &TestStore) {
+    use madoguchi_core::clock::Clock as _;
+    let f = fixture(store).await;
+    let admin = login(&f.counter, "admin", "admin-pc").await;
+    let operator = login(&f.counter, "op1", "post-1").await;
+    let until = test_clock().now_us() + 86_400_000_000;
+    let user = madoguchi_core::store::NewUser {
+        login_id: "temp1".into(),
+        display_name: "臨時 三郎".into(),
+        password_hash: madoguchi_core::auth::hash_password("temporary-pass-1").expect("hash"),
+        grants: vec![(Role::Operator, Some(until))],
+    };
+    f.counter.create_user(&admin, user).await.expect("create");
+    let users = f.counter.users(&admin).await.expect("users");
+    let logins: Vec<&str> = users.iter().map(|u| u.login_id.as_str()).collect();
+    assert!(logins.windows(2).all(|w| w[0] < w[1]), "sorted by login id: {logins:?}");
+    assert!(logins.contains(&"temp1") && logins.contains(&"op1") && logins.contains(&"admin"));
+    assert!(users.iter().all(|u| u.password_hash.is_empty()), "no password hash leaves core");
+    let temp = users.iter().find(|u| u.login_id == "temp1").expect("temp1");
+    assert_eq!(temp.grants, vec![(Role::Operator, Some(until))]);
+    let err = f.counter.users(&operator).await.expect_err("operators do not list users");
+    assert!(matches!(err, CoreError::Forbidden { .. }), "{err:?}");
 }

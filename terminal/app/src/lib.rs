@@ -1,3 +1,4 @@
 //! The madoguchi terminal: the egui front end and the glue that runs the counter behind it.
 
+pub mod device_check;
 pub mod ui;

@@ -224,7 +224,13 @@ async fn terminal(args: demo::DemoArgs, station: String) -> anyhow::Result<ExitC
             Box::new(move |cc| {
                 install_theme(&cc.egui_ctx);
                 let ctx = cc.egui_ctx.clone();
-                let backend = backend::spawn(counter, &station, Some(printer), Arc::new(move || ctx.request_repaint()));
+                let backend = backend::spawn(
+                    counter,
+                    &station,
+                    Some(printer),
+                    devices::config::DeviceConfig::demo(),
+                    Arc::new(move || ctx.request_repaint()),
+                );
                 Ok(Box::new(TerminalApp::new(backend, &station, Some(accounts))))
             }),
         )

@@ -62,7 +62,8 @@ async fn world() -> World {
 fn terminal(world: &World, station: &str, with_printer: bool) -> Harness<'static, TerminalApp> {
     let printer: Option<backend::StationPrinter> = with_printer
         .then(|| Arc::new(Mutex::new(UsbPrinter::new(Box::new(world.printer.clone()) as Box<dyn PrinterClassIo>))));
-    let backend = backend::spawn(world.counter.clone(), station, printer, Arc::new(|| {}));
+    let backend =
+        backend::spawn(world.counter.clone(), station, printer, devices::config::DeviceConfig::demo(), Arc::new(|| {}));
     let app = TerminalApp::new(backend, station, None);
     Harness::builder().with_size([1180.0, 820.0]).with_context_setup(install_theme).build_ui_state(
         |ui, app: &mut TerminalApp| {

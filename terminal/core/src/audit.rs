@@ -51,6 +51,53 @@ pub enum AuditAction {
 }
 
 impl AuditAction {
+    /// Every action, in the order the auditor's filter lists them.
+    pub const ALL: [AuditAction; 16] = [
+        AuditAction::StoreInitialized,
+        AuditAction::UserCreated,
+        AuditAction::RoleGranted,
+        AuditAction::LoginSucceeded,
+        AuditAction::LoginFailed,
+        AuditAction::ResidentSearched,
+        AuditAction::ResidentRead,
+        AuditAction::RequestRefused,
+        AuditAction::CaseCreated,
+        AuditAction::NumbersReserved,
+        AuditAction::CaseSubmitted,
+        AuditAction::CaseApproved,
+        AuditAction::CaseReturned,
+        AuditAction::CaseIssued,
+        AuditAction::CaseRead,
+        AuditAction::AuditRead,
+    ];
+
+    /// 操作の種類 as the auditor's screen shows it.
+    pub fn label_ja(self) -> &'static str {
+        match self {
+            AuditAction::StoreInitialized => "初期設定",
+            AuditAction::UserCreated => "利用者登録",
+            AuditAction::RoleGranted => "権限付与",
+            AuditAction::LoginSucceeded => "ログイン",
+            AuditAction::LoginFailed => "ログイン失敗",
+            AuditAction::ResidentSearched => "住民検索",
+            AuditAction::ResidentRead => "住民情報参照",
+            AuditAction::RequestRefused => "請求拒否",
+            AuditAction::CaseCreated => "案件作成",
+            AuditAction::NumbersReserved => "番号採番",
+            AuditAction::CaseSubmitted => "審査回付",
+            AuditAction::CaseApproved => "承認",
+            AuditAction::CaseReturned => "差戻し",
+            AuditAction::CaseIssued => "交付",
+            AuditAction::CaseRead => "案件参照",
+            AuditAction::AuditRead => "監査ログ閲覧",
+        }
+    }
+
+    /// Parse a stored name.
+    pub fn parse(text: &str) -> Option<AuditAction> {
+        AuditAction::ALL.into_iter().find(|action| action.as_str() == text)
+    }
+
     /// The stored name.
     pub fn as_str(self) -> &'static str {
         match self {

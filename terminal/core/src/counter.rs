@@ -8,14 +8,16 @@ use backend_adapter::ResidentSystem;
 use backend_adapter::types::{Household, HouseholdId, PersonSummary, SearchQuery};
 use sha2::{Digest as _, Sha256};
 
-use crate::audit::{AuditAction, AuditRecord};
+use crate::audit::{AuditAction, AuditEntry, AuditRecord, ChainError, VerifiedChain};
 use crate::auth::{Permission, Role, verify_password};
 use crate::case::ReturnReason;
 use crate::certificate::{CertificateDocument, CertificateProfile, PDF_MEDIA_TYPE};
 use crate::clock::Clock;
 use crate::error::{CoreError, StoreError};
 use crate::request::{CounterRequest, TaskRequest};
-use crate::store::{Actor, CaseRecord, Issuance, NewCase, NewOutput, NewUser, Output, ReservedNumbers, Store};
+use crate::store::{
+    Actor, AuditFilter, CaseRecord, Issuance, NewCase, NewOutput, NewUser, Output, ReservedNumbers, Store, UserRecord,
+};
 
 /// Consecutive failed logins that lock an account.
 pub const LOCK_AFTER_FAILURES: i64 = 5;
@@ -78,6 +80,11 @@ impl Counter {
     /// The store.
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
+    }
+
+    /// The certificate profile outputs are rendered with (issuer, 公印, 見本).
+    pub fn profile(&self) -> &CertificateProfile {
+        &self.profile
     }
 
     /// Log in with ID and password in a role at a station. Every attempt is recorded.
@@ -159,6 +166,40 @@ impl Counter {
     pub async fn create_user(&self, session: &Session, user: NewUser) -> Result<i64, CoreError> {
         let now = self.authorize(session, Permission::ManageUsers).await?;
         self.store.create_user(&session.actor, user, now).await
+    }
+
+    /// Every user with grants and lock state (admins only). Password hashes are not returned.
+    pub async fn users(&self, session: &Session) -> Result<Vec<UserRecord>, CoreError> {
+        self.authorize(session, Permission::ManageUsers).await?;
+        let mut users = self.store.users().await?;
+        for user in &mut users {
+            user.password_hash.clear();
+        }
+        Ok(users)
+    }
+
+    /// The audit log through the auditor's filters, newest first. The read itself is recorded first, with the
+    /// filter it used.
+    pub async fn audit_log(&self, session: &Session, filter: &AuditFilter) -> Result<Vec<AuditEntry>, CoreError> {
+        let now = self.authorize(session, Permission::ReadAudit).await?;
+        let detail = serde_json::json!({
+            "actor": filter.actor,
+            "action": filter.action.map(AuditAction::as_str),
+            "subject_prefix": filter.subject_prefix,
+            "from_us": filter.from_us,
+            "until_us": filter.until_us,
+            "limit": filter.limit,
+        });
+        self.store
+            .append_audit(&Self::audit_record(session, now, AuditAction::AuditRead, "audit_log".to_string(), detail))
+            .await?;
+        Ok(self.store.audit_search(filter).await?)
+    }
+
+    /// Verify the whole audit chain (auditors only): the count and head when it holds, or the first bad row.
+    pub async fn verify_audit(&self, session: &Session) -> Result<Result<VerifiedChain, ChainError>, CoreError> {
+        self.authorize(session, Permission::ReadAudit).await?;
+        Ok(crate::store::verify_audit_chain(self.store.as_ref()).await?)
     }
 
     /// Search residents. The search is recorded (with a digest of the query, not the query) before the hits are

@@ -186,6 +186,26 @@ pub enum CertificateKind {
 }
 
 impl CertificateKind {
+    /// Every certificate the counter issues.
+    pub const ALL: [CertificateKind; 5] = [
+        CertificateKind::ResidentRecordHousehold,
+        CertificateKind::ResidentRecordIndividual,
+        CertificateKind::ResidentRecordItems,
+        CertificateKind::MoveOutCertificate,
+        CertificateKind::SealCertificate,
+    ];
+
+    /// The template's name as staff call it.
+    pub fn template_ja(self) -> &'static str {
+        match self {
+            CertificateKind::ResidentRecordHousehold => "住民票の写し（世帯連記式）",
+            CertificateKind::ResidentRecordIndividual => "住民票の写し（個人票）",
+            CertificateKind::ResidentRecordItems => "住民票記載事項証明書",
+            CertificateKind::MoveOutCertificate => "転出証明書",
+            CertificateKind::SealCertificate => "印鑑登録証明書",
+        }
+    }
+
     /// The title printed on the sheet.
     pub fn title_ja(self) -> &'static str {
         match self {

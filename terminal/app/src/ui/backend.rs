@@ -8,14 +8,46 @@ use std::thread;
 use std::time::Duration;
 
 use backend_adapter::types::{PersonSummary, SearchQuery};
+use devices::config::DeviceConfig;
 use devices::job::{Delivery, JobOutcome};
 use devices::pjl::{PrinterLanguage, TraySelection, wrap_job};
+use devices::status::DeviceStatus;
 use devices::usb_printer::{PrinterClassIo, UsbPrinter};
+use madoguchi_core::audit::AuditEntry;
+use madoguchi_core::auth::{Permission, Role, hash_password};
 use madoguchi_core::case::{CaseState, ReturnReason};
 use madoguchi_core::counter::{Counter, Session};
 use madoguchi_core::render::raster;
 use madoguchi_core::request::CounterRequest;
-use madoguchi_core::store::{CaseFilter, CaseRecord, CaseSummary, Output};
+use madoguchi_core::store::{AuditFilter, CaseFilter, CaseRecord, CaseSummary, NewUser, Output, UserRecord};
+
+use crate::device_check::{self, DeviceRole};
+
+/// The 券面事項入力補助用 PIN the administrator's card-reader test sends: the virtual card's. A real card's PIN is
+/// the holder's and is never stored; testing a real reader is done with `madoguchi devices test --pin`.
+const SIMULATOR_CARD_PIN: &str = "1234";
+
+/// A station and its devices, as the administrator's screen lists them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StationRow {
+    /// Station name.
+    pub name: String,
+    /// Each device and how it is configured (「なし」 when absent).
+    pub devices: Vec<(DeviceRole, String)>,
+}
+
+/// The certificate profile as the administrator's screen shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProfileSummary {
+    /// 市区町村名.
+    pub municipality: String,
+    /// 首長の職名.
+    pub head_title: String,
+    /// 首長の氏名.
+    pub head_name: String,
+    /// Every sheet carries 「見本」.
+    pub specimen: bool,
+}
 
 /// What the UI asks for.
 #[derive(Debug, Clone)]
@@ -53,6 +85,34 @@ pub enum Command {
     },
     /// Print the approved output and record the issue.
     Issue(i64),
+    /// The stations and their devices, and the certificate profile (administrators).
+    ListStations,
+    /// Users and grants (administrators).
+    ListUsers,
+    /// Register a user with one role grant (administrators).
+    CreateUser {
+        /// Login id.
+        login_id: String,
+        /// Display name.
+        display_name: String,
+        /// Initial password (hashed here, then dropped).
+        password: String,
+        /// The role granted.
+        role: Role,
+        /// Grant expiry (µs), if any.
+        until_us: Option<i64>,
+    },
+    /// Test one device of a station (administrators).
+    CheckDevice {
+        /// Station.
+        station: String,
+        /// Which device.
+        role: DeviceRole,
+    },
+    /// Read the audit log through a filter (auditors).
+    AuditLog(AuditFilter),
+    /// Verify the audit chain (auditors).
+    VerifyAudit,
 }
 
 /// What comes back.
@@ -102,6 +162,29 @@ pub enum Event {
         /// What happened.
         outcome: JobOutcome,
     },
+    /// The station printer's status.
+    PrinterStatus(DeviceStatus),
+    /// The stations and their devices.
+    Stations(Vec<StationRow>),
+    /// The certificate profile.
+    Profile(ProfileSummary),
+    /// Users and grants (no password hashes).
+    Users(Vec<UserRecord>),
+    /// A user was registered.
+    UserCreated(String),
+    /// A device test finished.
+    DeviceChecked {
+        /// Station.
+        station: String,
+        /// Device.
+        role: DeviceRole,
+        /// What happened, or why it failed.
+        outcome: Result<String, String>,
+    },
+    /// Audit entries, newest first.
+    AuditEntries(Vec<AuditEntry>),
+    /// The chain verification: what verified, or the first bad row (Japanese).
+    AuditVerified(Result<String, String>),
     /// An operation failed: the Japanese message for the screen.
     Failed(String),
 }
@@ -133,6 +216,7 @@ struct Worker {
     counter: Counter,
     station: String,
     printer: Option<StationPrinter>,
+    devices: Arc<DeviceConfig>,
     session: Option<Session>,
     events: Sender<Event>,
     repaint: Arc<dyn Fn() + Send + Sync>,
@@ -231,6 +315,92 @@ impl Worker {
                 });
                 self.refresh().await?;
             }
+            Command::ListStations => {
+                let session = self.session().ok_or("ログインしてください")?.clone();
+                if !session.actor.role.allows(Permission::ManageUsers) {
+                    return Err("端末と機器の設定は管理者だけが扱えます".into());
+                }
+                let rows = self
+                    .devices
+                    .stations
+                    .iter()
+                    .map(|station| StationRow {
+                        name: station.name.clone(),
+                        devices: DeviceRole::ALL
+                            .into_iter()
+                            .map(|role| (role, device_check::describe(&self.devices, &station.name, role)))
+                            .collect(),
+                    })
+                    .collect();
+                self.emit(Event::Stations(rows));
+                let issuer = &self.counter.profile().issuer;
+                self.emit(Event::Profile(ProfileSummary {
+                    municipality: issuer.municipality.clone(),
+                    head_title: issuer.head_title.clone(),
+                    head_name: issuer.head_name.clone(),
+                    specimen: self.counter.profile().specimen,
+                }));
+            }
+            Command::ListUsers => {
+                let session = self.session().ok_or("ログインしてください")?.clone();
+                let users = self.counter.users(&session).await.map_err(ja)?;
+                self.emit(Event::Users(users));
+            }
+            Command::CreateUser { login_id, display_name, password, role, until_us } => {
+                let session = self.session().ok_or("ログインしてください")?.clone();
+                let password_hash = hash_password(&password).map_err(|e| {
+                    tracing::warn!("new user {login_id}: {e}");
+                    "このパスワードは使えません（12文字以上にしてください）".to_string()
+                })?;
+                let user =
+                    NewUser { login_id: login_id.clone(), display_name, password_hash, grants: vec![(role, until_us)] };
+                self.counter.create_user(&session, user).await.map_err(ja)?;
+                tracing::info!(login_id, role = role.as_str(), "user created");
+                self.emit(Event::UserCreated(login_id));
+            }
+            Command::CheckDevice { station, role } => {
+                let session = self.session().ok_or("ログインしてください")?.clone();
+                if !session.actor.role.allows(Permission::ManageUsers) {
+                    return Err("機器のテストは管理者だけが行えます".into());
+                }
+                let devices = self.devices.clone();
+                let name = station.clone();
+                let outcome = tokio::task::spawn_blocking(move || {
+                    device_check::check_device(&devices, &name, role, SIMULATOR_CARD_PIN)
+                })
+                .await
+                .unwrap_or_else(|e| Err(e.to_string()));
+                match &outcome {
+                    Ok(line) => tracing::info!(station, device = role.label_en(), "device test passed: {line}"),
+                    Err(err) => tracing::warn!(station, device = role.label_en(), "device test failed: {err}"),
+                }
+                self.emit(Event::DeviceChecked { station, role, outcome });
+            }
+            Command::AuditLog(filter) => {
+                let session = self.session().ok_or("ログインしてください")?.clone();
+                let entries = self.counter.audit_log(&session, &filter).await.map_err(ja)?;
+                self.emit(Event::AuditEntries(entries));
+            }
+            Command::VerifyAudit => {
+                let session = self.session().ok_or("ログインしてください")?.clone();
+                let result = match self.counter.verify_audit(&session).await {
+                    Ok(Ok(verified)) => Ok(format!(
+                        "監査ログは改ざんされていません（{}件、先頭ハッシュ {}）",
+                        verified.entries,
+                        hex::encode(&verified.head[..8])
+                    )),
+                    Ok(Err(broken)) => {
+                        tracing::error!("audit chain broken at seq {}: {broken}", broken.seq());
+                        Err(format!(
+                            "監査ログの{}番目の記録で改ざんを検出しました：{}",
+                            broken.seq(),
+                            broken.message_ja()
+                        ))
+                    }
+                    Err(err) => Err(ja(err)),
+                };
+                self.emit(Event::AuditVerified(result));
+            }
         }
         Ok(())
     }
@@ -238,12 +408,23 @@ impl Worker {
     async fn refresh(&mut self) -> Result<(), String> {
         let Some(session) = self.session().cloned() else { return Ok(()) };
         let filter = if session.actor.role.allows(madoguchi_core::auth::Permission::ReviewCase) {
-            CaseFilter { states: vec![CaseState::Submitted, CaseState::Approved], station: None, limit: 200 }
+            // The whole live queue: a reviewer must see every case handed over, however many.
+            CaseFilter { states: vec![CaseState::Submitted, CaseState::Approved], station: None, limit: 5_000 }
         } else {
             CaseFilter { states: Vec::new(), station: Some(session.actor.station.clone()), limit: 50 }
         };
-        let cases = self.counter.store().cases(&filter).await.map_err(|e| e.to_string())?;
+        let cases = self.counter.store().cases(&filter).await.map_err(|e| {
+            tracing::warn!("listing cases: {e}");
+            "案件の一覧を読めません。しばらくして画面が更新されない場合は管理者に連絡してください".to_string()
+        })?;
         self.emit(Event::Cases(cases));
+        if let Some(printer) = self.printer.clone() {
+            let status =
+                tokio::task::spawn_blocking(move || printer.lock().unwrap_or_else(PoisonError::into_inner).status())
+                    .await
+                    .unwrap_or_else(|e| DeviceStatus::Error(e.to_string()));
+            self.emit(Event::PrinterStatus(status));
+        }
         Ok(())
     }
 }
@@ -253,6 +434,7 @@ pub fn spawn(
     counter: Counter,
     station: &str,
     printer: Option<StationPrinter>,
+    devices: DeviceConfig,
     repaint: Arc<dyn Fn() + Send + Sync>,
 ) -> BackendHandle {
     let (commands, mut receiver) = tokio::sync::mpsc::unbounded_channel::<Command>();
@@ -266,7 +448,8 @@ pub fn spawn(
                 return;
             }
         };
-        let mut worker = Worker { counter, station, printer, session: None, events: events_tx, repaint };
+        let mut worker =
+            Worker { counter, station, printer, devices: Arc::new(devices), session: None, events: events_tx, repaint };
         runtime.block_on(async move {
             while let Some(command) = receiver.recv().await {
                 worker.handle(command).await;

@@ -1,21 +1,28 @@
 //! The counter terminal's screens. The app is a projection of state: each frame drains the back end's events
 //! (`logic`), then draws (`ui`); actions leave as commands. Japanese throughout, with the embedded fonts; every input
 //! has an accessible name; function keys are shown on screen; Enter in a field moves to the next field and never
-//! submits (so the Enter that confirms an IME conversion cannot hand a form over).
+//! submits (so the Enter that confirms an IME conversion cannot hand a form over). One home per role: the operator's
+//! intake (`operator`), the reviewer's queue (`reviewer`), the administrator's stations and users (`admin`) and the
+//! auditor's log (`auditor`).
 
+mod admin;
+mod auditor;
 pub mod backend;
+mod operator;
+mod reviewer;
 
 use backend::{BackendHandle, Command, Event};
-use backend_adapter::types::{PersonSummary, SearchQuery};
+use backend_adapter::postal::PostalArea;
+use backend_adapter::types::PersonSummary;
+use devices::status::DeviceStatus;
 use egui::{Color32, Key, RichText};
-use madoguchi_core::auth::Permission;
+use madoguchi_core::auth::{Permission, Role};
 use madoguchi_core::case::{CaseState, ReturnReason};
 use madoguchi_core::counter::Session;
-use madoguchi_core::request::{
-    CertificateKind, CertificateRequest, CounterRequest, IdentityCheck, IdentityDocument, OptionalItems, Requester,
-    RequesterCategory, TaskRequest,
-};
+use madoguchi_core::request::RequesterCategory;
 use madoguchi_core::store::{CaseRecord, CaseSummary, Output};
+
+use crate::device_check;
 
 /// Install the embedded fonts: BIZ UDGothic for the UI, IPAmj明朝 behind it for MJ characters.
 pub fn install_fonts(ctx: &egui::Context) {
@@ -84,6 +91,17 @@ impl Default for RequestForm {
     }
 }
 
+/// The operator's search criteria (any combination; at least one).
+#[derive(Debug, Clone, Default)]
+struct SearchForm {
+    name: String,
+    birth_date: String,
+    postal_code: String,
+    address: String,
+    /// The address the postal code filled in, so a later postal code may replace it but a typed address is kept.
+    address_from_postal: Option<String>,
+}
+
 struct ReviewView {
     case: CaseRecord,
     output: Output,
@@ -110,13 +128,17 @@ pub struct TerminalApp {
     password: String,
     session: Option<Session>,
     notice: Option<Notice>,
-    search: String,
+    search: SearchForm,
+    postal_areas: Vec<PostalArea>,
     results: Vec<PersonSummary>,
     selected: Option<PersonSummary>,
     form: RequestForm,
     cases: Vec<CaseSummary>,
     review: Option<ReviewView>,
     return_reason: ReturnReason,
+    printer_status: Option<DeviceStatus>,
+    admin: admin::AdminState,
+    auditor: auditor::AuditorState,
     ime: ImeState,
     last_refresh: f64,
     focus_pending: bool,
@@ -133,6 +155,7 @@ impl std::fmt::Debug for TerminalApp {
 }
 
 const STATUS_COLOR: Color32 = Color32::from_rgb(0x1d, 0x4e, 0x89);
+const ERROR_COLOR: Color32 = Color32::from_rgb(0xb0, 0x10, 0x10);
 
 impl TerminalApp {
     /// A terminal at `station` talking to `backend`. In demo mode the demo accounts are listed on the login screen.
@@ -146,13 +169,17 @@ impl TerminalApp {
             password: String::new(),
             session: None,
             notice: None,
-            search: String::new(),
+            search: SearchForm::default(),
+            postal_areas: backend_adapter::postal::shinjuku_areas(),
             results: Vec::new(),
             selected: None,
             form: RequestForm::default(),
             cases: Vec::new(),
             review: None,
             return_reason: ReturnReason::EntryError,
+            printer_status: None,
+            admin: admin::AdminState::default(),
+            auditor: auditor::AuditorState::default(),
             ime: ImeState::default(),
             last_refresh: 0.0,
             focus_pending: true,
@@ -180,9 +207,34 @@ impl TerminalApp {
         &self.results
     }
 
-    /// The search field's text.
+    /// The name search field's text.
     pub fn search_text(&self) -> &str {
-        &self.search
+        &self.search.name
+    }
+
+    /// The users the administrator's screen lists (login ids).
+    pub fn listed_users(&self) -> Vec<&str> {
+        self.admin.users.iter().map(|u| u.login_id.as_str()).collect()
+    }
+
+    /// The device check results the administrator's screen shows: (station, device, passed).
+    pub fn device_checks(&self) -> Vec<(String, device_check::DeviceRole, bool)> {
+        self.admin.checks.iter().map(|((station, role), result)| (station.clone(), *role, result.is_ok())).collect()
+    }
+
+    /// The audit entries the auditor's screen lists (seq, action).
+    pub fn audit_rows(&self) -> Vec<(i64, String)> {
+        self.auditor.entries.iter().map(|e| (e.seq, e.action.clone())).collect()
+    }
+
+    /// The last chain verification shown on the auditor's screen.
+    pub fn audit_verification(&self) -> Option<&Result<String, String>> {
+        self.auditor.verification.as_ref()
+    }
+
+    /// The station printer's last known status.
+    pub fn printer_status(&self) -> Option<&DeviceStatus> {
+        self.printer_status.as_ref()
     }
 
     /// The case open for review and whether its preview is shown.
@@ -236,10 +288,19 @@ impl TerminalApp {
                     session.display_name,
                     session.actor.role.label_ja()
                 ));
+                let role = session.actor.role;
                 self.session = Some(session);
                 self.password.clear();
                 self.focus_pending = true;
                 self.backend.send(Command::Refresh);
+                if role.allows(Permission::ManageUsers) {
+                    self.backend.send(Command::ListStations);
+                    self.backend.send(Command::ListUsers);
+                }
+                if role.allows(Permission::ReadAudit) {
+                    self.backend.send(Command::AuditLog(self.auditor.filter()));
+                }
+                tracing::info!(role = role.as_str(), "first screen after login");
             }
             Event::LoggedOut => {
                 *self = Self::new(
@@ -261,7 +322,7 @@ impl TerminalApp {
                 ));
                 self.selected = None;
                 self.results.clear();
-                self.search.clear();
+                self.search = SearchForm::default();
                 self.form = RequestForm::default();
                 self.focus_pending = true;
             }
@@ -302,6 +363,36 @@ impl TerminalApp {
                     text: format!("案件{case_id}：{}（{what}）", outcome.status.label_ja()),
                 });
             }
+            Event::PrinterStatus(status) => self.printer_status = Some(status),
+            Event::Stations(stations) => self.admin.stations = stations,
+            Event::Profile(profile) => self.admin.profile = Some(profile),
+            Event::Users(users) => self.admin.users = users,
+            Event::UserCreated(login_id) => {
+                self.info(format!("利用者 {login_id} を登録しました"));
+                self.admin.new_user = admin::NewUserForm::default();
+                self.backend.send(Command::ListUsers);
+            }
+            Event::DeviceChecked { station, role, outcome } => {
+                let text = match &outcome {
+                    Ok(_) => format!("{station} の{}：正常です", role.label_ja()),
+                    Err(_) => format!("{station} の{}：異常があります（詳細を確認してください）", role.label_ja()),
+                };
+                self.notice = Some(Notice { error: outcome.is_err(), text });
+                self.admin.running.remove(&(station.clone(), role));
+                self.admin.checks.insert((station, role), outcome);
+            }
+            Event::AuditEntries(entries) => {
+                self.info(format!("監査ログ {}件を表示しています", entries.len()));
+                self.auditor.entries = entries;
+            }
+            Event::AuditVerified(result) => {
+                self.notice = Some(match &result {
+                    Ok(text) => Notice { error: false, text: text.clone() },
+                    Err(text) => Notice { error: true, text: text.clone() },
+                });
+                self.auditor.verifying = false;
+                self.auditor.verification = Some(result);
+            }
             Event::Failed(message) => self.notice = Some(Notice { error: true, text: message }),
         }
     }
@@ -312,7 +403,7 @@ impl TerminalApp {
         egui::Panel::bottom("keys").show(ui, |ui| self.function_keys_ui(ui));
         egui::CentralPanel::default().show(ui, |ui| {
             if let Some(notice) = &self.notice {
-                let color = if notice.error { Color32::from_rgb(0xb0, 0x10, 0x10) } else { STATUS_COLOR };
+                let color = if notice.error { ERROR_COLOR } else { STATUS_COLOR };
                 ui.label(RichText::new(&notice.text).color(color).strong());
                 ui.separator();
             }
@@ -320,9 +411,9 @@ impl TerminalApp {
                 None => self.login_ui(ui),
                 Some(role) if role.allows(Permission::ReviewCase) => self.reviewer_ui(ui),
                 Some(role) if role.allows(Permission::PrepareCase) => self.operator_ui(ui),
-                Some(role) => {
-                    ui.label(format!("{}の画面は準備中です。監査・管理はコマンドで行えます。", role.label_ja()));
-                }
+                Some(role) if role.allows(Permission::ManageUsers) => self.admin_ui(ui),
+                Some(role) if role.allows(Permission::ReadAudit) => self.auditor_ui(ui),
+                Some(Role::Supervisor) | Some(_) => self.supervisor_ui(ui),
             }
         });
     }
@@ -345,14 +436,29 @@ impl TerminalApp {
             }
             let waiting = self.cases.iter().filter(|c| c.state == CaseState::Submitted).count();
             ui.label(format!("審査待ち：{waiting}件"));
+            match &self.printer_status {
+                Some(status) => {
+                    let text = format!("プリンター：{}", status.label_ja());
+                    if status.is_ready() {
+                        ui.label(text);
+                    } else {
+                        ui.label(RichText::new(text).color(ERROR_COLOR).strong());
+                    }
+                }
+                None => {
+                    ui.label("プリンター：なし");
+                }
+            }
         });
     }
 
     fn function_keys_ui(&mut self, ui: &mut egui::Ui) {
-        let keys = match self.session.as_ref().map(|s| s.actor.role.allows(Permission::ReviewCase)) {
+        let keys = match self.session.as_ref().map(|s| s.actor.role) {
             None => "Tab 次の項目　Enter 決定",
-            Some(true) => "F8 差戻し　F9 承認　F10 交付・印刷　F12 ログアウト",
-            Some(false) => "F2 検索　F9 審査へ回付　F12 ログアウト",
+            Some(role) if role.allows(Permission::ReviewCase) => "F8 差戻し　F9 承認　F10 交付・印刷　F12 ログアウト",
+            Some(role) if role.allows(Permission::PrepareCase) => "F2 検索　F9 審査へ回付　F12 ログアウト",
+            Some(role) if role.allows(Permission::ReadAudit) => "F2 検索　F5 チェーン検証　F12 ログアウト",
+            Some(_) => "Tab 次の項目　F12 ログアウト",
         };
         ui.label(keys);
         if self.session.is_some() && ui.input(|i| i.key_pressed(Key::F12)) {
@@ -372,14 +478,35 @@ impl TerminalApp {
     }
 
     fn labelled_field(&mut self, ui: &mut egui::Ui, label: &str, value: &mut String, password: bool) -> egui::Response {
+        self.checked_field(ui, label, value, password, None)
+    }
+
+    /// A labelled single-line field with its validation message beside it (red), if any.
+    fn checked_field(
+        &mut self,
+        ui: &mut egui::Ui,
+        label: &str,
+        value: &mut String,
+        password: bool,
+        error: Option<&str>,
+    ) -> egui::Response {
         ui.horizontal(|ui| {
-            let label = ui.label(label);
+            let label = ui.add_sized([150.0, 24.0], egui::Label::new(label));
             let response =
                 ui.add(egui::TextEdit::singleline(value).password(password).desired_width(260.0)).labelled_by(label.id);
             self.enter_advances(ui, &response);
+            field_message(ui, error);
             response
         })
         .inner
+    }
+
+    /// A supervisor has no counter screen yet: the queue is read-only for them.
+    fn supervisor_ui(&mut self, ui: &mut egui::Ui) {
+        ui.heading("審査状況（閲覧のみ）");
+        for case in &self.cases {
+            ui.label(format!("案件{}　{}　{}　{}", case.id, case.station, case.kind, case.state.label_ja()));
+        }
     }
 
     fn login_ui(&mut self, ui: &mut egui::Ui) {
@@ -406,211 +533,20 @@ impl TerminalApp {
             }
         }
     }
+}
 
-    fn operator_ui(&mut self, ui: &mut egui::Ui) {
-        ui.heading("住民票の写し　請求受付");
-        let mut search = std::mem::take(&mut self.search);
-        let field = self.labelled_field(ui, "氏名（カナ・漢字）", &mut search, false);
-        self.search = search;
-        if self.focus_pending {
-            field.request_focus();
-            self.focus_pending = false;
-        }
-        let search_pressed = ui.button("検索（F2）").clicked() || ui.input(|i| i.key_pressed(Key::F2));
-        if search_pressed && !self.search.trim().is_empty() {
-            let query =
-                SearchQuery { name_prefix: Some(self.search.trim().to_string()), limit: 20, ..SearchQuery::default() };
-            self.backend.send(Command::Search(query));
-        }
-        let mut chosen = None;
-        for hit in &self.results {
-            let text = format!("{}　{}　{}", hit.name.display(), hit.birth_date, hit.address.display());
-            if ui.selectable_label(self.selected.as_ref().is_some_and(|s| s.id == hit.id), text).clicked() {
-                chosen = Some(hit.clone());
-            }
-        }
-        if chosen.is_some() {
-            self.selected = chosen;
-        }
-        if let Some(person) = self.selected.clone() {
-            ui.separator();
-            self.request_form_ui(ui, &person);
-        }
-        ui.separator();
-        ui.label(RichText::new("この窓口の案件").strong());
-        for case in &self.cases {
-            let reason =
-                case.return_reason.as_deref().and_then(ReturnReason::parse).map(|r| format!("（{}）", r.label_ja()));
-            ui.label(format!(
-                "案件{}　{}　{}{}",
-                case.id,
-                case.kind,
-                case.state.label_ja(),
-                reason.unwrap_or_default()
-            ));
-        }
+/// A field's validation message, shown beside it.
+fn field_message(ui: &mut egui::Ui, error: Option<&str>) {
+    if let Some(error) = error {
+        ui.label(RichText::new(error).color(ERROR_COLOR));
     }
+}
 
-    fn request_form_ui(&mut self, ui: &mut egui::Ui, person: &PersonSummary) {
-        ui.label(format!("対象：{}（世帯 {}）", person.name.display(), person.household_id));
-        ui.horizontal(|ui| {
-            ui.label("請求者");
-            for (category, label) in [
-                (RequesterCategory::Self_, "本人"),
-                (RequesterCategory::SameHousehold, "同一世帯"),
-                (RequesterCategory::Proxy, "任意代理人"),
-                (RequesterCategory::ThirdPartyIndividual, "第三者"),
-            ] {
-                ui.radio_value(&mut self.form.category, category, label);
-            }
-        });
-        ui.horizontal(|ui| {
-            ui.label("本人確認書類");
-            ui.checkbox(&mut self.form.drivers_licence, "運転免許証");
-            ui.checkbox(&mut self.form.my_number_card, "マイナンバーカード");
-            ui.checkbox(&mut self.form.insurance, "資格確認書");
-            ui.checkbox(&mut self.form.pension, "年金証書");
-        });
-        if !self.form.category.is_person_or_household() {
-            let mut purpose = std::mem::take(&mut self.form.purpose);
-            self.labelled_field(ui, "請求事由", &mut purpose, false);
-            self.form.purpose = purpose;
-        }
-        ui.horizontal(|ui| {
-            ui.label("記載事項");
-            ui.checkbox(&mut self.form.head_and_relationship, "世帯主・続柄");
-            ui.checkbox(&mut self.form.registry, "本籍・筆頭者");
-            ui.checkbox(&mut self.form.furigana, "振り仮名");
-        });
-        let mut copies = std::mem::take(&mut self.form.copies);
-        self.labelled_field(ui, "通数", &mut copies, false);
-        self.form.copies = copies;
-        let submit = ui.button("審査へ回付（F9）").clicked() || ui.input(|i| i.key_pressed(Key::F9));
-        if submit {
-            match self.build_request(person) {
-                Ok(request) => self.backend.send(Command::SubmitRequest(Box::new(request))),
-                Err(message) => self.notice = Some(Notice { error: true, text: message }),
-            }
-        }
-    }
-
-    fn build_request(&self, person: &PersonSummary) -> Result<CounterRequest, String> {
-        let copies: u8 =
-            self.form.copies.trim().parse().map_err(|_| "通数は1～20の数字で入力してください".to_string())?;
-        let documents = [
-            (self.form.drivers_licence, IdentityDocument::DriversLicence),
-            (self.form.my_number_card, IdentityDocument::MyNumberCard),
-            (self.form.insurance, IdentityDocument::InsuranceCertificate),
-            (self.form.pension, IdentityDocument::PensionCertificate),
-        ]
-        .into_iter()
-        .filter_map(|(checked, document)| checked.then_some(document))
-        .collect();
-        let request = CounterRequest {
-            requester: Requester {
-                category: self.form.category,
-                name: person.name.display(),
-                address: person.address.display(),
-                corporate_number: None,
-                purpose: self.form.purpose.clone(),
-                identity: IdentityCheck {
-                    documents,
-                    letter_of_attorney: self.form.category == RequesterCategory::Proxy,
-                },
-            },
-            task: TaskRequest::Certificate(CertificateRequest {
-                kind: CertificateKind::ResidentRecordHousehold,
-                household: person.household_id,
-                persons: Vec::new(),
-                items: OptionalItems {
-                    head_and_relationship: self.form.head_and_relationship,
-                    registry: self.form.registry,
-                    furigana: self.form.furigana,
-                    ..OptionalItems::default()
-                },
-                copies,
-            }),
-        };
-        // The same rules core applies, checked here so the reasons show at once, beside the form.
-        request
-            .validate()
-            .map_err(|errors| errors.0.iter().map(|e| e.message_ja.clone()).collect::<Vec<_>>().join("／"))?;
-        Ok(request)
-    }
-
-    fn reviewer_ui(&mut self, ui: &mut egui::Ui) {
-        ui.columns(2, |columns| {
-            columns[0].heading("審査待ち（全窓口）");
-            let mut open = None;
-            for case in &self.cases {
-                let label = format!("案件{}　{}　{}　{}", case.id, case.station, case.kind, case.state.label_ja());
-                let selected = self.review.as_ref().is_some_and(|r| r.case.id == case.id);
-                if columns[0].selectable_label(selected, label).clicked() {
-                    open = Some(case.id);
-                }
-            }
-            if let Some(case_id) = open {
-                self.backend.send(Command::OpenReview(case_id));
-            }
-            let Some(review) = &self.review else {
-                columns[1].label("案件を選んでください");
-                return;
-            };
-            let case_id = review.case.id;
-            let ui = &mut columns[1];
-            ui.heading(format!("案件{case_id}　{}", review.case.state.label_ja()));
-            let requester = &review.case.request.requester;
-            ui.label(format!("請求者：{}（{}）", requester.name, requester.category.label_ja()));
-            ui.label(format!("本人確認：{:?}", requester.identity.documents));
-            ui.label(format!("出力：SHA-256 {}", hex::encode(&review.output.sha256[..8])));
-            match (&review.texture, &review.preview_error) {
-                (Some(texture), _) => {
-                    ui.add(egui::Image::new(texture).max_width(420.0).alt_text("帳票のプレビュー"));
-                }
-                (None, Some(error)) => {
-                    ui.label(RichText::new(error).color(Color32::RED));
-                }
-                _ => {}
-            }
-            ui.horizontal(|ui| {
-                let approve = ui.button("承認（F9）").clicked() || ui.input(|i| i.key_pressed(Key::F9));
-                if approve && review.case.state == CaseState::Submitted && review.image.is_some() {
-                    self.backend.send(Command::Approve { case_id, sha256: review.output.sha256 });
-                }
-                let issue = ui.button("交付・印刷（F10）").clicked() || ui.input(|i| i.key_pressed(Key::F10));
-                if issue {
-                    self.backend.send(Command::Issue(case_id));
-                }
-            });
-            ui.horizontal(|ui| {
-                let label = ui.label("差戻し理由");
-                egui::ComboBox::from_id_salt("return-reason")
-                    .selected_text(self.return_reason.label_ja())
-                    .show_ui(ui, |ui| {
-                        for reason in ReturnReason::ALL {
-                            ui.selectable_value(
-                                &mut self.return_reason,
-                                reason,
-                                format!("{} {}", reason.code(), reason.label_ja()),
-                            );
-                        }
-                    })
-                    .response
-                    .labelled_by(label.id);
-                let send_back = ui.button("差戻し（F8）").clicked() || ui.input(|i| i.key_pressed(Key::F8));
-                if send_back {
-                    self.backend.send(Command::Return { case_id, reason: self.return_reason });
-                }
-            });
-        });
-        // Reopen the case after a decision so its new state shows.
-        if let Some(review) = &self.review
-            && let Some(summary) = self.cases.iter().find(|c| c.id == review.case.id)
-            && summary.state != review.case.state
-        {
-            self.backend.send(Command::OpenReview(review.case.id));
-        }
-    }
+/// A date and time in Japan for the screens (2026-11-21 09:30:05).
+fn local_time(at_us: i64) -> String {
+    jiff::Timestamp::from_microsecond(at_us)
+        .map(|t| t.to_zoned(jiff::tz::TimeZone::fixed(jiff::tz::offset(9))).strftime("%Y-%m-%d %H:%M:%S").to_string())
+        .unwrap_or_else(|_| at_us.to_string())
 }
 
 impl eframe::App for TerminalApp {

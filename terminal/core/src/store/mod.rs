@@ -195,6 +195,23 @@ pub struct CaseFilter {
     pub limit: u32,
 }
 
+/// Which audit entries to list (the auditor's filters). Entries come newest first.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditFilter {
+    /// Only this person's entries (login id).
+    pub actor: Option<String>,
+    /// Only this action.
+    pub action: Option<crate::audit::AuditAction>,
+    /// Only entries whose subject starts with this (`case:42`, `user:`).
+    pub subject_prefix: Option<String>,
+    /// Only entries at or after this time (µs).
+    pub from_us: Option<i64>,
+    /// Only entries before this time (µs).
+    pub until_us: Option<i64>,
+    /// At most this many (default 200).
+    pub limit: u32,
+}
+
 /// An issued certificate.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Issuance {
@@ -230,6 +247,9 @@ pub trait Store: Send + Sync {
 
     /// Create a user (admins only; checked by the caller and recorded here).
     async fn create_user(&self, actor: &Actor, user: NewUser, at_us: i64) -> Result<i64, CoreError>;
+
+    /// Every user with grants and lock state, by login id (the admin's user list; no audit row: no resident data).
+    async fn users(&self) -> Result<Vec<UserRecord>, StoreError>;
 
     /// Look up a user for login (the login attempt itself is recorded by [`Store::record_login`]).
     async fn user_by_login(&self, login_id: &str) -> Result<Option<UserRecord>, StoreError>;
@@ -301,6 +321,9 @@ pub trait Store: Send + Sync {
 
     /// Audit entries from `from_seq` on, in order.
     async fn audit_entries(&self, from_seq: i64, limit: i64) -> Result<Vec<AuditEntry>, StoreError>;
+
+    /// Audit entries matching `filter`, newest first.
+    async fn audit_search(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>, StoreError>;
 }
 
 /// How to open a store.
@@ -325,6 +348,25 @@ pub async fn open_store(url: &str, mode: OpenMode) -> Result<Arc<dyn Store>, Sto
 
 fn hash32(bytes: &[u8]) -> Result<[u8; 32], StoreError> {
     bytes.try_into().map_err(|_| StoreError::Corrupt(format!("expected a 32-byte hash, found {} bytes", bytes.len())))
+}
+
+/// An `audit_log` row as both backends return it.
+type AuditRow = (i64, i64, String, String, String, String, String, String, Vec<u8>, Vec<u8>);
+
+fn audit_entry_from_row(row: AuditRow) -> Result<AuditEntry, StoreError> {
+    let (seq, at_us, station, actor, role, action, subject, detail, prev, hash) = row;
+    Ok(AuditEntry {
+        seq,
+        at_us,
+        station,
+        actor,
+        role,
+        action,
+        subject,
+        detail,
+        prev_hash: hash32(&prev)?,
+        entry_hash: hash32(&hash)?,
+    })
 }
 
 fn subject_of_case(case_id: i64) -> String {
@@ -532,6 +574,19 @@ macro_rules! store_impl {
                 let id = Self::insert_user(&mut tx, &user, Some(actor.user_id), at_us).await?;
                 tx.commit().await.map_err(StoreError::from)?;
                 Ok(id)
+            }
+
+            async fn users(&self) -> Result<Vec<UserRecord>, StoreError> {
+                let logins: Vec<(String,)> = sqlx::query_as("SELECT login_id FROM users ORDER BY login_id")
+                    .fetch_all(&self.pool)
+                    .await?;
+                let mut users = Vec::with_capacity(logins.len());
+                for (login_id,) in logins {
+                    if let Some(user) = self.user_by_login(&login_id).await? {
+                        users.push(user);
+                    }
+                }
+                Ok(users)
             }
 
             async fn user_by_login(&self, login_id: &str) -> Result<Option<UserRecord>, StoreError> {
@@ -901,8 +956,7 @@ macro_rules! store_impl {
             }
 
             async fn audit_entries(&self, from_seq: i64, limit: i64) -> Result<Vec<AuditEntry>, StoreError> {
-                type Row = (i64, i64, String, String, String, String, String, String, Vec<u8>, Vec<u8>);
-                let rows: Vec<Row> = sqlx::query_as(
+                let rows: Vec<AuditRow> = sqlx::query_as(
                     "SELECT seq, at_us, station, actor, role, action, subject, detail, prev_hash, entry_hash FROM audit_log
                      WHERE seq >= $1 ORDER BY seq LIMIT $2",
                 )
@@ -910,11 +964,33 @@ macro_rules! store_impl {
                 .bind(limit)
                 .fetch_all(&self.pool)
                 .await?;
-                rows.into_iter()
-                    .map(|(seq, at_us, station, actor, role, action, subject, detail, prev, hash)| {
-                        Ok(AuditEntry { seq, at_us, station, actor, role, action, subject, detail, prev_hash: hash32(&prev)?, entry_hash: hash32(&hash)? })
-                    })
-                    .collect()
+                rows.into_iter().map(audit_entry_from_row).collect()
+            }
+
+            async fn audit_search(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>, StoreError> {
+                let limit = if filter.limit == 0 { 200 } else { i64::from(filter.limit) };
+                let mut query = sqlx::QueryBuilder::<$db>::new(
+                    "SELECT seq, at_us, station, actor, role, action, subject, detail, prev_hash, entry_hash FROM audit_log WHERE 1 = 1",
+                );
+                if let Some(actor) = &filter.actor {
+                    query.push(" AND actor = ").push_bind(actor.clone());
+                }
+                if let Some(action) = filter.action {
+                    query.push(" AND action = ").push_bind(action.as_str());
+                }
+                if let Some(prefix) = &filter.subject_prefix {
+                    // A prefix match without LIKE, so '%' and '_' in the filter mean themselves.
+                    query.push(" AND substr(subject, 1, length(").push_bind(prefix.clone()).push(")) = ").push_bind(prefix.clone());
+                }
+                if let Some(from) = filter.from_us {
+                    query.push(" AND at_us >= ").push_bind(from);
+                }
+                if let Some(until) = filter.until_us {
+                    query.push(" AND at_us < ").push_bind(until);
+                }
+                query.push(" ORDER BY seq DESC LIMIT ").push_bind(limit);
+                let rows: Vec<AuditRow> = query.build_query_as().fetch_all(&self.pool).await?;
+                rows.into_iter().map(audit_entry_from_row).collect()
             }
         }
     };

@@ -6,8 +6,9 @@ use sqlx::Postgres;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 
 use super::{
-    Actor, Backend, CaseFilter, CaseRecord, CaseSummary, Issuance, NewCase, NewOutput, NewUser, OpenMode, Output,
-    ReservedNumbers, Store, UserRecord, hash32, migration, store_impl, subject_of_case,
+    Actor, AuditFilter, AuditRow, Backend, CaseFilter, CaseRecord, CaseSummary, Issuance, NewCase, NewOutput, NewUser,
+    OpenMode, Output, ReservedNumbers, Store, UserRecord, audit_entry_from_row, hash32, migration, store_impl,
+    subject_of_case,
 };
 use crate::audit::{AuditEntry, AuditRecord};
 use crate::auth::Role;

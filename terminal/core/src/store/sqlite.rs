@@ -9,8 +9,9 @@ use sqlx::Sqlite;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
 use super::{
-    Actor, Backend, CaseFilter, CaseRecord, CaseSummary, Issuance, NewCase, NewOutput, NewUser, OpenMode, Output,
-    ReservedNumbers, Store, UserRecord, hash32, migration, store_impl, subject_of_case,
+    Actor, AuditFilter, AuditRow, Backend, CaseFilter, CaseRecord, CaseSummary, Issuance, NewCase, NewOutput, NewUser,
+    OpenMode, Output, ReservedNumbers, Store, UserRecord, audit_entry_from_row, hash32, migration, store_impl,
+    subject_of_case,
 };
 use crate::audit::{AuditEntry, AuditRecord};
 use crate::auth::Role;

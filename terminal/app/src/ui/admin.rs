@@ -1,0 +1,324 @@
+//! The administrator's home: the stations and their devices with a test button each, the users with their role
+//! grants and expiry (and a form to register one), and the certificate templates with the issuer they print. Nothing
+//! here needs a configuration file edited by hand.
+
+use std::collections::{HashMap, HashSet};
+
+use egui::RichText;
+use madoguchi_core::auth::{MIN_PASSWORD_CHARS, Role};
+use madoguchi_core::request::CertificateKind;
+use madoguchi_core::store::UserRecord;
+
+use super::backend::{Command, StationRow};
+use super::{Notice, TerminalApp, field_message, local_time};
+use crate::device_check::DeviceRole;
+
+/// Which part of the administrator's screen is open.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(super) enum AdminTab {
+    /// 端末と機器.
+    #[default]
+    Stations,
+    /// 利用者と権限.
+    Users,
+    /// 帳票.
+    Templates,
+}
+
+/// The form that registers a user.
+#[derive(Debug, Clone)]
+pub(super) struct NewUserForm {
+    pub(super) login_id: String,
+    pub(super) display_name: String,
+    pub(super) password: String,
+    pub(super) role: Role,
+    /// 有効期限 (和暦 or 西暦; empty for none): the grant ends at the end of that day.
+    pub(super) valid_until: String,
+}
+
+impl Default for NewUserForm {
+    fn default() -> Self {
+        Self {
+            login_id: String::new(),
+            display_name: String::new(),
+            password: String::new(),
+            role: Role::Operator,
+            valid_until: String::new(),
+        }
+    }
+}
+
+/// The checked form: the command to send, or a message per field.
+#[derive(Debug, Default)]
+struct CheckedUser {
+    login_id: Option<String>,
+    display_name: Option<String>,
+    password: Option<String>,
+    valid_until: Option<String>,
+    until_us: Option<i64>,
+}
+
+impl CheckedUser {
+    fn is_ok(&self) -> bool {
+        self.login_id.is_none() && self.display_name.is_none() && self.password.is_none() && self.valid_until.is_none()
+    }
+}
+
+/// Japan's offset: expiry days are the ward's days.
+fn japan() -> jiff::tz::TimeZone {
+    jiff::tz::TimeZone::fixed(jiff::tz::offset(9))
+}
+
+impl NewUserForm {
+    fn check(&self, now_us: i64, existing: &[UserRecord]) -> CheckedUser {
+        let mut checked = CheckedUser::default();
+        let login = self.login_id.trim();
+        if login.is_empty() {
+            checked.login_id = Some("利用者IDを入力してください".into());
+        } else if !login.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')) || login.len() > 32
+        {
+            checked.login_id = Some("利用者IDは半角英数字と - _ . の32文字以内です".into());
+        } else if existing.iter().any(|u| u.login_id == login) {
+            checked.login_id = Some("この利用者IDは登録済みです".into());
+        }
+        if self.display_name.trim().is_empty() {
+            checked.display_name = Some("氏名を入力してください".into());
+        }
+        if self.password.chars().count() < MIN_PASSWORD_CHARS {
+            checked.password = Some(format!("パスワードは{MIN_PASSWORD_CHARS}文字以上にしてください"));
+        }
+        if !self.valid_until.trim().is_empty() {
+            match madoguchi_core::wareki::parse_date(&self.valid_until) {
+                Err(err) => checked.valid_until = Some(err.message_ja()),
+                Ok(date) => {
+                    let end = date
+                        .tomorrow()
+                        .ok()
+                        .and_then(|next| next.to_zoned(japan()).ok())
+                        .map(|zoned| zoned.timestamp().as_microsecond());
+                    match end {
+                        Some(end) if end > now_us => checked.until_us = Some(end),
+                        Some(_) => checked.valid_until = Some("有効期限が過ぎた日付です".into()),
+                        None => checked.valid_until = Some("有効期限の日付を扱えません".into()),
+                    }
+                }
+            }
+        }
+        checked
+    }
+}
+
+/// The administrator's screen state.
+#[derive(Debug, Default)]
+pub(super) struct AdminState {
+    pub(super) tab: AdminTab,
+    pub(super) stations: Vec<StationRow>,
+    pub(super) users: Vec<UserRecord>,
+    pub(super) new_user: NewUserForm,
+    pub(super) checks: HashMap<(String, DeviceRole), Result<String, String>>,
+    pub(super) running: HashSet<(String, DeviceRole)>,
+    pub(super) profile: Option<super::backend::ProfileSummary>,
+}
+
+impl TerminalApp {
+    pub(super) fn admin_ui(&mut self, ui: &mut egui::Ui) {
+        ui.horizontal(|ui| {
+            for (tab, label) in
+                [(AdminTab::Stations, "端末と機器"), (AdminTab::Users, "利用者と権限"), (AdminTab::Templates, "帳票")]
+            {
+                ui.selectable_value(&mut self.admin.tab, tab, label);
+            }
+        });
+        ui.separator();
+        egui::ScrollArea::vertical().auto_shrink([false, false]).show(ui, |ui| match self.admin.tab {
+            AdminTab::Stations => self.stations_ui(ui),
+            AdminTab::Users => self.users_ui(ui),
+            AdminTab::Templates => self.templates_ui(ui),
+        });
+    }
+
+    fn stations_ui(&mut self, ui: &mut egui::Ui) {
+        ui.heading("端末と機器");
+        if self.admin.stations.is_empty() {
+            ui.label("端末の設定を読み込んでいます…");
+        }
+        let mut test = None;
+        for station in &self.admin.stations {
+            ui.label(RichText::new(format!("端末 {}", station.name)).strong());
+            egui::Grid::new(("devices", &station.name)).num_columns(4).striped(true).show(ui, |ui| {
+                for (role, description) in &station.devices {
+                    ui.label(role.label_ja());
+                    ui.label(description);
+                    let key = (station.name.clone(), *role);
+                    let running = self.admin.running.contains(&key);
+                    let button = egui::Button::new(format!("{}をテスト（{}）", role.label_ja(), station.name));
+                    if ui.add_enabled(!running && description != "なし", button).clicked() {
+                        test = Some(key.clone());
+                    }
+                    match (running, self.admin.checks.get(&key)) {
+                        (true, _) => {
+                            ui.horizontal(|ui| {
+                                ui.spinner();
+                                ui.label("テスト中…");
+                            });
+                        }
+                        (false, Some(Ok(line))) => {
+                            ui.label(RichText::new(format!("正常：{line}")).color(super::STATUS_COLOR));
+                        }
+                        (false, Some(Err(line))) => {
+                            ui.label(RichText::new(format!("異常：{line}")).color(super::ERROR_COLOR));
+                        }
+                        (false, None) => {
+                            ui.label("未テスト");
+                        }
+                    }
+                    ui.end_row();
+                }
+            });
+            ui.add_space(8.0);
+        }
+        if let Some((station, role)) = test {
+            self.admin.running.insert((station.clone(), role));
+            self.backend.send(Command::CheckDevice { station, role });
+        }
+    }
+
+    fn users_ui(&mut self, ui: &mut egui::Ui) {
+        ui.heading("利用者と権限");
+        let now_us = jiff::Timestamp::now().as_microsecond();
+        egui::Grid::new("users").num_columns(4).striped(true).show(ui, |ui| {
+            for header in ["利用者ID", "氏名", "権限（有効期限）", "状態"] {
+                ui.label(RichText::new(header).strong());
+            }
+            ui.end_row();
+            for user in &self.admin.users {
+                ui.label(&user.login_id);
+                ui.label(&user.display_name);
+                let grants: Vec<String> = user
+                    .grants
+                    .iter()
+                    .map(|(role, until)| match until {
+                        None => format!("{}（無期限）", role.label_ja()),
+                        Some(until) if *until <= now_us => {
+                            format!("{}（{}で失効）", role.label_ja(), local_time(*until))
+                        }
+                        Some(until) => format!("{}（{}まで）", role.label_ja(), local_time(*until)),
+                    })
+                    .collect();
+                ui.label(grants.join("、"));
+                ui.label(if user.locked { "ロック中" } else { "有効" });
+                ui.end_row();
+            }
+        });
+        ui.separator();
+        ui.label(RichText::new("利用者の登録").strong());
+        let checked = self.admin.new_user.check(now_us, &self.admin.users);
+        let mut form = std::mem::take(&mut self.admin.new_user);
+        self.checked_field(ui, "新しい利用者ID", &mut form.login_id, false, checked.login_id.as_deref());
+        self.checked_field(ui, "氏名", &mut form.display_name, false, checked.display_name.as_deref());
+        self.checked_field(ui, "初期パスワード", &mut form.password, true, checked.password.as_deref());
+        ui.horizontal(|ui| {
+            let label = ui.add_sized([150.0, 24.0], egui::Label::new("権限"));
+            egui::ComboBox::from_id_salt("new-user-role")
+                .selected_text(form.role.label_ja())
+                .show_ui(ui, |ui| {
+                    for role in Role::ALL {
+                        ui.selectable_value(&mut form.role, role, role.label_ja());
+                    }
+                })
+                .response
+                .labelled_by(label.id);
+        });
+        self.checked_field(
+            ui,
+            "有効期限（空欄は無期限）",
+            &mut form.valid_until,
+            false,
+            checked.valid_until.as_deref(),
+        );
+        let ready = checked.is_ok();
+        if ui.add_enabled(ready, egui::Button::new("登録")).clicked() {
+            self.backend.send(Command::CreateUser {
+                login_id: form.login_id.trim().to_string(),
+                display_name: form.display_name.trim().to_string(),
+                password: form.password.clone(),
+                role: form.role,
+                until_us: checked.until_us,
+            });
+        }
+        if !ready && !form.login_id.is_empty() {
+            field_message(ui, Some("入力に誤りがあるため登録できません"));
+        }
+        self.admin.new_user = form;
+    }
+
+    fn templates_ui(&mut self, ui: &mut egui::Ui) {
+        ui.heading("帳票");
+        match &self.admin.profile {
+            Some(profile) => {
+                ui.label(format!("発行者：{}　{}　{}", profile.municipality, profile.head_title, profile.head_name));
+                ui.label(if profile.specimen {
+                    "すべての帳票に「見本」を印字します（デモ・研修）"
+                } else {
+                    "本番の帳票です（「見本」は印字しません）"
+                });
+            }
+            None => {
+                ui.label("発行者の設定を読み込んでいます…");
+            }
+        }
+        egui::Grid::new("templates").num_columns(2).striped(true).show(ui, |ui| {
+            ui.label(RichText::new("様式").strong());
+            ui.label(RichText::new("表題").strong());
+            ui.end_row();
+            for kind in CertificateKind::ALL {
+                ui.label(kind.template_ja());
+                ui.label(kind.title_ja());
+                ui.end_row();
+            }
+        });
+        if ui.button("一覧を再読み込み").clicked() {
+            self.notice = Some(Notice {
+                error: false, text: "端末・利用者・帳票の設定を読み込み直します".into()
+            });
+            self.backend.send(Command::ListStations);
+            self.backend.send(Command::ListUsers);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_new_user_form_names_each_wrong_field() {
+        let now = jiff::Timestamp::now().as_microsecond();
+        let form = NewUserForm {
+            login_id: "山田".into(),
+            display_name: " ".into(),
+            password: "short".into(),
+            valid_until: "令和2年2月30日".into(),
+            ..NewUserForm::default()
+        };
+        let checked = form.check(now, &[]);
+        assert!(checked.login_id.is_some() && checked.display_name.is_some() && checked.password.is_some());
+        assert!(checked.valid_until.is_some());
+        assert!(!checked.is_ok());
+
+        let form = NewUserForm {
+            login_id: "op9".into(),
+            display_name: "窓口 次郎".into(),
+            password: "a-long-password".into(),
+            valid_until: "2000-01-01".into(),
+            ..NewUserForm::default()
+        };
+        assert_eq!(form.check(now, &[]).valid_until.as_deref(), Some("有効期限が過ぎた日付です"));
+
+        let form = NewUserForm { valid_until: "2999-03-31".into(), ..form };
+        let checked = form.check(now, &[]);
+        assert!(checked.is_ok(), "{checked:?}");
+        let end = jiff::Timestamp::from_microsecond(checked.until_us.expect("until")).expect("ts");
+        assert_eq!(end.to_zoned(japan()).strftime("%Y-%m-%d %H:%M").to_string(), "2999-04-01 00:00");
+    }
+}

@@ -1,0 +1,338 @@
+//! The operator's home: resident search (name, birth date in 和暦 or 西暦, postal code → address, address), the
+//! 住民票の写し request form validated as it is typed, hand-over to review, and the post's own cases. A form with
+//! errors cannot be handed over; each error is shown beside its field.
+
+use std::collections::HashMap;
+
+use backend_adapter::types::{PersonSummary, SearchQuery};
+use egui::{Key, RichText};
+use madoguchi_core::case::ReturnReason;
+use madoguchi_core::error::FieldError;
+use madoguchi_core::request::{
+    CertificateKind, CertificateRequest, CounterRequest, IdentityCheck, IdentityDocument, OptionalItems, Requester,
+    RequesterCategory, TaskRequest,
+};
+
+use super::backend::Command;
+use super::{Notice, SearchForm, TerminalApp, field_message};
+
+/// The search criteria, checked: the query to send, or the message for each field that is wrong.
+#[derive(Debug, Default)]
+struct CheckedSearch {
+    query: Option<SearchQuery>,
+    birth_date: Option<String>,
+    postal_code: Option<String>,
+    /// The 町域 the postal code names (several for a few codes).
+    postal_towns: Vec<String>,
+}
+
+/// A 郵便番号 as typed: digits (half or full width) with an optional hyphen.
+fn postal_digits(text: &str) -> Option<String> {
+    let digits: String = text
+        .trim()
+        .chars()
+        .filter(|c| !matches!(c, '-' | '－' | 'ー' | '‐'))
+        .map(|c| match c {
+            '０'..='９' => char::from_u32(c as u32 - '０' as u32 + '0' as u32).unwrap_or(c),
+            _ => c,
+        })
+        .collect();
+    (digits.len() == 7 && digits.chars().all(|c| c.is_ascii_digit())).then_some(digits)
+}
+
+impl SearchForm {
+    fn check(&self, areas: &[backend_adapter::postal::PostalArea]) -> CheckedSearch {
+        let mut checked = CheckedSearch::default();
+        let mut query = SearchQuery { limit: 20, ..SearchQuery::default() };
+        if !self.name.trim().is_empty() {
+            query.name_prefix = Some(self.name.trim().to_string());
+        }
+        if !self.birth_date.trim().is_empty() {
+            match madoguchi_core::wareki::parse_date(&self.birth_date) {
+                Ok(date) => query.birth_date = Some(date),
+                Err(err) => checked.birth_date = Some(err.message_ja()),
+            }
+        }
+        if !self.postal_code.trim().is_empty() {
+            match postal_digits(&self.postal_code) {
+                None => checked.postal_code = Some("郵便番号は7桁の数字で入力してください（例 160-0023）".into()),
+                Some(code) => {
+                    checked.postal_towns = backend_adapter::postal::lookup(areas, &code)
+                        .into_iter()
+                        .map(|area| area.town.clone())
+                        .filter(|town| !town.is_empty())
+                        .collect();
+                    if checked.postal_towns.is_empty() {
+                        checked.postal_code = Some("この郵便番号は区内にありません".into());
+                    }
+                }
+            }
+        }
+        if !self.address.trim().is_empty() {
+            query.address_prefix = Some(self.address.trim().to_string());
+        }
+        let any = query.name_prefix.is_some() || query.birth_date.is_some() || query.address_prefix.is_some();
+        if any && checked.birth_date.is_none() && checked.postal_code.is_none() {
+            checked.query = Some(query);
+        }
+        checked
+    }
+}
+
+impl TerminalApp {
+    pub(super) fn operator_ui(&mut self, ui: &mut egui::Ui) {
+        egui::ScrollArea::vertical().auto_shrink([false, false]).show(ui, |ui| {
+            ui.heading("住民票の写し　請求受付");
+            self.search_ui(ui);
+            if let Some(person) = self.selected.clone() {
+                ui.separator();
+                self.request_form_ui(ui, &person);
+            }
+            ui.separator();
+            ui.label(RichText::new("この窓口の案件").strong());
+            for case in &self.cases {
+                let reason = case
+                    .return_reason
+                    .as_deref()
+                    .and_then(ReturnReason::parse)
+                    .map(|r| format!("（{}）", r.label_ja()));
+                ui.label(format!(
+                    "案件{}　{}　{}{}",
+                    case.id,
+                    case.kind,
+                    case.state.label_ja(),
+                    reason.unwrap_or_default()
+                ));
+            }
+        });
+    }
+
+    fn search_ui(&mut self, ui: &mut egui::Ui) {
+        let checked = self.search.check(&self.postal_areas);
+        // A postal code that names one 町域 fills the address, unless the operator typed one.
+        if let [town] = checked.postal_towns.as_slice()
+            && (self.search.address.is_empty()
+                || self.search.address_from_postal.as_deref() == Some(&self.search.address))
+            && self.search.address != *town
+        {
+            self.search.address = town.clone();
+            self.search.address_from_postal = Some(town.clone());
+        }
+        let mut form = std::mem::take(&mut self.search);
+        let name = self.checked_field(ui, "氏名（カナ・漢字）", &mut form.name, false, None);
+        self.checked_field(ui, "生年月日（和暦・西暦）", &mut form.birth_date, false, checked.birth_date.as_deref());
+        self.checked_field(ui, "郵便番号", &mut form.postal_code, false, checked.postal_code.as_deref());
+        if checked.postal_towns.len() > 1 {
+            ui.horizontal(|ui| {
+                ui.label("町域を選択");
+                for town in &checked.postal_towns {
+                    if ui.button(town).clicked() {
+                        form.address = town.clone();
+                        form.address_from_postal = Some(town.clone());
+                    }
+                }
+            });
+        }
+        self.checked_field(ui, "住所（町域から）", &mut form.address, false, None);
+        self.search = form;
+        if self.focus_pending {
+            name.request_focus();
+            self.focus_pending = false;
+        }
+        let search_pressed = ui.button("検索（F2）").clicked() || ui.input(|i| i.key_pressed(Key::F2));
+        if search_pressed {
+            match checked.query {
+                Some(query) => self.backend.send(Command::Search(query)),
+                None if checked.birth_date.is_none() && checked.postal_code.is_none() => {
+                    self.notice = Some(Notice {
+                        error: true,
+                        text: "氏名・生年月日・郵便番号・住所のいずれかを入力してください".into(),
+                    });
+                }
+                None => {
+                    self.notice = Some(Notice {
+                        error: true,
+                        text: "検索条件の誤りを直してください（項目の横に理由）".into(),
+                    })
+                }
+            }
+        }
+        let mut chosen = None;
+        for hit in &self.results {
+            let text = format!("{}　{}　{}", hit.name.display(), hit.birth_date, hit.address.display());
+            if ui.selectable_label(self.selected.as_ref().is_some_and(|s| s.id == hit.id), text).clicked() {
+                chosen = Some(hit.clone());
+            }
+        }
+        if chosen.is_some() {
+            self.selected = chosen;
+        }
+    }
+
+    fn request_form_ui(&mut self, ui: &mut egui::Ui, person: &PersonSummary) {
+        let built = self.build_request(person);
+        let errors: HashMap<String, String> = match &built {
+            Ok(_) => HashMap::new(),
+            Err(errors) => {
+                let mut by_field: HashMap<String, String> = HashMap::new();
+                for error in errors {
+                    by_field
+                        .entry(error.field.clone())
+                        .and_modify(|m| {
+                            m.push('／');
+                            m.push_str(&error.message_ja);
+                        })
+                        .or_insert_with(|| error.message_ja.clone());
+                }
+                by_field
+            }
+        };
+        let error = |field: &str| errors.get(field).map(String::as_str);
+        ui.label(format!("対象：{}（世帯 {}）", person.name.display(), person.household_id));
+        ui.horizontal(|ui| {
+            ui.label("請求者");
+            for (category, label) in [
+                (RequesterCategory::Self_, "本人"),
+                (RequesterCategory::SameHousehold, "同一世帯"),
+                (RequesterCategory::Proxy, "任意代理人"),
+                (RequesterCategory::ThirdPartyIndividual, "第三者"),
+            ] {
+                ui.radio_value(&mut self.form.category, category, label);
+            }
+            field_message(ui, error("requester.category"));
+        });
+        ui.horizontal(|ui| {
+            ui.label("本人確認書類");
+            ui.checkbox(&mut self.form.drivers_licence, "運転免許証");
+            ui.checkbox(&mut self.form.my_number_card, "マイナンバーカード");
+            ui.checkbox(&mut self.form.insurance, "資格確認書");
+            ui.checkbox(&mut self.form.pension, "年金証書");
+            field_message(ui, error("requester.identity"));
+        });
+        if !self.form.category.is_person_or_household() {
+            let mut purpose = std::mem::take(&mut self.form.purpose);
+            self.checked_field(ui, "請求事由", &mut purpose, false, error("requester.purpose"));
+            self.form.purpose = purpose;
+        }
+        ui.horizontal(|ui| {
+            ui.label("記載事項");
+            ui.checkbox(&mut self.form.head_and_relationship, "世帯主・続柄");
+            ui.checkbox(&mut self.form.registry, "本籍・筆頭者");
+            ui.checkbox(&mut self.form.furigana, "振り仮名");
+            field_message(ui, error("certificate.items"));
+        });
+        let mut copies = std::mem::take(&mut self.form.copies);
+        self.checked_field(ui, "通数", &mut copies, false, error("certificate.copies"));
+        self.form.copies = copies;
+        let handled: Vec<&str> = vec![
+            "requester.category",
+            "requester.identity",
+            "requester.purpose",
+            "certificate.items",
+            "certificate.copies",
+        ];
+        for (field, message) in &errors {
+            if !handled.contains(&field.as_str()) {
+                field_message(ui, Some(message));
+            }
+        }
+        let ready = built.is_ok();
+        let clicked = ui.add_enabled(ready, egui::Button::new("審査へ回付（F9）")).clicked();
+        if clicked || ui.input(|i| i.key_pressed(Key::F9)) {
+            match built {
+                Ok(request) => self.backend.send(Command::SubmitRequest(Box::new(request))),
+                Err(_) => {
+                    self.notice = Some(Notice {
+                        error: true,
+                        text: "入力に誤りがあります。項目の横の理由を確認してください".into(),
+                    })
+                }
+            }
+        }
+    }
+
+    /// The request the form describes, or every reason it cannot be handed over (the rules core applies).
+    fn build_request(&self, person: &PersonSummary) -> Result<CounterRequest, Vec<FieldError>> {
+        let copies: Result<u8, _> = self.form.copies.trim().parse();
+        let documents = [
+            (self.form.drivers_licence, IdentityDocument::DriversLicence),
+            (self.form.my_number_card, IdentityDocument::MyNumberCard),
+            (self.form.insurance, IdentityDocument::InsuranceCertificate),
+            (self.form.pension, IdentityDocument::PensionCertificate),
+        ]
+        .into_iter()
+        .filter_map(|(checked, document)| checked.then_some(document))
+        .collect();
+        let request = CounterRequest {
+            requester: Requester {
+                category: self.form.category,
+                name: person.name.display(),
+                address: person.address.display(),
+                corporate_number: None,
+                purpose: self.form.purpose.clone(),
+                identity: IdentityCheck {
+                    documents,
+                    letter_of_attorney: self.form.category == RequesterCategory::Proxy,
+                },
+            },
+            task: TaskRequest::Certificate(CertificateRequest {
+                kind: CertificateKind::ResidentRecordHousehold,
+                household: person.household_id,
+                persons: Vec::new(),
+                items: OptionalItems {
+                    head_and_relationship: self.form.head_and_relationship,
+                    registry: self.form.registry,
+                    furigana: self.form.furigana,
+                    ..OptionalItems::default()
+                },
+                copies: *copies.as_ref().unwrap_or(&1),
+            }),
+        };
+        let mut errors = request.validate().err().map(|e| e.0).unwrap_or_default();
+        if copies.is_err() {
+            errors.retain(|e| e.field != "certificate.copies");
+            errors.push(FieldError::new(
+                "certificate.copies",
+                "copies must be a number from 1 to 20",
+                "通数は1～20の数字で入力してください",
+            ));
+        }
+        if errors.is_empty() { Ok(request) } else { Err(errors) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn postal_codes_are_read_in_any_width_with_or_without_hyphen() {
+        assert_eq!(postal_digits("160-0023").as_deref(), Some("1600023"));
+        assert_eq!(postal_digits("１６００－０２３").as_deref(), Some("1600023"));
+        assert_eq!(postal_digits("1600023").as_deref(), Some("1600023"));
+        assert_eq!(postal_digits("160-002"), None);
+        assert_eq!(postal_digits("16O0023"), None);
+    }
+
+    #[test]
+    fn search_criteria_are_checked_field_by_field() {
+        let areas = backend_adapter::postal::shinjuku_areas();
+        let form = SearchForm { birth_date: "令和2年2月30日".into(), ..SearchForm::default() };
+        let checked = form.check(&areas);
+        assert!(checked.query.is_none());
+        assert!(checked.birth_date.is_some(), "an impossible date is named beside its field");
+
+        let form = SearchForm { birth_date: "S50.4.1".into(), ..SearchForm::default() };
+        let query = form.check(&areas).query.expect("query");
+        assert_eq!(query.birth_date, Some(jiff::civil::date(1975, 4, 1)));
+
+        let form = SearchForm { postal_code: "160-0023".into(), ..SearchForm::default() };
+        let checked = form.check(&areas);
+        assert_eq!(checked.postal_towns, vec!["西新宿".to_string()]);
+
+        let form = SearchForm { postal_code: "100-0001".into(), ..SearchForm::default() };
+        assert!(form.check(&areas).postal_code.is_some(), "a code outside the ward is refused");
+
+        assert!(SearchForm::default().check(&areas).query.is_none(), "no criteria, no search");
+    }
+}

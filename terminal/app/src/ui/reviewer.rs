@@ -1,0 +1,109 @@
+//! The reviewer's home: the live queue of every post (submitted cases to judge, approved ones waiting for their
+//! print), the request beside the exact preview of the bytes under review, and approve, return with a coded reason,
+//! or issue to the station printer.
+
+use egui::{Color32, Key, RichText};
+use madoguchi_core::case::{CaseState, ReturnReason};
+
+use super::TerminalApp;
+use super::backend::Command;
+
+/// A queue row's state as the reviewer reads it: an approved case is waiting for its print.
+fn queue_state_label(state: CaseState) -> &'static str {
+    match state {
+        CaseState::Approved => "承認済・印刷待ち",
+        other => other.label_ja(),
+    }
+}
+
+impl TerminalApp {
+    pub(super) fn reviewer_ui(&mut self, ui: &mut egui::Ui) {
+        ui.columns(2, |columns| {
+            columns[0].heading("審査待ち・印刷待ち（全窓口）");
+            let mut open = None;
+            // Only the rows in view are laid out, so a long queue costs no more per frame than a short one.
+            let row_height =
+                columns[0].text_style_height(&egui::TextStyle::Button) + columns[0].spacing().item_spacing.y;
+            let reviewing = self.review.as_ref().map(|r| r.case.id);
+            egui::ScrollArea::vertical().id_salt("queue").auto_shrink([false, false]).show_rows(
+                &mut columns[0],
+                row_height,
+                self.cases.len(),
+                |ui, rows| {
+                    for case in &self.cases[rows] {
+                        let label = format!(
+                            "案件{}　{}　{}　{}",
+                            case.id,
+                            case.station,
+                            case.kind,
+                            queue_state_label(case.state)
+                        );
+                        if ui.selectable_label(reviewing == Some(case.id), label).clicked() {
+                            open = Some(case.id);
+                        }
+                    }
+                },
+            );
+            if let Some(case_id) = open {
+                self.backend.send(Command::OpenReview(case_id));
+            }
+            let Some(review) = &self.review else {
+                columns[1].label("案件を選んでください");
+                return;
+            };
+            let case_id = review.case.id;
+            let ui = &mut columns[1];
+            ui.heading(format!("案件{case_id}　{}", review.case.state.label_ja()));
+            let requester = &review.case.request.requester;
+            ui.label(format!("請求者：{}（{}）", requester.name, requester.category.label_ja()));
+            ui.label(format!("本人確認：{:?}", requester.identity.documents));
+            ui.label(format!("出力：SHA-256 {}", hex::encode(&review.output.sha256[..8])));
+            match (&review.texture, &review.preview_error) {
+                (Some(texture), _) => {
+                    ui.add(egui::Image::new(texture).max_width(420.0).alt_text("帳票のプレビュー"));
+                }
+                (None, Some(error)) => {
+                    ui.label(RichText::new(error).color(Color32::RED));
+                }
+                _ => {}
+            }
+            ui.horizontal(|ui| {
+                let approve = ui.button("承認（F9）").clicked() || ui.input(|i| i.key_pressed(Key::F9));
+                if approve && review.case.state == CaseState::Submitted && review.image.is_some() {
+                    self.backend.send(Command::Approve { case_id, sha256: review.output.sha256 });
+                }
+                let issue = ui.button("交付・印刷（F10）").clicked() || ui.input(|i| i.key_pressed(Key::F10));
+                if issue {
+                    self.backend.send(Command::Issue(case_id));
+                }
+            });
+            ui.horizontal(|ui| {
+                let label = ui.label("差戻し理由");
+                egui::ComboBox::from_id_salt("return-reason")
+                    .selected_text(self.return_reason.label_ja())
+                    .show_ui(ui, |ui| {
+                        for reason in ReturnReason::ALL {
+                            ui.selectable_value(
+                                &mut self.return_reason,
+                                reason,
+                                format!("{} {}", reason.code(), reason.label_ja()),
+                            );
+                        }
+                    })
+                    .response
+                    .labelled_by(label.id);
+                let send_back = ui.button("差戻し（F8）").clicked() || ui.input(|i| i.key_pressed(Key::F8));
+                if send_back {
+                    self.backend.send(Command::Return { case_id, reason: self.return_reason });
+                }
+            });
+        });
+        // Reopen the case after a decision so its new state shows.
+        if let Some(review) = &self.review
+            && let Some(summary) = self.cases.iter().find(|c| c.id == review.case.id)
+            && summary.state != review.case.state
+        {
+            self.backend.send(Command::OpenReview(review.case.id));
+        }
+    }
+}
