@@ -25,6 +25,7 @@ use madoguchi_core::store::{NewUser, SqliteStore, Store};
 
 struct World {
     counter: Counter,
+    store_path: std::path::PathBuf,
     residents: Arc<ReferenceResidentSystem>,
     printer: UsbPrinterModel,
     _dir: tempfile::TempDir,
@@ -46,7 +47,12 @@ async fn world() -> World {
     let profile = CertificateProfile::generated(madoguchi_core::sample::demo_issuer(), true).expect("profile");
     let counter = Counter::new(store, residents.clone(), Arc::new(SystemClock), profile);
     let admin = counter.login("admin", "admin-password-1", Role::Admin, "setup").await.expect("admin");
-    for (login, name, role) in [("op1", "窓口 花子", Role::Operator), ("rev1", "審査 一郎", Role::Reviewer)] {
+    for (login, name, role) in [
+        ("op1", "窓口 花子", Role::Operator),
+        ("rev1", "審査 一郎", Role::Reviewer),
+        ("adm1", "管理 二郎", Role::Admin),
+        ("aud1", "監査 三子", Role::Auditor),
+    ] {
         let user = NewUser {
             login_id: login.into(),
             display_name: name.into(),
@@ -56,7 +62,8 @@ async fn world() -> World {
         counter.create_user(&admin, user).await.expect("user");
     }
     let printer = UsbPrinterModel::new("MFG:Test;MDL:CertPrinter;CMD:PJL,PDF;CLS:PRINTER;");
-    World { counter, residents, printer, _dir: dir }
+    let store_path = dir.path().join("store.sqlite");
+    World { counter, store_path, residents, printer, _dir: dir }
 }
 
 fn terminal(world: &World, station: &str, with_printer: bool) -> Harness<'static, TerminalApp> {
@@ -247,4 +254,175 @@ async fn an_ime_conversion_lands_in_the_kana_field_and_its_enter_does_not_submit
     }
     assert!(operator.state().search_results().is_empty(), "no search was submitted by the confirming Enter");
     assert_eq!(operator.state().submitted(), 0);
+}
+
+/// Every label and value on screen, joined (what a screen reader would read).
+fn screen_text(harness: &Harness<'_, TerminalApp>) -> String {
+    harness
+        .query_all_by(|_| true)
+        .filter_map(|node| node.accesskit_node().label().or_else(|| node.accesskit_node().value()))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_search_checks_each_field_as_it_is_typed_and_a_postal_code_fills_the_address() {
+    let world = world().await;
+    let mut operator = terminal(&world, "post-1", false);
+    log_in(&mut operator, "op1");
+    tab_to(&mut operator, "生年月日");
+    type_text(&mut operator, "令和2年2月30日");
+    assert!(
+        screen_text(&operator).contains("令和2年2月30日は存在しない日付です"),
+        "the reason is shown beside the field: {}",
+        screen_text(&operator)
+    );
+    operator.key_press(Key::F2);
+    operator.run();
+    assert!(operator.state().notice().is_some_and(|n| n.error), "a search with a wrong field is not sent");
+    for _ in 0.."令和2年2月30日".chars().count() {
+        operator.key_press(Key::Backspace);
+    }
+    operator.run();
+    assert!(!screen_text(&operator).contains("存在しない日付"));
+
+    // A household's postal code that names one 町域: typing it fills the address, and the search finds them.
+    let areas = backend_adapter::postal::shinjuku_areas();
+    let mut target = None;
+    for id in world.residents.household_ids(0, 80).await.expect("ids") {
+        let household = world.residents.household(id).await.expect("household");
+        let address = &household.address;
+        if household.members.iter().all(|m| !m.support_measure)
+            && backend_adapter::postal::lookup(&areas, &address.postal_code).len() == 1
+        {
+            target = Some((
+                address.postal_code.clone(),
+                backend_adapter::postal::lookup(&areas, &address.postal_code)[0].town.clone(),
+                id,
+            ));
+            break;
+        }
+    }
+    let (code, town, household) = target.expect("a household with an unambiguous postal code");
+    tab_to(&mut operator, "郵便番号");
+    type_text(&mut operator, &format!("{}-{}", &code[..3], &code[3..5]));
+    assert!(screen_text(&operator).contains("郵便番号は7桁の数字で入力してください"));
+    type_text(&mut operator, &code[5..]);
+    let text = screen_text(&operator);
+    assert!(!text.contains("7桁"), "{text}");
+    assert!(text.lines().any(|l| l == town), "the postal code filled the address field with {town}: {text}");
+    operator.key_press(Key::F2);
+    wait_until(&mut operator, "search by address", |app| !app.search_results().is_empty());
+    let hits = operator.state().search_results();
+    assert!(hits.iter().any(|p| p.household_id == household), "the household is found");
+    assert!(hits.iter().all(|p| p.address.town.starts_with(&town) || p.support_measure), "every hit lives in {town}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_with_errors_shows_them_beside_the_fields_and_cannot_be_handed_over() {
+    let world = world().await;
+    let (reading, _) = ordinary_reading(&world).await;
+    let mut operator = terminal(&world, "post-1", false);
+    log_in(&mut operator, "op1");
+    type_text(&mut operator, &reading);
+    operator.key_press(Key::F2);
+    wait_until(&mut operator, "search results", |app| !app.search_results().is_empty());
+    let first = operator.state().search_results()[0].name.display();
+    tab_to(&mut operator, &first);
+    operator.key_press(Key::Enter);
+    operator.run();
+    tab_to(&mut operator, "第三者");
+    operator.key_press(Key::Space);
+    operator.run();
+    tab_to(&mut operator, "通数");
+    operator.key_press(Key::Backspace);
+    type_text(&mut operator, "x");
+    let text = screen_text(&operator);
+    assert!(text.contains("通数は1～20の数字で入力してください"), "{text}");
+    assert!(text.contains("請求事由"), "the purpose field appears for a third party: {text}");
+    operator.key_press(Key::F9);
+    operator.run();
+    for _ in 0..10 {
+        operator.step();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(operator.state().submitted(), 0, "a form with errors is not handed over");
+    assert!(operator.state().notice().is_some_and(|n| n.error && n.text.contains("項目の横")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_tests_a_stations_devices_and_registers_a_user_with_an_expiring_grant() {
+    let world = world().await;
+    let mut admin = terminal(&world, "admin-pc", false);
+    log_in(&mut admin, "adm1");
+    wait_until(&mut admin, "the stations", |app| app.listed_stations().contains(&"post-1"));
+    tab_to(&mut admin, "証明書プリンターをテスト（post-1）");
+    admin.key_press(Key::Enter);
+    // The spinner keeps the screen repainting while a test runs: wait it out before moving on.
+    wait_until(&mut admin, "the printer check", |app| app.device_checks().len() == 1);
+    tab_to(&mut admin, "マイナンバーカード読取機をテスト（post-1）");
+    admin.key_press(Key::Enter);
+    wait_until(&mut admin, "two device checks", |app| app.device_checks().len() == 2);
+    let checks = admin.state().device_checks();
+    assert!(checks.iter().all(|(station, _, passed)| station == "post-1" && *passed), "{checks:?}");
+    let text = screen_text(&admin);
+    assert!(text.contains("正常：test page"), "{text}");
+    assert!(text.contains("************"), "the card's 個人番号 is masked on screen: {text}");
+
+    tab_to(&mut admin, "利用者と権限");
+    admin.key_press(Key::Enter);
+    wait_until(&mut admin, "the user list", |app| app.listed_users().contains(&"op1"));
+    tab_to(&mut admin, "新しい利用者ID");
+    type_text(&mut admin, "op9");
+    admin.key_press(Key::Enter);
+    type_text(&mut admin, "窓口 九郎");
+    admin.key_press(Key::Enter);
+    type_text(&mut admin, "short");
+    assert!(screen_text(&admin).contains("パスワードは12文字以上にしてください"));
+    type_text(&mut admin, "-but-now-long");
+    tab_to(&mut admin, "有効期限");
+    type_text(&mut admin, "平成12年1月1日");
+    assert!(screen_text(&admin).contains("有効期限が過ぎた日付です"), "{}", screen_text(&admin));
+    for _ in 0.."平成12年1月1日".chars().count() {
+        admin.key_press(Key::Backspace);
+    }
+    type_text(&mut admin, "2999-03-31");
+    tab_to(&mut admin, "登録");
+    admin.key_press(Key::Enter);
+    wait_until(&mut admin, "the new user", |app| app.listed_users().contains(&"op9"));
+    assert!(screen_text(&admin).contains("入力オペレーター（2999-04-01 00:00:00まで）"), "{}", screen_text(&admin));
+    let session = world.counter.login("op9", "short-but-now-long", Role::Operator, "post-1").await.expect("login");
+    assert_eq!(session.display_name, "窓口 九郎");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_auditor_filters_the_log_and_the_chain_check_names_a_tampered_row() {
+    let world = world().await;
+    let mut operator = terminal(&world, "post-1", false);
+    log_in(&mut operator, "op1");
+    let mut auditor = terminal(&world, "audit-pc", false);
+    log_in(&mut auditor, "aud1");
+    wait_until(&mut auditor, "the log", |app| !app.audit_rows().is_empty());
+    assert!(auditor.state().audit_rows().iter().any(|(_, action)| action == "login.succeeded"));
+
+    type_text(&mut auditor, "op1");
+    auditor.key_press(Key::F2);
+    wait_until(&mut auditor, "the filtered log", |app| {
+        app.notice().is_some_and(|n| n.text.contains("監査ログ"))
+            && app.audit_rows().iter().all(|(_, a)| a != "audit.read")
+    });
+
+    auditor.key_press(Key::F5);
+    wait_until(&mut auditor, "verification", |app| app.audit_verification().is_some());
+    assert!(matches!(auditor.state().audit_verification(), Some(Ok(text)) if text.contains("改ざんされていません")));
+
+    // Change one byte of one row behind the store's back.
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", world.store_path.display())).await.expect("raw");
+    sqlx::query("DROP TRIGGER IF EXISTS audit_log_no_update").execute(&pool).await.expect("drop trigger");
+    sqlx::query("UPDATE audit_log SET station = 'post-X' WHERE seq = 3").execute(&pool).await.expect("tamper");
+    pool.close().await;
+    auditor.key_press(Key::F5);
+    wait_until(&mut auditor, "the second verification", |app| matches!(app.audit_verification(), Some(Err(_))));
+    let Some(Err(text)) = auditor.state().audit_verification() else { unreachable!() };
+    assert!(text.contains("3番目の記録で改ざんを検出しました"), "{text}");
 }

@@ -212,6 +212,11 @@ impl TerminalApp {
         &self.search.name
     }
 
+    /// The stations the administrator's screen lists.
+    pub fn listed_stations(&self) -> Vec<&str> {
+        self.admin.stations.iter().map(|s| s.name.as_str()).collect()
+    }
+
     /// The users the administrator's screen lists (login ids).
     pub fn listed_users(&self) -> Vec<&str> {
         self.admin.users.iter().map(|u| u.login_id.as_str()).collect()
