@@ -19,9 +19,14 @@ use madoguchi_app::ui::{TerminalApp, backend, install_theme};
 use madoguchi_core::auth::{Role, hash_password};
 use madoguchi_core::case::CaseState;
 use madoguchi_core::certificate::CertificateProfile;
-use madoguchi_core::clock::SystemClock;
+use madoguchi_core::clock::{Clock as _, FixedClock};
 use madoguchi_core::counter::Counter;
 use madoguchi_core::store::{NewUser, SqliteStore, Store};
+
+/// The tests' "now" (2026-11-20 10:00 JST), so that screens and snapshots show the same dates every run.
+fn fixed_clock() -> FixedClock {
+    FixedClock::new("2026-11-20T01:00:00Z".parse().expect("timestamp"))
+}
 
 struct World {
     counter: Counter,
@@ -43,9 +48,9 @@ async fn world() -> World {
         password_hash: hash_password("admin-password-1").expect("hash"),
         grants: vec![(Role::Admin, None)],
     };
-    store.initialize(admin, "setup", jiff::Timestamp::now().as_microsecond()).await.expect("init");
+    store.initialize(admin, "setup", fixed_clock().now_us()).await.expect("init");
     let profile = CertificateProfile::generated(madoguchi_core::sample::demo_issuer(), true).expect("profile");
-    let counter = Counter::new(store, residents.clone(), Arc::new(SystemClock), profile);
+    let counter = Counter::new(store, residents.clone(), Arc::new(fixed_clock()), profile);
     let admin = counter.login("admin", "admin-password-1", Role::Admin, "setup").await.expect("admin");
     for (login, name, role) in [
         ("op1", "窓口 花子", Role::Operator),
@@ -72,13 +77,17 @@ fn terminal(world: &World, station: &str, with_printer: bool) -> Harness<'static
     let backend =
         backend::spawn(world.counter.clone(), station, printer, devices::config::DeviceConfig::demo(), Arc::new(|| {}));
     let app = TerminalApp::new(backend, station, None);
-    Harness::builder().with_size([1180.0, 820.0]).with_context_setup(install_theme).build_ui_state(
-        |ui, app: &mut TerminalApp| {
-            app.logic(ui.ctx());
-            app.ui(ui);
-        },
-        app,
-    )
+    Harness::builder()
+        .with_size([1180.0, 820.0])
+        .with_theme(egui::Theme::Light)
+        .with_context_setup(install_theme)
+        .build_ui_state(
+            |ui, app: &mut TerminalApp| {
+                app.logic(ui.ctx());
+                app.ui(ui);
+            },
+            app,
+        )
 }
 
 /// Step the UI until `done` holds (the back end answers on its own thread).
@@ -425,4 +434,51 @@ async fn an_auditor_filters_the_log_and_the_chain_check_names_a_tampered_row() {
     wait_until(&mut auditor, "the second verification", |app| matches!(app.audit_verification(), Some(Err(_))));
     let Some(Err(text)) = auditor.state().audit_verification() else { unreachable!() };
     assert!(text.contains("3番目の記録で改ざんを検出しました"), "{text}");
+}
+
+/// The main screens, rendered (wgpu on the CPU adapter) and compared with the committed images in
+/// `tests/snapshots/`. `UPDATE_SNAPSHOTS=1 cargo test -p madoguchi --test ui` rewrites them after a deliberate change.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_main_screens_match_their_snapshots() {
+    let world = world().await;
+    let (reading, _) = ordinary_reading(&world).await;
+    let mut results = egui_kittest::SnapshotResults::new();
+
+    let mut operator = terminal(&world, "post-1", false);
+    operator.run();
+    results.add(operator.try_snapshot("login"));
+    log_in(&mut operator, "op1");
+    type_text(&mut operator, &reading);
+    operator.key_press(Key::F2);
+    wait_until(&mut operator, "search results", |app| !app.search_results().is_empty());
+    let first = operator.state().search_results()[0].name.display();
+    tab_to(&mut operator, &first);
+    operator.key_press(Key::Enter);
+    operator.run();
+    tab_to(&mut operator, "運転免許証");
+    operator.key_press(Key::Space);
+    operator.run();
+    results.add(operator.try_snapshot("operator"));
+    operator.key_press(Key::F9);
+    wait_until(&mut operator, "hand-over", |app| app.submitted() == 1);
+    let case_id = operator.state().cases().iter().map(|c| c.id).max().expect("case");
+
+    let mut reviewer = terminal(&world, "review-1", true);
+    log_in(&mut reviewer, "rev1");
+    wait_until(&mut reviewer, "the queue", |app| app.cases().iter().any(|c| c.id == case_id));
+    tab_to(&mut reviewer, &format!("案件{case_id}　"));
+    reviewer.key_press(Key::Enter);
+    wait_until(&mut reviewer, "the preview", |app| app.reviewing().is_some_and(|(_, _, preview)| preview));
+    wait_until(&mut reviewer, "the printer status", |app| app.printer_status().is_some());
+    results.add(reviewer.try_snapshot("reviewer"));
+
+    let mut admin = terminal(&world, "admin-pc", false);
+    log_in(&mut admin, "adm1");
+    wait_until(&mut admin, "the stations", |app| app.listed_stations().len() == 4);
+    results.add(admin.try_snapshot("admin"));
+
+    let mut auditor = terminal(&world, "audit-pc", false);
+    log_in(&mut auditor, "aud1");
+    wait_until(&mut auditor, "the log", |app| !app.audit_rows().is_empty());
+    results.add(auditor.try_snapshot("auditor"));
 }

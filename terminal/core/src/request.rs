@@ -132,6 +132,20 @@ pub enum IdentityDocument {
 }
 
 impl IdentityDocument {
+    /// The Japanese name.
+    pub fn label_ja(self) -> &'static str {
+        match self {
+            IdentityDocument::MyNumberCard => "マイナンバーカード",
+            IdentityDocument::DriversLicence => "運転免許証",
+            IdentityDocument::Passport => "旅券",
+            IdentityDocument::ResidenceCard => "在留カード",
+            IdentityDocument::InsuranceCertificate => "資格確認書",
+            IdentityDocument::PensionCertificate => "年金証書",
+            IdentityDocument::ProfessionalForm => "職務上請求書",
+            IdentityDocument::OfficialRequestForm => "公用請求書",
+        }
+    }
+
     /// 顔写真付公的身分証明書: one is enough; otherwise two documents.
     pub fn has_photo(self) -> bool {
         matches!(
@@ -194,6 +208,11 @@ impl CertificateKind {
         CertificateKind::MoveOutCertificate,
         CertificateKind::SealCertificate,
     ];
+
+    /// Parse a stored name.
+    pub fn parse(name: &str) -> Option<CertificateKind> {
+        CertificateKind::ALL.into_iter().find(|kind| kind.as_str() == name)
+    }
 
     /// The template's name as staff call it.
     pub fn template_ja(self) -> &'static str {

@@ -218,7 +218,7 @@ impl TerminalApp {
         self.checked_field(ui, "氏名", &mut form.display_name, false, checked.display_name.as_deref());
         self.checked_field(ui, "初期パスワード", &mut form.password, true, checked.password.as_deref());
         ui.horizontal(|ui| {
-            let label = ui.add_sized([150.0, 24.0], egui::Label::new("権限"));
+            let label = super::field_label(ui, "権限");
             egui::ComboBox::from_id_salt("new-user-role")
                 .selected_text(form.role.label_ja())
                 .show_ui(ui, |ui| {

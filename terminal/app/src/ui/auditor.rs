@@ -59,7 +59,7 @@ impl TerminalApp {
         let mut state = std::mem::take(&mut self.auditor);
         let actor = self.checked_field(ui, "利用者ID", &mut state.actor, false, None);
         ui.horizontal(|ui| {
-            let label = ui.add_sized([150.0, 24.0], egui::Label::new("操作"));
+            let label = super::field_label(ui, "操作");
             egui::ComboBox::from_id_salt("audit-action")
                 .selected_text(state.action.map_or("すべて", AuditAction::label_ja))
                 .show_ui(ui, |ui| {

@@ -99,7 +99,7 @@ impl TerminalApp {
                 ui.label(format!(
                     "案件{}　{}　{}{}",
                     case.id,
-                    case.kind,
+                    super::kind_label(&case.kind),
                     case.state.label_ja(),
                     reason.unwrap_or_default()
                 ));

@@ -35,7 +35,7 @@ impl TerminalApp {
                             "案件{}　{}　{}　{}",
                             case.id,
                             case.station,
-                            case.kind,
+                            super::kind_label(&case.kind),
                             queue_state_label(case.state)
                         );
                         if ui.selectable_label(reviewing == Some(case.id), label).clicked() {
@@ -56,7 +56,11 @@ impl TerminalApp {
             ui.heading(format!("案件{case_id}　{}", review.case.state.label_ja()));
             let requester = &review.case.request.requester;
             ui.label(format!("請求者：{}（{}）", requester.name, requester.category.label_ja()));
-            ui.label(format!("本人確認：{:?}", requester.identity.documents));
+            let documents: Vec<&str> = requester.identity.documents.iter().map(|d| d.label_ja()).collect();
+            ui.label(format!("本人確認：{}", documents.join("・")));
+            if !requester.purpose.is_empty() {
+                ui.label(format!("請求事由：{}", requester.purpose));
+            }
             ui.label(format!("出力：SHA-256 {}", hex::encode(&review.output.sha256[..8])));
             match (&review.texture, &review.preview_error) {
                 (Some(texture), _) => {
