@@ -142,6 +142,8 @@ pub struct TerminalApp {
     ime: ImeState,
     last_refresh: f64,
     focus_pending: bool,
+    /// Move the focus to the request form's first field (after a person is chosen).
+    focus_form: bool,
     submitted: u32,
     login_shown: bool,
 }
@@ -184,6 +186,7 @@ impl TerminalApp {
             ime: ImeState::default(),
             last_refresh: 0.0,
             focus_pending: true,
+            focus_form: false,
             submitted: 0,
             login_shown: false,
         }

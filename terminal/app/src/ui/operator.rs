@@ -158,14 +158,19 @@ impl TerminalApp {
             }
         }
         let mut chosen = None;
-        for hit in &self.results {
-            let text = format!("{}　{}　{}", hit.name.display(), hit.birth_date, hit.address.display());
-            if ui.selectable_label(self.selected.as_ref().is_some_and(|s| s.id == hit.id), text).clicked() {
-                chosen = Some(hit.clone());
+        // The hits scroll in their own box so the request form below stays in view.
+        egui::ScrollArea::vertical().id_salt("hits").max_height(190.0).auto_shrink([false, true]).show(ui, |ui| {
+            for hit in &self.results {
+                let text = format!("{}　{}　{}", hit.name.display(), hit.birth_date, hit.address.display());
+                if ui.selectable_label(self.selected.as_ref().is_some_and(|s| s.id == hit.id), text).clicked() {
+                    chosen = Some(hit.clone());
+                }
             }
-        }
+        });
         if chosen.is_some() {
             self.selected = chosen;
+            // Keyboard first: choosing a person moves on to the request form.
+            self.focus_form = true;
         }
     }
 
@@ -197,7 +202,11 @@ impl TerminalApp {
                 (RequesterCategory::Proxy, "任意代理人"),
                 (RequesterCategory::ThirdPartyIndividual, "第三者"),
             ] {
-                ui.radio_value(&mut self.form.category, category, label);
+                let radio = ui.radio_value(&mut self.form.category, category, label);
+                if self.focus_form && category == self.form.category {
+                    radio.request_focus();
+                    self.focus_form = false;
+                }
             }
             field_message(ui, error("requester.category"));
         });

@@ -62,15 +62,6 @@ impl TerminalApp {
                 ui.label(format!("請求事由：{}", requester.purpose));
             }
             ui.label(format!("出力：SHA-256 {}", hex::encode(&review.output.sha256[..8])));
-            match (&review.texture, &review.preview_error) {
-                (Some(texture), _) => {
-                    ui.add(egui::Image::new(texture).max_width(420.0).alt_text("帳票のプレビュー"));
-                }
-                (None, Some(error)) => {
-                    ui.label(RichText::new(error).color(Color32::RED));
-                }
-                _ => {}
-            }
             ui.horizontal(|ui| {
                 let approve = ui.button("承認（F9）").clicked() || ui.input(|i| i.key_pressed(Key::F9));
                 if approve && review.case.state == CaseState::Submitted && review.image.is_some() {
@@ -101,6 +92,16 @@ impl TerminalApp {
                     self.backend.send(Command::Return { case_id, reason: self.return_reason });
                 }
             });
+            match (&review.texture, &review.preview_error) {
+                (Some(texture), _) => {
+                    // The decisions sit above the sheet so they never scroll out of view.
+                    ui.add(egui::Image::new(texture).max_height(ui.available_height()).alt_text("帳票のプレビュー"));
+                }
+                (None, Some(error)) => {
+                    ui.label(RichText::new(error).color(Color32::RED));
+                }
+                _ => {}
+            }
         });
         // Reopen the case after a decision so its new state shows.
         if let Some(review) = &self.review
