@@ -150,9 +150,8 @@ async fn ordinary_reading(world: &World) -> (String, i64) {
     panic!("no ordinary household");
 }
 
-/// The operator's keyboard-only path: search, choose, check ID, hand over. Returns the new case id.
-fn hand_over_by_keyboard(harness: &mut Harness<'_, TerminalApp>, reading: &str) -> i64 {
-    let before = harness.state().submitted();
+/// Search by name from the operator's first field and choose the first hit, by keyboard.
+fn choose_first_hit(harness: &mut Harness<'_, TerminalApp>, reading: &str) {
     assert_eq!(focused_label(harness).as_deref(), Some("氏名（カナ・漢字）"), "the search field has the focus");
     type_text(harness, reading);
     harness.key_press(Key::F2);
@@ -161,6 +160,19 @@ fn hand_over_by_keyboard(harness: &mut Harness<'_, TerminalApp>, reading: &str) 
     tab_to(harness, &first);
     harness.key_press(Key::Enter);
     harness.run();
+}
+
+/// Open a case from the reviewer's queue, by keyboard.
+fn open_in_review(harness: &mut Harness<'_, TerminalApp>, case_id: i64) {
+    wait_until(harness, "the queue", |app| app.cases().iter().any(|c| c.id == case_id));
+    tab_to(harness, &format!("案件{case_id}　"));
+    harness.key_press(Key::Enter);
+}
+
+/// The operator's keyboard-only path: search, choose, check ID, hand over. Returns the new case id.
+fn hand_over_by_keyboard(harness: &mut Harness<'_, TerminalApp>, reading: &str) -> i64 {
+    let before = harness.state().submitted();
+    choose_first_hit(harness, reading);
     tab_to(harness, "運転免許証");
     harness.key_press(Key::Space);
     harness.run();
@@ -182,9 +194,7 @@ async fn an_operator_hands_over_by_keyboard_a_reviewer_approves_and_the_printer_
 
     let mut reviewer = terminal(&world, "review-1", true);
     log_in(&mut reviewer, "rev1");
-    wait_until(&mut reviewer, "the queue", |app| app.cases().iter().any(|c| c.id == case_id));
-    tab_to(&mut reviewer, &format!("案件{case_id}　"));
-    reviewer.key_press(Key::Enter);
+    open_in_review(&mut reviewer, case_id);
     wait_until(&mut reviewer, "the preview", |app| {
         app.reviewing().is_some_and(|(id, _, preview)| id == case_id && preview)
     });
@@ -220,9 +230,7 @@ async fn a_return_with_its_coded_reason_reaches_the_operators_list() {
 
     let mut reviewer = terminal(&world, "review-1", false);
     log_in(&mut reviewer, "rev1");
-    wait_until(&mut reviewer, "the queue", |app| app.cases().iter().any(|c| c.id == case_id));
-    tab_to(&mut reviewer, &format!("案件{case_id}　"));
-    reviewer.key_press(Key::Enter);
+    open_in_review(&mut reviewer, case_id);
     wait_until(&mut reviewer, "the case", |app| app.reviewing().is_some_and(|(id, _, _)| id == case_id));
     reviewer.key_press(Key::F8);
     wait_until(&mut reviewer, "the return", |app| app.notice().is_some_and(|n| n.text.contains("差し戻しました")));
@@ -333,13 +341,7 @@ async fn a_request_with_errors_shows_them_beside_the_fields_and_cannot_be_handed
     let (reading, _) = ordinary_reading(&world).await;
     let mut operator = terminal(&world, "post-1", false);
     log_in(&mut operator, "op1");
-    type_text(&mut operator, &reading);
-    operator.key_press(Key::F2);
-    wait_until(&mut operator, "search results", |app| !app.search_results().is_empty());
-    let first = operator.state().search_results()[0].name.display();
-    tab_to(&mut operator, &first);
-    operator.key_press(Key::Enter);
-    operator.run();
+    choose_first_hit(&mut operator, &reading);
     tab_to(&mut operator, "第三者");
     operator.key_press(Key::Space);
     operator.run();
@@ -448,13 +450,7 @@ async fn the_main_screens_match_their_snapshots() {
     operator.run();
     results.add(operator.try_snapshot("login"));
     log_in(&mut operator, "op1");
-    type_text(&mut operator, &reading);
-    operator.key_press(Key::F2);
-    wait_until(&mut operator, "search results", |app| !app.search_results().is_empty());
-    let first = operator.state().search_results()[0].name.display();
-    tab_to(&mut operator, &first);
-    operator.key_press(Key::Enter);
-    operator.run();
+    choose_first_hit(&mut operator, &reading);
     tab_to(&mut operator, "運転免許証");
     operator.key_press(Key::Space);
     operator.run();
@@ -465,9 +461,7 @@ async fn the_main_screens_match_their_snapshots() {
 
     let mut reviewer = terminal(&world, "review-1", true);
     log_in(&mut reviewer, "rev1");
-    wait_until(&mut reviewer, "the queue", |app| app.cases().iter().any(|c| c.id == case_id));
-    tab_to(&mut reviewer, &format!("案件{case_id}　"));
-    reviewer.key_press(Key::Enter);
+    open_in_review(&mut reviewer, case_id);
     wait_until(&mut reviewer, "the preview", |app| app.reviewing().is_some_and(|(_, _, preview)| preview));
     wait_until(&mut reviewer, "the printer status", |app| app.printer_status().is_some());
     results.add(reviewer.try_snapshot("reviewer"));

@@ -35,6 +35,8 @@ pub enum Permission {
     ReadQueue,
     /// Create users and grant roles.
     ManageUsers,
+    /// See the stations' device configuration and run the device tests.
+    ManageStations,
     /// Read the audit log and verify it.
     ReadAudit,
 }
@@ -77,7 +79,7 @@ impl Role {
             Role::Operator => matches!(permission, P::PrepareCase),
             Role::Reviewer => matches!(permission, P::ReviewCase | P::IssueCertificate | P::ReadQueue),
             Role::Supervisor => matches!(permission, P::ReadQueue),
-            Role::Admin => matches!(permission, P::ManageUsers),
+            Role::Admin => matches!(permission, P::ManageUsers | P::ManageStations),
             Role::Auditor => matches!(permission, P::ReadAudit),
         }
     }
@@ -144,5 +146,8 @@ mod tests {
         assert!(!Role::Admin.allows(Permission::ReviewCase));
         assert!(!Role::Auditor.allows(Permission::PrepareCase));
         assert!(!Role::Auditor.allows(Permission::ReviewCase));
+        let station_admins: Vec<Role> =
+            Role::ALL.into_iter().filter(|role| role.allows(Permission::ManageStations)).collect();
+        assert_eq!(station_admins, vec![Role::Admin], "only admins see and test the stations' devices");
     }
 }

@@ -129,6 +129,12 @@ impl Counter {
         self.login(login_id, password, role, station).await
     }
 
+    /// Refuse unless the session's role allows `permission` and its grant is still valid now: for work that does not
+    /// go through the counter itself (the administrator's device tests) but must obey the same grants.
+    pub async fn check_permission(&self, session: &Session, permission: Permission) -> Result<(), CoreError> {
+        self.authorize(session, permission).await.map(|_| ())
+    }
+
     /// Check the session's role allows `permission` and its grant is still valid now.
     async fn authorize(&self, session: &Session, permission: Permission) -> Result<i64, CoreError> {
         let role = session.actor.role;

@@ -317,9 +317,7 @@ impl Worker {
             }
             Command::ListStations => {
                 let session = self.session().ok_or("ログインしてください")?.clone();
-                if !session.actor.role.allows(Permission::ManageUsers) {
-                    return Err("端末と機器の設定は管理者だけが扱えます".into());
-                }
+                self.counter.check_permission(&session, Permission::ManageStations).await.map_err(ja)?;
                 let rows = self
                     .devices
                     .stations
@@ -360,9 +358,7 @@ impl Worker {
             }
             Command::CheckDevice { station, role } => {
                 let session = self.session().ok_or("ログインしてください")?.clone();
-                if !session.actor.role.allows(Permission::ManageUsers) {
-                    return Err("機器のテストは管理者だけが行えます".into());
-                }
+                self.counter.check_permission(&session, Permission::ManageStations).await.map_err(ja)?;
                 let devices = self.devices.clone();
                 let name = station.clone();
                 let outcome = tokio::task::spawn_blocking(move || {
@@ -407,7 +403,7 @@ impl Worker {
 
     async fn refresh(&mut self) -> Result<(), String> {
         let Some(session) = self.session().cloned() else { return Ok(()) };
-        let filter = if session.actor.role.allows(madoguchi_core::auth::Permission::ReviewCase) {
+        let filter = if session.actor.role.allows(Permission::ReviewCase) {
             // The whole live queue: a reviewer must see every case handed over, however many.
             CaseFilter { states: vec![CaseState::Submitted, CaseState::Approved], station: None, limit: 5_000 }
         } else {

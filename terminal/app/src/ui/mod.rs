@@ -303,8 +303,10 @@ impl TerminalApp {
                 self.password.clear();
                 self.focus_pending = true;
                 self.backend.send(Command::Refresh);
-                if role.allows(Permission::ManageUsers) {
+                if role.allows(Permission::ManageStations) {
                     self.backend.send(Command::ListStations);
+                }
+                if role.allows(Permission::ManageUsers) {
                     self.backend.send(Command::ListUsers);
                 }
                 if role.allows(Permission::ReadAudit) {
@@ -313,11 +315,14 @@ impl TerminalApp {
                 tracing::info!(role = role.as_str(), "logged in");
             }
             Event::LoggedOut => {
+                let postal_areas = std::mem::take(&mut self.postal_areas);
                 *self = Self::new(
                     std::mem::replace(&mut self.backend, backend::spawn_closed()),
                     &self.station,
                     self.demo.then(|| self.demo_accounts.clone()),
                 );
+                // The postal data outlives the person: nothing of theirs is in it.
+                self.postal_areas = postal_areas;
             }
             Event::SearchResults(hits) => {
                 self.info(format!("{}件見つかりました", hits.len()));

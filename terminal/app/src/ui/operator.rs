@@ -294,7 +294,7 @@ impl TerminalApp {
                     furigana: self.form.furigana,
                     ..OptionalItems::default()
                 },
-                copies: *copies.as_ref().unwrap_or(&1),
+                copies: copies.as_ref().copied().unwrap_or(1),
             }),
         };
         let mut errors = request.validate().err().map(|e| e.0).unwrap_or_default();
