@@ -64,6 +64,10 @@ on_both_backends! {
     a_certificate_that_cannot_be_laid_out_never_reaches_review => unprintable_certificate_never_reaches_review;
     the_auditor_filters_the_log_and_the_read_is_recorded => auditor_filters_the_log;
     the_admin_lists_users_with_grants_and_no_password_hashes => admin_lists_users;
+    every_read_of_resident_data_is_one_audit_row_and_a_failed_audit_write_fails_the_call => reads_are_audited_once_and_fail_closed;
+    the_permission_matrix_holds_in_core_and_an_expired_grant_is_refused_at_once => permission_matrix_holds;
+    a_protected_field_is_shown_only_to_the_preparer_of_a_case_that_needs_it => protected_fields_follow_the_task;
+    usb_key_removal_and_removable_storage_lock_the_terminal_and_record_incidents => usb_key_and_media_incidents;
 }
 
 struct Fixture {
@@ -680,4 +684,323 @@ async fn admin_lists_users(store: &TestStore) {
     assert_eq!(temp.grants, vec![(Role::Operator, Some(until))]);
     let err = f.counter.users(&operator).await.expect_err("operators do not list users");
     assert!(matches!(err, CoreError::Forbidden { .. }), "{err:?}");
+}
+
+/// Run `call`, then check it wrote exactly one audit row, with `action`.
+async fn exactly_one_row<T, E: std::fmt::Debug>(
+    store: &TestStore,
+    action: AuditAction,
+    call: impl std::future::Future<Output = Result<T, E>>,
+) -> T {
+    let before = audit_count(store).await;
+    let value = call.await.unwrap_or_else(|err| panic!("{action:?} call failed: {err:?}"));
+    let entries = store.store.audit_entries(before + 1, 10).await.expect("entries");
+    let actions: Vec<&str> = entries.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(actions, [action.as_str()], "one call that reads resident data, one audit row");
+    value
+}
+
+/// Row counts of every table a counter call can change.
+async fn table_counts(store: &TestStore) -> Vec<i64> {
+    let mut counts = Vec::new();
+    for table in ["audit_log", "cases", "outputs", "approvals", "returns", "issuances", "number_reservations", "users"]
+    {
+        let sql = format!("SELECT count(*) FROM {table}");
+        let count = match &store.raw {
+            RawDb::Sqlite(pool) => sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).fetch_one(pool).await,
+            RawDb::Pg(pool) => sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).fetch_one(pool).await,
+        };
+        counts.push(count.expect("count rows"));
+    }
+    counts
+}
+
+/// A failpoint in the database itself: every audit insert is refused, as a full disk or a broken disk would.
+async fn fail_audit_writes(store: &TestStore, on: bool) {
+    let statements: &[&str] = match (&store.raw, on) {
+        (RawDb::Sqlite(_), true) => &["CREATE TRIGGER audit_failpoint BEFORE INSERT ON audit_log
+             BEGIN SELECT RAISE(ABORT, 'failpoint: the audit write failed'); END"],
+        (RawDb::Sqlite(_), false) => &["DROP TRIGGER audit_failpoint"],
+        (RawDb::Pg(_), true) => &[
+            "CREATE FUNCTION audit_failpoint() RETURNS trigger LANGUAGE plpgsql AS $$
+             BEGIN RAISE EXCEPTION 'failpoint: the audit write failed'; END $$",
+            "CREATE TRIGGER audit_failpoint BEFORE INSERT ON audit_log FOR EACH ROW EXECUTE FUNCTION audit_failpoint()",
+        ],
+        (RawDb::Pg(_), false) => &["DROP TRIGGER audit_failpoint ON audit_log", "DROP FUNCTION audit_failpoint()"],
+    };
+    for statement in statements {
+        raw_exec!(&store.raw, *statement).expect("failpoint statement");
+    }
+}
+
+fn assert_failed_closed<T: std::fmt::Debug>(what: &str, result: Result<T, CoreError>) {
+    match result {
+        Err(CoreError::Store(err)) => assert!(err.to_string().contains("failpoint"), "{what}: {err}"),
+        other => panic!("{what} must fail when its audit row cannot be written, got {other:?}"),
+    }
+}
+
+async fn reads_are_audited_once_and_fail_closed(store: &TestStore) {
+    use backend_adapter::ResidentSystem as _;
+    use madoguchi_core::request::ProtectedField;
+    use madoguchi_core::store::AuditFilter;
+    let f = fixture(store).await;
+    let operator = login(&f.counter, "op1", "post-1").await;
+    let reviewer = login(&f.counter, "rev1", "review-1").await;
+    let auditor = login(&f.counter, "aud1", "audit-pc").await;
+    let household = ordinary_household(&f.residents).await;
+    let person = f.residents.household(household).await.expect("household").members[0].id;
+    let items = OptionalItems { individual_number: true, ..OptionalItems::default() };
+    let request = copy_request(household, RequesterCategory::Self_, items);
+    let case_id = f.counter.open_case(&operator, request.clone()).await.expect("open");
+    f.counter.prepare_and_submit(&operator, case_id).await.expect("submit");
+    let query = backend_adapter::types::SearchQuery { name_prefix: Some("ヤ".into()), ..Default::default() };
+
+    // Every core call that reads resident data (or the log of who read it) writes exactly one audit row.
+    exactly_one_row(store, AuditAction::ResidentSearched, f.counter.search_residents(&operator, &query)).await;
+    exactly_one_row(store, AuditAction::CaseRead, f.counter.review(&reviewer, case_id)).await;
+    let number = exactly_one_row(
+        store,
+        AuditAction::FieldRead,
+        f.counter.person_field(&operator, case_id, person, ProtectedField::IndividualNumber),
+    )
+    .await;
+    assert_eq!(number.len(), 12, "the 個人番号 the case needs is shown");
+    exactly_one_row(store, AuditAction::AuditRead, f.counter.audit_log(&auditor, &AuditFilter::default())).await;
+
+    // With the audit write failing, every call fails and nothing changes.
+    let draft = f.counter.open_case(&operator, request.clone()).await.expect("a draft for the failing submit");
+    let (_, output) = f.counter.review(&reviewer, case_id).await.expect("review");
+    fail_audit_writes(store, true).await;
+    let before = table_counts(store).await;
+    assert_failed_closed("search", f.counter.search_residents(&operator, &query).await);
+    assert_failed_closed("review", f.counter.review(&reviewer, case_id).await);
+    assert_failed_closed(
+        "protected field",
+        f.counter.person_field(&operator, case_id, person, ProtectedField::IndividualNumber).await,
+    );
+    assert_failed_closed("audit log", f.counter.audit_log(&auditor, &AuditFilter::default()).await);
+    assert_failed_closed("open case", f.counter.open_case(&operator, request.clone()).await);
+    assert_failed_closed("prepare and submit", f.counter.prepare_and_submit(&operator, draft).await);
+    assert_failed_closed("approve", f.counter.approve(&reviewer, case_id, output.sha256).await);
+    assert_failed_closed("return", f.counter.return_case(&reviewer, case_id, ReturnReason::WrongItems).await);
+    assert_failed_closed("login", f.counter.login("op2", "operator-pass-2", Role::Operator, "post-2").await);
+    assert_eq!(table_counts(store).await, before, "a call whose audit row failed changed nothing");
+    fail_audit_writes(store, false).await;
+    f.counter.approve(&reviewer, case_id, output.sha256).await.expect("works again once the log can be written");
+    verify_audit_chain(store.store.as_ref()).await.expect("read").expect("chain verifies");
+}
+
+/// Which call exercises each permission, as the role table names them.
+async fn try_permission(
+    f: &Fixture,
+    session: &Session,
+    permission: madoguchi_core::auth::Permission,
+    case: (i64, [u8; 32]),
+    household: HouseholdId,
+) -> Result<(), CoreError> {
+    use madoguchi_core::auth::Permission as P;
+    use madoguchi_core::store::AuditFilter;
+    let (case_id, sha) = case;
+    match permission {
+        P::PrepareCase => f
+            .counter
+            .open_case(session, copy_request(household, RequesterCategory::Self_, OptionalItems::default()))
+            .await
+            .map(drop),
+        P::ReviewCase => f.counter.approve(session, case_id, sha).await,
+        P::IssueCertificate => f.counter.issue(session, case_id, 1).await.map(drop),
+        P::ReadQueue => f.counter.queue(session, &CaseFilter::default()).await.map(drop),
+        P::ManageUsers => f.counter.users(session).await.map(drop),
+        P::ManageStations => f.counter.check_permission(session, P::ManageStations).await,
+        P::ReadAudit => f.counter.audit_log(session, &AuditFilter::default()).await.map(drop),
+    }
+}
+
+async fn permission_matrix_holds(store: &TestStore) {
+    use madoguchi_core::auth::Permission;
+    let f = fixture(store).await;
+    let household = ordinary_household(&f.residents).await;
+    let operator = login(&f.counter, "op1", "post-1").await;
+    for (login_id, station) in
+        [("op1", "post-1"), ("rev1", "review-1"), ("sup1", "sup-pc"), ("admin", "admin-pc"), ("aud1", "audit-pc")]
+    {
+        let session = login(&f.counter, login_id, station).await;
+        for permission in Permission::ALL {
+            let case = submitted_case(&f, &operator).await;
+            let before = table_counts(store).await;
+            let role = session.actor.role;
+            if role == Role::Operator && permission == Permission::ReadQueue {
+                continue; // an operator's own post list: checked below
+            }
+            let result = try_permission(&f, &session, permission, case, household).await;
+            if role.allows(permission) {
+                assert!(!matches!(result, Err(CoreError::Forbidden { .. })), "{role:?} may {permission:?}: {result:?}");
+            } else {
+                assert!(
+                    matches!(result, Err(CoreError::Forbidden { .. })),
+                    "{role:?} may not {permission:?}: {result:?}"
+                );
+                assert_eq!(table_counts(store).await, before, "a forbidden call changes nothing");
+            }
+        }
+    }
+    // An operator reads only the post's own list, whatever filter the caller passes.
+    let other_post = login(&f.counter, "op2", "post-2").await;
+    let everything = CaseFilter { limit: 1000, ..CaseFilter::default() };
+    assert!(f.counter.queue(&other_post, &everything).await.expect("post list").is_empty(), "post-2 has no cases");
+    let post_1 = f.counter.queue(&operator, &everything).await.expect("post list");
+    assert!(!post_1.is_empty() && post_1.iter().all(|c| c.station == "post-1"));
+
+    // A grant that expires is refused at the next call, without waiting for a new login.
+    let clock = test_clock();
+    let counter = Counter::new(store.store.clone(), f.residents.clone(), clock.clone(), f.counter.profile().clone());
+    let admin = login(&counter, "admin", "admin-pc").await;
+    let expires = madoguchi_core::clock::Clock::now_us(clock.as_ref()) + 3_600_000_000;
+    let temporary = madoguchi_core::store::NewUser {
+        login_id: "temp1".into(),
+        display_name: "臨時".into(),
+        password_hash: madoguchi_core::auth::hash_password("temporary-pass-1").expect("hash"),
+        grants: vec![(Role::Operator, Some(expires))],
+    };
+    counter.create_user(&admin, temporary).await.expect("temporary operator");
+    let session = counter.login("temp1", "temporary-pass-1", Role::Operator, "post-3").await.expect("login in time");
+    let query = backend_adapter::types::SearchQuery { name_prefix: Some("ヤ".into()), ..Default::default() };
+    counter.search_residents(&session, &query).await.expect("search within the grant");
+    clock.advance(std::time::Duration::from_secs(3_601));
+    let err = counter.search_residents(&session, &query).await.expect_err("expired");
+    assert!(matches!(err, CoreError::NoGrant { .. }), "{err:?}");
+    assert!(err.message_ja().contains("権限"), "{}", err.message_ja());
+    let err = counter.login("temp1", "temporary-pass-1", Role::Operator, "post-3").await.expect_err("expired login");
+    assert!(matches!(err, CoreError::NoGrant { .. }), "{err:?}");
+}
+
+async fn protected_fields_follow_the_task(store: &TestStore) {
+    use backend_adapter::ResidentSystem as _;
+    use madoguchi_core::request::ProtectedField;
+    let f = fixture(store).await;
+    let operator = login(&f.counter, "op1", "post-1").await;
+    let other = login(&f.counter, "op2", "post-2").await;
+    let household = ordinary_household(&f.residents).await;
+    let record = f.residents.household(household).await.expect("household");
+    let person = record.members[0].id;
+    let with_number = OptionalItems { individual_number: true, ..OptionalItems::default() };
+    let own = f.counter.open_case(&operator, copy_request(household, RequesterCategory::Self_, with_number)).await;
+    let own = own.expect("own case");
+    let plain =
+        f.counter.open_case(&operator, copy_request(household, RequesterCategory::Self_, OptionalItems::default()));
+    let plain = plain.await.expect("plain case");
+    let with_registry = OptionalItems { registry: true, ..OptionalItems::default() };
+    let third =
+        f.counter.open_case(&operator, copy_request(household, RequesterCategory::ThirdPartyIndividual, with_registry));
+    let third = third.await.expect("third-party case");
+
+    let number = f.counter.person_field(&operator, own, person, ProtectedField::IndividualNumber).await;
+    assert_eq!(number.expect("needed"), record.members[0].individual_number.as_str());
+    let registry = f.counter.person_field(&operator, third, person, ProtectedField::Registry).await;
+    assert!(!registry.expect("a third party's 本籍 request needs it").is_empty());
+    let refusals = [
+        ("a field the case does not ask for", &operator, own, ProtectedField::ResidentCode),
+        ("a case without the item", &operator, plain, ProtectedField::IndividualNumber),
+        ("a third party's case (never 個人番号)", &operator, third, ProtectedField::IndividualNumber),
+        ("another operator's case", &other, own, ProtectedField::IndividualNumber),
+    ];
+    for (what, session, case_id, field) in refusals {
+        let before = audit_count(store).await;
+        let err = f.counter.person_field(session, case_id, person, field).await.expect_err(what);
+        assert!(matches!(err, CoreError::FieldNotNeeded { .. }), "{what}: {err:?}");
+        assert!(err.message_ja().contains(field.label_ja()), "{}", err.message_ja());
+        let entries = store.store.audit_entries(before + 1, 10).await.expect("entries");
+        assert_eq!(entries.len(), 1, "{what}: the refusal is one audit row");
+        assert_eq!(entries[0].action, AuditAction::FieldRefused.as_str());
+    }
+    let reviewer = login(&f.counter, "rev1", "review-1").await;
+    let err =
+        f.counter.person_field(&reviewer, own, person, ProtectedField::IndividualNumber).await.expect_err("staff");
+    assert!(matches!(err, CoreError::Forbidden { .. }), "{err:?}");
+}
+
+async fn usb_key_and_media_incidents(store: &TestStore) {
+    use devices::usb::{BusWatcher, SimulatedBus, UsbDeviceInfo, class};
+    use madoguchi_core::guard::{DEFAULT_IDLE_LIMIT, LockReason, TerminalGuard, UsbKey};
+    fn device(vendor_id: u16, product_id: u16, serial: &str, device_class: u8) -> UsbDeviceInfo {
+        UsbDeviceInfo {
+            bus: 1,
+            address: 9,
+            vendor_id,
+            product_id,
+            serial: Some(serial.into()),
+            classes: vec![device_class],
+        }
+    }
+    /// Read the simulated bus through the real watcher and give every event to the guard.
+    fn pump(watcher: &mut BusWatcher<SimulatedBus>, guard: &mut TerminalGuard) -> Vec<LockReason> {
+        watcher.poll().expect("bus").iter().filter_map(|event| guard.observe(event)).collect()
+    }
+    let f = fixture(store).await;
+    let admin = login(&f.counter, "admin", "admin-pc").await;
+    let operator = login(&f.counter, "op1", "post-1").await;
+    let key = UsbKey::parse("1050:0407:OP1-KEY").expect("key");
+    let err =
+        f.counter.register_usb_key(&operator, "op1", Some(&key)).await.expect_err("operators do not register keys");
+    assert!(matches!(err, CoreError::Forbidden { .. }), "{err:?}");
+    f.counter.register_usb_key(&admin, "op1", Some(&key)).await.expect("register");
+    let err = f.counter.register_usb_key(&admin, "nobody", Some(&key)).await.expect_err("unknown user");
+    assert!(matches!(err, CoreError::NotFound { .. }), "{err:?}");
+
+    let bus = SimulatedBus::default();
+    let mut watcher = BusWatcher::new(bus.clone());
+    let mut guard = TerminalGuard::new(DEFAULT_IDLE_LIMIT, 0);
+    let err = f.counter.start_guarded_session(&operator, &mut guard).await.expect_err("no key attached");
+    assert!(matches!(&err, CoreError::TerminalLocked(LockReason::KeyMissing(k)) if *k == key), "{err:?}");
+    bus.attach(device(0x1050, 0x0407, "SOMEONE-ELSE", class::HID));
+    assert!(pump(&mut watcher, &mut guard).is_empty());
+    let err = f.counter.start_guarded_session(&operator, &mut guard).await.expect_err("a foreign key");
+    assert!(matches!(err, CoreError::TerminalLocked(LockReason::KeyMissing(_))), "{err:?}");
+    bus.attach(device(0x1050, 0x0407, "OP1-KEY", class::HID));
+    assert!(pump(&mut watcher, &mut guard).is_empty());
+    f.counter.start_guarded_session(&operator, &mut guard).await.expect("own key attached");
+
+    // The key is pulled: the next bus reading locks, and the lock is an incident.
+    bus.detach(0x1050, 0x0407, Some("OP1-KEY"));
+    let locks = pump(&mut watcher, &mut guard);
+    assert_eq!(locks, [LockReason::KeyRemoved(key.clone())]);
+    for reason in &locks {
+        f.counter.record_lock(Some(&operator), "post-1", reason).await.expect("record");
+    }
+    guard.end_session();
+
+    // A USB stick arrives while nobody is logged in: still an incident; no session starts until it is gone.
+    bus.attach(device(0x0781, 0x5583, "STICK-1", class::MASS_STORAGE));
+    let locks = pump(&mut watcher, &mut guard);
+    assert!(matches!(locks.as_slice(), [LockReason::RemovableMedia { vendor_id: 0x0781, .. }]), "{locks:?}");
+    for reason in &locks {
+        f.counter.record_lock(None, "post-1", reason).await.expect("record");
+    }
+    bus.attach(device(0x1050, 0x0407, "OP1-KEY", class::HID));
+    pump(&mut watcher, &mut guard);
+    let err = f.counter.start_guarded_session(&operator, &mut guard).await.expect_err("a stick is attached");
+    assert!(matches!(err, CoreError::TerminalLocked(LockReason::RemovableMedia { .. })), "{err:?}");
+    assert!(err.message_ja().contains("外部記憶媒体"), "{}", err.message_ja());
+    bus.detach(0x0781, 0x5583, Some("STICK-1"));
+    pump(&mut watcher, &mut guard);
+    f.counter.start_guarded_session(&operator, &mut guard).await.expect("stick removed, key attached");
+
+    let incidents = f.counter.incidents(&admin, 10).await.expect("admin reads incidents");
+    let kinds: Vec<&str> = incidents.iter().map(|i| i.kind.as_str()).collect();
+    assert_eq!(kinds, ["media.attached", "media.attached", "usb_key.removed"], "newest first");
+    assert_eq!(incidents[2].login_id, "op1");
+    assert_eq!(incidents[1].login_id, "-");
+    assert!(incidents[1].detail.contains("0781"), "{}", incidents[1].detail);
+    let auditor = login(&f.counter, "aud1", "audit-pc").await;
+    assert_eq!(f.counter.incidents(&auditor, 10).await.expect("auditor reads incidents").len(), 3);
+    let err = f.counter.incidents(&operator, 10).await.expect_err("operators do not");
+    assert!(matches!(err, CoreError::Forbidden { .. }), "{err:?}");
+    let entries = store.store.audit_entries(1, 10_000).await.expect("entries");
+    let count = |action: AuditAction| entries.iter().filter(|e| e.action == action.as_str()).count();
+    assert_eq!(count(AuditAction::IncidentRecorded), 3, "each incident has its audit row");
+    assert_eq!(count(AuditAction::TerminalLocked), 2, "each refused session start is recorded");
+    assert_eq!(count(AuditAction::UsbKeyRegistered), 1);
+    let err = raw_exec!(&store.raw, "DELETE FROM incidents").expect_err("incidents are kept");
+    assert!(err.to_string().contains("immutable"), "{err}");
 }

@@ -145,6 +145,7 @@ pub const USERS: &[(&str, Role, &str)] = &[
     ("rev1", Role::Reviewer, "reviewer-pass-1"),
     ("rev2", Role::Reviewer, "reviewer-pass-2"),
     ("aud1", Role::Auditor, "auditor-pass-01"),
+    ("sup1", Role::Supervisor, "supervisor-pass1"),
 ];
 
 /// Initialize the store with the test users and return a counter on it.

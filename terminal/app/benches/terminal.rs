@@ -58,7 +58,7 @@ fn frame_times(harness: &mut Harness<'_, TerminalApp>) -> Vec<f64> {
 
 fn terminal(counter: &Counter, station: &str) -> Harness<'static, TerminalApp> {
     let backend =
-        backend::spawn(counter.clone(), station, None, devices::config::DeviceConfig::demo(), Arc::new(|| {}));
+        backend::spawn(counter.clone(), station, None, devices::config::DeviceConfig::demo(), None, Arc::new(|| {}));
     let app = TerminalApp::new(backend, station, None);
     Harness::builder()
         .with_size([1180.0, 820.0])

@@ -2,6 +2,7 @@
 //! (SQLite, synthetic ward population); the subcommands initialize a store, verify its audit chain and generate
 //! a reference population. All logic lives in the core and adapter crates; this is glue.
 
+mod audit_cmd;
 mod certificate;
 mod demo;
 mod devices_cmd;
@@ -13,7 +14,7 @@ use std::process::ExitCode;
 use anyhow::{Context as _, bail};
 use clap::{Parser, Subcommand};
 use madoguchi_core::auth::{Role, hash_password};
-use madoguchi_core::store::{NewUser, OpenMode, open_store, verify_audit_chain};
+use madoguchi_core::store::{NewUser, OpenMode, open_store};
 
 #[derive(Debug, Parser)]
 #[command(name = "madoguchi", version, about = "窓口: counter terminal for a ward office's 戸籍住民課")]
@@ -73,11 +74,44 @@ enum Command {
 
 #[derive(Debug, Subcommand)]
 enum AuditCommand {
-    /// Verify the hash chain; exit 0 when it verifies, 1 naming the first bad row otherwise.
+    /// Verify the hash chain (and signed checkpoints); exit 0 when it verifies, 1 naming the first problem.
     Verify {
         /// sqlite://PATH or postgres://… (opened read-only; works on a copy of the store)
         #[arg(long)]
         database: String,
+        /// A checkpoint file the ward signed and kept (repeatable); needs --public-key.
+        #[arg(long = "checkpoint")]
+        checkpoints: Vec<PathBuf>,
+        /// The ward's public key file.
+        #[arg(long)]
+        public_key: Option<PathBuf>,
+    },
+    /// Generate the ward's checkpoint signing key and its public key (never overwrites).
+    Keygen {
+        /// The signing key file (kept by ward staff).
+        #[arg(long)]
+        secret_out: PathBuf,
+        /// The public key file (given to auditors).
+        #[arg(long)]
+        public_out: PathBuf,
+    },
+    /// Sign a checkpoint of the verified chain with the ward's key and record the signing in the chain.
+    Checkpoint {
+        /// sqlite://PATH or postgres://…
+        #[arg(long)]
+        database: String,
+        /// The ward's signing key file.
+        #[arg(long)]
+        key: PathBuf,
+        /// Whose log this is (one line, e.g. 「新宿区 戸籍住民課」).
+        #[arg(long)]
+        origin: String,
+        /// Station recorded for the signing.
+        #[arg(long, default_value = "ward-audit")]
+        station: String,
+        /// The checkpoint file to write (never overwritten).
+        #[arg(long)]
+        out: PathBuf,
     },
 }
 
@@ -164,7 +198,15 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Terminal { demo, station } => terminal(demo, station).await,
         Command::Demo(args) => demo::run(args).await,
         Command::Init { database, admin, admin_name, station } => init(&database, &admin, &admin_name, &station).await,
-        Command::Audit { command: AuditCommand::Verify { database } } => audit_verify(&database).await,
+        Command::Audit { command: AuditCommand::Verify { database, checkpoints, public_key } } => {
+            audit_cmd::verify(&database, &checkpoints, public_key.as_deref()).await
+        }
+        Command::Audit { command: AuditCommand::Keygen { secret_out, public_out } } => {
+            audit_cmd::keygen(&secret_out, &public_out)
+        }
+        Command::Audit { command: AuditCommand::Checkpoint { database, key, origin, station, out } } => {
+            audit_cmd::checkpoint(&database, &key, &origin, &station, &out).await
+        }
         Command::Certificate { command } => {
             let written = match command {
                 CertificateCommand::Render(args) => certificate::render(args).await?,
@@ -229,6 +271,8 @@ async fn terminal(args: demo::DemoArgs, station: String) -> anyhow::Result<ExitC
                     &station,
                     Some(printer),
                     devices::config::DeviceConfig::demo(),
+                    // The demo's bus is simulated: a real USB disk on the developer's PC must not lock the demo.
+                    Some(backend::watch_bus(devices::usb::SimulatedBus::default())),
                     Arc::new(move || ctx.request_repaint()),
                 );
                 Ok(Box::new(TerminalApp::new(backend, &station, Some(accounts))))
@@ -275,19 +319,4 @@ async fn init(database: &str, admin: &str, admin_name: &str, station: &str) -> a
     store.initialize(user, station, now).await.map_err(|e| anyhow::anyhow!("{e}"))?;
     println!("initialized {database}; first admin: {admin}");
     Ok(ExitCode::SUCCESS)
-}
-
-async fn audit_verify(database: &str) -> anyhow::Result<ExitCode> {
-    let store =
-        open_store(database, OpenMode::ExistingReadOnly).await.with_context(|| format!("opening {database}"))?;
-    match verify_audit_chain(store.as_ref()).await? {
-        Ok(verified) => {
-            println!("audit chain verified: {} entries, head {}", verified.entries, hex::encode(verified.head));
-            Ok(ExitCode::SUCCESS)
-        }
-        Err(err) => {
-            eprintln!("audit chain BROKEN at seq {}: {err}", err.seq());
-            Ok(ExitCode::from(1))
-        }
-    }
 }

@@ -1,6 +1,8 @@
 //! The `madoguchi` binary end to end: generate residents and initialize a store with the CLI, take a 住民票の写し
 //! request through review to issue with the core, then `madoguchi audit verify` — which must pass, and must fail
-//! naming the row after any one byte of any audit row is changed. Runs on SQLite and, when configured, PostgreSQL.
+//! naming the row after any one byte of any audit row is changed, a row is deleted or rows are swapped; with the
+//! ward's signed checkpoint it must also catch a truncated or wholly recomputed log. Runs on SQLite and, when
+//! configured, PostgreSQL.
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -217,15 +219,294 @@ async fn verify_detects_every_single_byte_change(database: &str, raw: Raw) {
     assert!(out.status.success(), "restored rows verify again: {}", text(&out));
 }
 
+/// Every column of an audit row, as stored.
+#[derive(Clone, Debug)]
+struct AuditRow {
+    seq: i64,
+    at_us: i64,
+    texts: [String; 6],
+    prev_hash: Vec<u8>,
+    entry_hash: Vec<u8>,
+}
+
+const TEXT_COLUMNS: [&str; 6] = ["station", "actor", "role", "action", "subject", "detail"];
+
+impl AuditRow {
+    /// Recompute this row's hash after `prev_hash`, as an attacker who knows the algorithm would.
+    fn rehashed(&self, prev_hash: &[u8]) -> AuditRow {
+        let prev: [u8; 32] = prev_hash.try_into().expect("32 bytes");
+        let [station, actor, role, action, subject, detail] = &self.texts;
+        let hash = madoguchi_core::audit::entry_hash(
+            self.seq, self.at_us, station, actor, role, action, subject, detail, &prev,
+        );
+        AuditRow { prev_hash: prev.to_vec(), entry_hash: hash.to_vec(), ..self.clone() }
+    }
+}
+
+impl Raw {
+    async fn row(&self, seq: i64) -> AuditRow {
+        let mut texts: [String; 6] = Default::default();
+        for (text, column) in texts.iter_mut().zip(TEXT_COLUMNS) {
+            let Value::Text(value) = self.read(seq, column).await else { unreachable!("text column") };
+            *text = value;
+        }
+        let Value::Int(at_us) = self.read(seq, "at_us").await else { unreachable!("int column") };
+        let Value::Bytes(prev_hash) = self.read(seq, "prev_hash").await else { unreachable!("bytes") };
+        let Value::Bytes(entry_hash) = self.read(seq, "entry_hash").await else { unreachable!("bytes") };
+        AuditRow { seq, at_us, texts, prev_hash, entry_hash }
+    }
+
+    /// Overwrite every column but `seq` of row `seq` with `row`'s.
+    async fn overwrite(&self, seq: i64, row: &AuditRow) {
+        for (column, text) in TEXT_COLUMNS.iter().zip(&row.texts) {
+            self.write(seq, column, &Value::Text(text.clone())).await;
+        }
+        self.write(seq, "at_us", &Value::Int(row.at_us)).await;
+        self.write(seq, "prev_hash", &Value::Bytes(row.prev_hash.clone())).await;
+        self.write(seq, "entry_hash", &Value::Bytes(row.entry_hash.clone())).await;
+    }
+
+    async fn delete(&self, seq: i64) {
+        on_pool!(self, |pool| sqlx::query("DELETE FROM audit_log WHERE seq = $1")
+            .bind(seq)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))
+        .expect("delete audit row");
+    }
+
+    async fn insert(&self, row: &AuditRow) {
+        let [station, actor, role, action, subject, detail] = &row.texts;
+        on_pool!(self, |pool| sqlx::query(
+            "INSERT INTO audit_log (seq, at_us, station, actor, role, action, subject, detail, prev_hash, entry_hash)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+        )
+        .bind(row.seq)
+        .bind(row.at_us)
+        .bind(station)
+        .bind(actor)
+        .bind(role)
+        .bind(action)
+        .bind(subject)
+        .bind(detail)
+        .bind(&row.prev_hash)
+        .bind(&row.entry_hash)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))
+        .expect("insert audit row");
+    }
+
+    async fn set_head(&self, seq: i64, hash: &[u8]) {
+        on_pool!(self, |pool| sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
+            .bind(seq)
+            .bind(hash)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))
+        .expect("set head");
+    }
+}
+
+fn verify_cli(database: &str, checkpoint: Option<(&Path, &Path)>) -> Output {
+    let mut args = vec!["audit", "verify", "--database", database];
+    if let Some((file, key)) = checkpoint {
+        args.extend(["--checkpoint", file.to_str().expect("utf-8"), "--public-key", key.to_str().expect("utf-8")]);
+    }
+    madoguchi(&args, &[])
+}
+
+fn assert_broken(out: &Output, expected: &str, what: &str) {
+    assert_eq!(out.status.code(), Some(1), "{what} must be detected: {}", text(out));
+    assert!(text(out).contains(expected), "{what}: expected {expected:?} in {}", text(out));
+}
+
+/// The ward's key files and a checkpoint signed with them through the CLI.
+struct WardCheckpoint {
+    secret: std::path::PathBuf,
+    public: std::path::PathBuf,
+    checkpoint: std::path::PathBuf,
+    signed: String,
+}
+
+fn sign_ward_checkpoint(database: &str, dir: &Path) -> WardCheckpoint {
+    let secret = dir.join("ward.key");
+    let public = dir.join("ward.pub");
+    let out = madoguchi(
+        &[
+            "audit",
+            "keygen",
+            "--secret-out",
+            secret.to_str().expect("utf-8"),
+            "--public-out",
+            public.to_str().expect("utf-8"),
+        ],
+        &[],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let checkpoint = dir.join("checkpoint-1.txt");
+    let out = madoguchi(
+        &[
+            "audit",
+            "checkpoint",
+            "--database",
+            database,
+            "--key",
+            secret.to_str().expect("utf-8"),
+            "--origin",
+            "新宿区 戸籍住民課",
+            "--out",
+            checkpoint.to_str().expect("utf-8"),
+        ],
+        &[],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let signed = std::fs::read_to_string(&checkpoint).expect("checkpoint file");
+    WardCheckpoint { secret, public, checkpoint, signed }
+}
+
+/// Deleted, reordered, truncated and rewritten history, each detected by `madoguchi audit verify`; the last two only
+/// against the ward's signed checkpoint, which is why the ward keeps one.
+async fn verify_detects_deletion_reordering_truncation_and_rewrites(
+    database: &str,
+    raw: Raw,
+    dir: &Path,
+    ward: &WardCheckpoint,
+) {
+    let WardCheckpoint { secret, public, checkpoint, signed } = ward;
+    let seqs = raw.seqs().await;
+    let size = i64::try_from(seqs.len()).expect("count") - 1;
+    assert!(
+        signed.contains(&format!("size: {size}\n")),
+        "the checkpoint covers the chain before its own row: {signed}"
+    );
+    let with_checkpoint = Some((checkpoint.as_path(), public.as_path()));
+    let out = verify_cli(database, None);
+    assert!(
+        text(&out).contains("not protected"),
+        "without a checkpoint the verifier says what it cannot see: {}",
+        text(&out)
+    );
+    let out = verify_cli(database, with_checkpoint);
+    assert!(out.status.success() && text(&out).contains("signed history is intact"), "{}", text(&out));
+
+    // A deleted row in the middle.
+    let third = raw.row(3).await;
+    raw.delete(3).await;
+    assert_broken(&verify_cli(database, None), "seq 4: expected seq 3", "a deleted row");
+    raw.insert(&third).await;
+
+    // Two rows swapped.
+    let (fourth, fifth) = (raw.row(4).await, raw.row(5).await);
+    raw.overwrite(4, &fifth).await;
+    raw.overwrite(5, &fourth).await;
+    assert_broken(&verify_cli(database, None), "seq 4", "reordered rows");
+    raw.overwrite(4, &fourth).await;
+    raw.overwrite(5, &fifth).await;
+
+    // The last row deleted, the head left alone.
+    let last_seq = *seqs.last().expect("rows");
+    let last = raw.row(last_seq).await;
+    raw.delete(last_seq).await;
+    assert_broken(&verify_cli(database, None), "audit head", "a deleted last row");
+
+    // Truncated below the checkpoint with the head rewound: the chain alone cannot tell, the checkpoint can.
+    let below = raw.row(size).await;
+    raw.delete(size).await;
+    let new_last = raw.row(size - 1).await;
+    raw.set_head(size - 1, &new_last.entry_hash).await;
+    let out = verify_cli(database, None);
+    assert!(out.status.success(), "a consistent truncation passes the chain check alone: {}", text(&out));
+    assert_broken(&verify_cli(database, with_checkpoint), "signed rows were removed", "a truncated log");
+    raw.insert(&below).await;
+    raw.insert(&last).await;
+    raw.set_head(last_seq, &last.entry_hash).await;
+    assert!(verify_cli(database, with_checkpoint).status.success(), "restored");
+
+    // One row edited and every later hash recomputed: a consistent forgery, caught by the checkpoint.
+    let originals: Vec<AuditRow> = {
+        let mut rows = Vec::new();
+        for seq in &seqs {
+            rows.push(raw.row(*seq).await);
+        }
+        rows
+    };
+    let mut prev = originals[0].prev_hash.clone();
+    for (index, row) in originals.iter().enumerate() {
+        let mut forged = row.clone();
+        if index == 1 {
+            forged.texts[1] = "someone-else".into();
+        }
+        let forged = forged.rehashed(&prev);
+        prev = forged.entry_hash.clone();
+        raw.overwrite(row.seq, &forged).await;
+    }
+    raw.set_head(last_seq, &prev).await;
+    let out = verify_cli(database, None);
+    assert!(out.status.success(), "a recomputed chain passes the chain check alone: {}", text(&out));
+    assert_broken(&verify_cli(database, with_checkpoint), "rewritten", "a rewritten history");
+    for row in &originals {
+        raw.overwrite(row.seq, row).await;
+    }
+    raw.set_head(last_seq, &last.entry_hash).await;
+
+    // A forged checkpoint, and a checkpoint checked with another key.
+    let forged = dir.join("forged.txt");
+    std::fs::write(&forged, signed.replace(&format!("size: {size}\n"), &format!("size: {}\n", size - 1)))
+        .expect("write");
+    assert_broken(&verify_cli(database, Some((&forged, public))), "signature does not verify", "a forged checkpoint");
+    let (other_secret, other_public) = (dir.join("other.key"), dir.join("other.pub"));
+    let out = madoguchi(
+        &[
+            "audit",
+            "keygen",
+            "--secret-out",
+            other_secret.to_str().expect("utf-8"),
+            "--public-out",
+            other_public.to_str().expect("utf-8"),
+        ],
+        &[],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert_broken(
+        &verify_cli(database, Some((checkpoint, &other_public))),
+        "not by the given public key",
+        "another key",
+    );
+    let out = madoguchi(
+        &[
+            "audit",
+            "keygen",
+            "--secret-out",
+            secret.to_str().expect("utf-8"),
+            "--public-out",
+            dir.join("x.pub").to_str().expect("utf-8"),
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(2), "a key file is never overwritten: {}", text(&out));
+    assert!(verify_cli(database, with_checkpoint).status.success(), "everything restored verifies");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_request_to_issue_then_audit_verify_detects_any_changed_byte() {
     let dir = tempfile::tempdir().expect("dir");
     let database = format!("sqlite://{}", dir.path().join("store.sqlite").display());
     issued_case(dir.path(), &database).await;
-    // An attacker with file access can drop the trigger that forbids edits; the chain must still give them away.
-    let pool = sqlx::SqlitePool::connect(&database).await.expect("raw");
+    // An attacker with file access can drop the triggers that guard the log; the chain and the checkpoint must
+    // still give them away. Foreign keys off too, as such an attacker would.
+    let options: sqlx::sqlite::SqliteConnectOptions = database.parse().expect("url");
+    let pool = sqlx::SqlitePool::connect_with(options.foreign_keys(false)).await.expect("raw");
     sqlx::query("DROP TRIGGER audit_log_no_update").execute(&pool).await.expect("drop trigger");
     verify_detects_every_single_byte_change(&database, Raw::Sqlite(pool.clone())).await;
+    let ward = sign_ward_checkpoint(&database, dir.path());
+    for trigger in
+        ["audit_log_no_delete", "audit_log_extends_head", "audit_log_advances_head", "audit_head_follows_chain"]
+    {
+        sqlx::query(sqlx::AssertSqlSafe(format!("DROP TRIGGER {trigger}"))).execute(&pool).await.expect("drop trigger");
+    }
+    verify_detects_deletion_reordering_truncation_and_rewrites(&database, Raw::Sqlite(pool.clone()), dir.path(), &ward)
+        .await;
     pool.close().await;
 }
 
@@ -246,9 +527,14 @@ async fn postgres_request_to_issue_then_audit_verify_detects_any_changed_byte() 
     let database = format!("{}/{name}", &admin_url[..cut]);
     let dir = tempfile::tempdir().expect("dir");
     issued_case(dir.path(), &database).await;
-    let pool = sqlx::PgPool::connect(&database).await.expect("raw");
-    sqlx::query("ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_update").execute(&pool).await.expect("disable");
+    // A superuser session in replica mode fires no triggers and checks no foreign keys: the strongest insider.
+    let options: sqlx::postgres::PgConnectOptions = database.parse().expect("url");
+    let pool =
+        sqlx::PgPool::connect_with(options.options([("session_replication_role", "replica")])).await.expect("raw");
     verify_detects_every_single_byte_change(&database, Raw::Pg(pool.clone())).await;
+    let ward = sign_ward_checkpoint(&database, dir.path());
+    verify_detects_deletion_reordering_truncation_and_rewrites(&database, Raw::Pg(pool.clone()), dir.path(), &ward)
+        .await;
     pool.close().await;
     sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))).execute(&admin).await.ok();
 }

@@ -33,6 +33,10 @@ struct World {
     store_path: std::path::PathBuf,
     residents: Arc<ReferenceResidentSystem>,
     printer: UsbPrinterModel,
+    /// The terminals' USB bus (USB keys, removable storage).
+    bus: devices::usb::SimulatedBus,
+    /// The counter's clock (moved by the idle-lock test).
+    clock: Arc<FixedClock>,
     _dir: tempfile::TempDir,
 }
 
@@ -50,7 +54,8 @@ async fn world() -> World {
     };
     store.initialize(admin, "setup", fixed_clock().now_us()).await.expect("init");
     let profile = CertificateProfile::generated(madoguchi_core::sample::demo_issuer(), true).expect("profile");
-    let counter = Counter::new(store, residents.clone(), Arc::new(fixed_clock()), profile);
+    let clock = Arc::new(fixed_clock());
+    let counter = Counter::new(store, residents.clone(), clock.clone(), profile);
     let admin = counter.login("admin", "admin-password-1", Role::Admin, "setup").await.expect("admin");
     for (login, name, role) in [
         ("op1", "窓口 花子", Role::Operator),
@@ -68,14 +73,20 @@ async fn world() -> World {
     }
     let printer = UsbPrinterModel::new("MFG:Test;MDL:CertPrinter;CMD:PJL,PDF;CLS:PRINTER;");
     let store_path = dir.path().join("store.sqlite");
-    World { counter, store_path, residents, printer, _dir: dir }
+    World { counter, store_path, residents, printer, bus: devices::usb::SimulatedBus::default(), clock, _dir: dir }
 }
 
 fn terminal(world: &World, station: &str, with_printer: bool) -> Harness<'static, TerminalApp> {
     let printer: Option<backend::StationPrinter> = with_printer
         .then(|| Arc::new(Mutex::new(UsbPrinter::new(Box::new(world.printer.clone()) as Box<dyn PrinterClassIo>))));
-    let backend =
-        backend::spawn(world.counter.clone(), station, printer, devices::config::DeviceConfig::demo(), Arc::new(|| {}));
+    let backend = backend::spawn(
+        world.counter.clone(),
+        station,
+        printer,
+        devices::config::DeviceConfig::demo(),
+        Some(backend::watch_bus(world.bus.clone())),
+        Arc::new(|| {}),
+    );
     let app = TerminalApp::new(backend, station, None);
     Harness::builder()
         .with_size([1180.0, 820.0])
@@ -124,6 +135,12 @@ fn type_text(harness: &mut Harness<'_, TerminalApp>, text: &str) {
 }
 
 fn log_in(harness: &mut Harness<'_, TerminalApp>, login: &str) {
+    submit_login(harness, login);
+    wait_until(harness, "login", |app| app.session().is_some());
+}
+
+/// Type the ID and password and press ログイン, without waiting for the answer.
+fn submit_login(harness: &mut Harness<'_, TerminalApp>, login: &str) {
     harness.run();
     assert_eq!(focused_label(harness).as_deref(), Some("利用者ID"), "the login screen starts in the ID field");
     type_text(harness, login);
@@ -133,7 +150,6 @@ fn log_in(harness: &mut Harness<'_, TerminalApp>, login: &str) {
     type_text(harness, "a-long-password");
     tab_to(harness, "ログイン");
     harness.key_press(Key::Enter);
-    wait_until(harness, "login", |app| app.session().is_some());
 }
 
 /// A family-name reading of an ordinary (not 支援措置) household, and its household id.
@@ -475,4 +491,102 @@ async fn the_main_screens_match_their_snapshots() {
     log_in(&mut auditor, "aud1");
     wait_until(&mut auditor, "the log", |app| !app.audit_rows().is_empty());
     results.add(auditor.try_snapshot("auditor"));
+}
+
+fn notice_contains(app: &TerminalApp, text: &str) -> bool {
+    app.notice().is_some_and(|notice| notice.text.contains(text))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pulling_the_usb_key_or_plugging_in_a_stick_locks_the_terminal_and_records_an_incident() {
+    use devices::usb::{UsbDeviceInfo, class};
+    use madoguchi_core::guard::UsbKey;
+    let world = world().await;
+    let admin = world.counter.login("admin", "admin-password-1", Role::Admin, "setup").await.expect("admin");
+    let key = UsbKey::parse("1050:0407:OP1-KEY").expect("key");
+    world.counter.register_usb_key(&admin, "op1", Some(&key)).await.expect("register the key");
+    let key_device = UsbDeviceInfo {
+        bus: 1,
+        address: 5,
+        vendor_id: 0x1050,
+        product_id: 0x0407,
+        serial: Some("OP1-KEY".into()),
+        classes: vec![class::HID],
+    };
+
+    // The password alone is not enough.
+    let mut harness = terminal(&world, "post-1", false);
+    submit_login(&mut harness, "op1");
+    wait_until(&mut harness, "the second-factor refusal", |app| notice_contains(app, "USBキーが接続されていません"));
+    assert!(harness.state().session().is_none());
+    drop(harness);
+
+    // With the key: logged in; the key pulled: locked, back at the login screen, with the reason.
+    world.bus.attach(key_device.clone());
+    let mut harness = terminal(&world, "post-1", false);
+    log_in(&mut harness, "op1");
+    world.bus.detach(0x1050, 0x0407, Some("OP1-KEY"));
+    wait_until(&mut harness, "the lock", |app| app.session().is_none());
+    assert!(notice_contains(harness.state(), "USBキーが取り外された"), "{:?}", harness.state().notice());
+    assert!(screen_text(&harness).contains("USBキーが取り外された"), "the lock screen says why");
+    assert!(harness.query_by_label("利用者ID").is_some(), "back at the login screen");
+    drop(harness);
+
+    // A USB stick arrives during a session: locked, and recorded as an incident.
+    world.bus.attach(key_device);
+    let mut harness = terminal(&world, "post-1", false);
+    log_in(&mut harness, "op1");
+    world.bus.attach(UsbDeviceInfo {
+        bus: 1,
+        address: 6,
+        vendor_id: 0x0781,
+        product_id: 0x5583,
+        serial: Some("STICK-1".into()),
+        classes: vec![class::MASS_STORAGE],
+    });
+    wait_until(&mut harness, "the media lock", |app| app.session().is_none());
+    assert!(notice_contains(harness.state(), "外部記憶媒体"), "{:?}", harness.state().notice());
+
+    drop(harness);
+    world.bus.detach(0x0781, 0x5583, Some("STICK-1"));
+
+    // The administrators see both at their next refresh, on the 事故記録 tab.
+    let mut harness = terminal(&world, "admin-pc", false);
+    log_in(&mut harness, "adm1");
+    wait_until(&mut harness, "the incident list", |app| app.incidents().len() == 2);
+    harness.get_by_label("事故記録（2件）").click();
+    harness.run();
+    let screen = screen_text(&harness);
+    assert!(screen.contains("外部記憶媒体の接続") && screen.contains("USBキーの取り外し"), "{screen}");
+
+    let incidents = world.counter.incidents(&admin, 10).await.expect("incidents");
+    let kinds: Vec<&str> = incidents.iter().map(|i| i.kind.as_str()).collect();
+    assert_eq!(kinds, ["media.attached", "usb_key.removed"]);
+    assert!(incidents.iter().all(|i| i.login_id == "op1" && i.station == "post-1"), "{incidents:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn five_idle_minutes_lock_the_terminal_and_input_postpones_the_lock() {
+    let world = world().await;
+    let mut harness = terminal(&world, "post-1", false);
+    log_in(&mut harness, "op1");
+    let minute = Duration::from_secs(60);
+    world.clock.advance(4 * minute);
+    type_text(&mut harness, "ヤ"); // input: the idle clock starts again
+    // Let the back end hear of it before the clock moves on.
+    for _ in 0..20 {
+        harness.step();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    world.clock.advance(4 * minute);
+    for _ in 0..25 {
+        harness.step();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(harness.state().session().is_some(), "8 minutes after login but 4 after the last input: still open");
+    world.clock.advance(minute + Duration::from_secs(1));
+    wait_until(&mut harness, "the idle lock", |app| app.session().is_none());
+    assert!(notice_contains(harness.state(), "一定時間操作がなかった"), "{:?}", harness.state().notice());
+    let admin = world.counter.login("admin", "admin-password-1", Role::Admin, "setup").await.expect("admin");
+    assert!(world.counter.incidents(&admin, 10).await.expect("incidents").is_empty(), "an idle lock is no incident");
 }

@@ -46,13 +46,25 @@ pub enum AuditAction {
     CaseIssued,
     /// A case or its output was read.
     CaseRead,
+    /// A protected field (個人番号, 住民票コード, 本籍) of a person was shown for a case that needs it.
+    FieldRead,
+    /// A protected field was asked for by a case that does not need it, and refused.
+    FieldRefused,
     /// The audit log itself was read.
     AuditRead,
+    /// The ward signed a checkpoint of the chain (the signed text is in the detail).
+    CheckpointSigned,
+    /// A user's USB key was registered or removed.
+    UsbKeyRegistered,
+    /// A terminal locked itself (USB key removed, removable storage attached, idle); incidents have a row too.
+    TerminalLocked,
+    /// An incident was recorded (removable storage, USB key removed, …).
+    IncidentRecorded,
 }
 
 impl AuditAction {
     /// Every action, in the order the auditor's filter lists them.
-    pub const ALL: [AuditAction; 16] = [
+    pub const ALL: [AuditAction; 22] = [
         AuditAction::StoreInitialized,
         AuditAction::UserCreated,
         AuditAction::RoleGranted,
@@ -68,7 +80,13 @@ impl AuditAction {
         AuditAction::CaseReturned,
         AuditAction::CaseIssued,
         AuditAction::CaseRead,
+        AuditAction::FieldRead,
+        AuditAction::FieldRefused,
         AuditAction::AuditRead,
+        AuditAction::CheckpointSigned,
+        AuditAction::UsbKeyRegistered,
+        AuditAction::TerminalLocked,
+        AuditAction::IncidentRecorded,
     ];
 
     /// 操作の種類 as the auditor's screen shows it.
@@ -89,7 +107,13 @@ impl AuditAction {
             AuditAction::CaseReturned => "差戻し",
             AuditAction::CaseIssued => "交付",
             AuditAction::CaseRead => "案件参照",
+            AuditAction::FieldRead => "個人番号等の参照",
+            AuditAction::FieldRefused => "個人番号等の参照拒否",
             AuditAction::AuditRead => "監査ログ閲覧",
+            AuditAction::CheckpointSigned => "チェックポイント署名",
+            AuditAction::UsbKeyRegistered => "USBキー登録",
+            AuditAction::TerminalLocked => "端末ロック",
+            AuditAction::IncidentRecorded => "事故記録",
         }
     }
 
@@ -116,7 +140,13 @@ impl AuditAction {
             AuditAction::CaseReturned => "case.returned",
             AuditAction::CaseIssued => "case.issued",
             AuditAction::CaseRead => "case.read",
+            AuditAction::FieldRead => "resident.field_read",
+            AuditAction::FieldRefused => "resident.field_refused",
             AuditAction::AuditRead => "audit.read",
+            AuditAction::CheckpointSigned => "audit.checkpoint",
+            AuditAction::UsbKeyRegistered => "user.usb_key",
+            AuditAction::TerminalLocked => "terminal.locked",
+            AuditAction::IncidentRecorded => "incident.recorded",
         }
     }
 }
@@ -251,6 +281,16 @@ pub enum ChainError {
         /// The row.
         seq: i64,
     },
+    /// The store's head row names another last entry than the chain has (rows at the end removed or replaced).
+    #[error(
+        "the audit head names seq {head_seq} but the chain ends at seq {entries} with another hash or length (rows at the end were removed or replaced)"
+    )]
+    HeadMismatch {
+        /// The seq the head names.
+        head_seq: i64,
+        /// The entries the chain has (up to the head).
+        entries: i64,
+    },
 }
 
 impl ChainError {
@@ -259,6 +299,7 @@ impl ChainError {
         match self {
             ChainError::SequenceGap { found, .. } => *found,
             ChainError::BrokenLink { seq } | ChainError::AlteredEntry { seq } => *seq,
+            ChainError::HeadMismatch { head_seq, entries } => (*entries + 1).min(*head_seq),
         }
     }
 
@@ -276,6 +317,9 @@ impl ChainError {
             ChainError::AlteredEntry { seq } => {
                 format!("監査ログ{seq}番の内容がハッシュと一致しません。改ざんの疑いがあります")
             }
+            ChainError::HeadMismatch { head_seq, entries } => format!(
+                "監査ログの末尾が管理情報と一致しません（管理情報は{head_seq}件、記録は{entries}件）。末尾の記録の削除・差し替えの疑いがあります"
+            ),
         }
     }
 }

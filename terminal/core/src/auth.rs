@@ -41,6 +41,19 @@ pub enum Permission {
     ReadAudit,
 }
 
+impl Permission {
+    /// Every permission (the rows of the permission matrix test).
+    pub const ALL: [Permission; 7] = [
+        Permission::PrepareCase,
+        Permission::ReviewCase,
+        Permission::IssueCertificate,
+        Permission::ReadQueue,
+        Permission::ManageUsers,
+        Permission::ManageStations,
+        Permission::ReadAudit,
+    ];
+}
+
 impl Role {
     /// Every role.
     pub const ALL: [Role; 5] = [Role::Operator, Role::Reviewer, Role::Supervisor, Role::Admin, Role::Auditor];

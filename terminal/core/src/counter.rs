@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use backend_adapter::ResidentSystem;
-use backend_adapter::types::{Household, HouseholdId, PersonSummary, SearchQuery};
+use backend_adapter::types::{Household, HouseholdId, PersonId, PersonSummary, Registry, SearchQuery};
 use sha2::{Digest as _, Sha256};
 
 use crate::audit::{AuditAction, AuditEntry, AuditRecord, ChainError, VerifiedChain};
@@ -14,9 +14,11 @@ use crate::case::ReturnReason;
 use crate::certificate::{CertificateDocument, CertificateProfile, PDF_MEDIA_TYPE};
 use crate::clock::Clock;
 use crate::error::{CoreError, StoreError};
-use crate::request::{CounterRequest, TaskRequest};
+use crate::guard::{LockReason, TerminalGuard, UsbKey};
+use crate::request::{CounterRequest, ProtectedField, TaskRequest};
 use crate::store::{
-    Actor, AuditFilter, CaseRecord, Issuance, NewCase, NewOutput, NewUser, Output, ReservedNumbers, Store, UserRecord,
+    Actor, AuditFilter, CaseFilter, CaseRecord, CaseSummary, Incident, Issuance, NewCase, NewOutput, NewUser, Output,
+    ReservedNumbers, SYSTEM_ACTOR, Store, UserRecord,
 };
 
 /// Consecutive failed logins that lock an account.
@@ -129,6 +131,11 @@ impl Counter {
         self.login(login_id, password, role, station).await
     }
 
+    /// The counter's clock, in µs since the epoch.
+    pub fn now_us(&self) -> i64 {
+        self.clock.now_us()
+    }
+
     /// Refuse unless the session's role allows `permission` and its grant is still valid now: for work that does not
     /// go through the counter itself (the administrator's device tests) but must obey the same grants.
     pub async fn check_permission(&self, session: &Session, permission: Permission) -> Result<(), CoreError> {
@@ -172,6 +179,90 @@ impl Counter {
     pub async fn create_user(&self, session: &Session, user: NewUser) -> Result<i64, CoreError> {
         let now = self.authorize(session, Permission::ManageUsers).await?;
         self.store.create_user(&session.actor, user, now).await
+    }
+
+    /// The queue (no resident data, so no audit row): staff and supervisors see every post's cases through any
+    /// filter; an operator sees only the cases of the post they are logged in at, whatever the filter says.
+    pub async fn queue(&self, session: &Session, filter: &CaseFilter) -> Result<Vec<CaseSummary>, CoreError> {
+        let filter = if session.actor.role.allows(Permission::ReadQueue) {
+            self.authorize(session, Permission::ReadQueue).await?;
+            filter.clone()
+        } else if session.actor.role.allows(Permission::PrepareCase) {
+            self.authorize(session, Permission::PrepareCase).await?;
+            CaseFilter { station: Some(session.actor.station.clone()), ..filter.clone() }
+        } else {
+            return Err(CoreError::Forbidden { role: session.actor.role, permission: Permission::ReadQueue });
+        };
+        Ok(self.store.cases(&filter).await?)
+    }
+
+    /// Register, or with `None` remove, a user's USB key (admins only; recorded).
+    pub async fn register_usb_key(
+        &self,
+        session: &Session,
+        login_id: &str,
+        key: Option<&UsbKey>,
+    ) -> Result<(), CoreError> {
+        let now = self.authorize(session, Permission::ManageUsers).await?;
+        self.store.set_usb_key(&session.actor, login_id, key, now).await
+    }
+
+    /// Start the terminal session of a logged-in user: the user's registered USB key must be attached, and no
+    /// removable storage. A refusal is recorded (an incident when storage is attached) and the session must not be
+    /// used.
+    pub async fn start_guarded_session(&self, session: &Session, guard: &mut TerminalGuard) -> Result<(), CoreError> {
+        let key = self.store.usb_key(session.actor.user_id).await?;
+        match guard.start_session(key, self.clock.now_us()) {
+            Ok(()) => Ok(()),
+            Err(reason) => {
+                self.record_lock(Some(session), &session.actor.station, &reason).await?;
+                Err(CoreError::TerminalLocked(reason))
+            }
+        }
+    }
+
+    /// Record that the terminal at `station` locked, and the incident if the reason is one. No permission is
+    /// needed: a terminal reports what happened to it, whoever was logged in (`None`: nobody).
+    pub async fn record_lock(
+        &self,
+        session: Option<&Session>,
+        station: &str,
+        reason: &LockReason,
+    ) -> Result<(), CoreError> {
+        let (actor, role) = session.map_or((SYSTEM_ACTOR.to_string(), "-".to_string()), |s| {
+            (s.actor.login_id.clone(), s.actor.role.as_str().to_string())
+        });
+        let mut record = AuditRecord {
+            at_us: self.clock.now_us(),
+            station: station.to_string(),
+            actor,
+            role,
+            action: AuditAction::TerminalLocked,
+            subject: format!("station:{station}"),
+            detail: reason.detail(),
+        };
+        match reason.incident_kind() {
+            Some(kind) => {
+                record.action = AuditAction::IncidentRecorded;
+                record.detail = serde_json::json!({ "kind": kind, "locked": true, "device": reason.detail() });
+                self.store.record_incident(&record, kind).await?;
+            }
+            None => {
+                self.store.append_audit(&record).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The newest incidents (admins and auditors).
+    pub async fn incidents(&self, session: &Session, limit: i64) -> Result<Vec<Incident>, CoreError> {
+        let permission = if session.actor.role.allows(Permission::ManageUsers) {
+            Permission::ManageUsers
+        } else {
+            Permission::ReadAudit
+        };
+        self.authorize(session, permission).await?;
+        Ok(self.store.incidents(limit).await?)
     }
 
     /// Every user with grants and lock state (admins only). Password hashes are not returned.
@@ -237,9 +328,65 @@ impl Counter {
         Ok(hits)
     }
 
+    /// One protected field (個人番号, 住民票コード, 本籍・筆頭者) of a person in the case's household, for the operator
+    /// who prepares that case, and only when the case's certificate shows the field (after the third-party rule).
+    /// Field-level visibility is decided here, not in the UI: any other call is refused with
+    /// [`CoreError::FieldNotNeeded`]. Granted or refused, the call is one audit row, written before anything returns.
+    pub async fn person_field(
+        &self,
+        session: &Session,
+        case_id: i64,
+        person: PersonId,
+        field: ProtectedField,
+    ) -> Result<String, CoreError> {
+        let now = self.authorize(session, Permission::PrepareCase).await?;
+        let user_id = session.actor.user_id;
+        let needed = move |case: &CaseRecord| match &case.request.task {
+            TaskRequest::Certificate(certificate) => {
+                case.preparer_id == user_id
+                    && (certificate.persons.is_empty() || certificate.persons.contains(&person))
+                    && field.needed_by(case.request.effective_items(certificate.items))
+            }
+            _ => false,
+        };
+        let case = self
+            .store
+            .case_recorded_as(&session.actor, case_id, now, &|case| {
+                let action = if needed(case) { AuditAction::FieldRead } else { AuditAction::FieldRefused };
+                (action, serde_json::json!({ "person": person.0, "field": field.as_str() }))
+            })
+            .await?;
+        let TaskRequest::Certificate(certificate) = &case.request.task else {
+            return Err(CoreError::FieldNotNeeded { case_id, field });
+        };
+        if !needed(&case) {
+            return Err(CoreError::FieldNotNeeded { case_id, field });
+        }
+        let household = self.residents.household(certificate.household).await?;
+        if household.members.iter().any(|m| m.support_measure) {
+            return Err(CoreError::SupportMeasure);
+        }
+        let member = household
+            .members
+            .iter()
+            .find(|m| m.id == person)
+            .ok_or_else(|| CoreError::NotFound { what: "person in the case's household", id: person.to_string() })?;
+        Ok(match field {
+            ProtectedField::IndividualNumber => member.individual_number.as_str().to_string(),
+            ProtectedField::ResidentCode => member.resident_code.as_str().to_string(),
+            ProtectedField::Registry => match &member.registry {
+                Registry::Japanese { honseki, head_of_family_register } => {
+                    format!("{honseki}　筆頭者 {head_of_family_register}")
+                }
+                Registry::Foreign { nationality, .. } => nationality.clone(),
+            },
+        })
+    }
+
     /// Read a household for a case (recorded before it is returned). A household with a member under 支援措置
-    /// is never shown to an operator.
-    pub async fn household_for_case(
+    /// is never shown to an operator. Private: the whole record, protected fields included, only feeds the
+    /// certificate the case asked for; callers see protected fields through [`Counter::person_field`].
+    async fn household_for_case(
         &self,
         session: &Session,
         household: HouseholdId,
@@ -315,12 +462,10 @@ impl Counter {
             .await
     }
 
-    /// The case and its exact output, for the reviewer's side-by-side view (recorded as reads).
+    /// The case and its exact output, for the reviewer's side-by-side view (recorded as one read).
     pub async fn review(&self, session: &Session, case_id: i64) -> Result<(CaseRecord, Output), CoreError> {
         let now = self.authorize(session, Permission::ReviewCase).await?;
-        let case = self.store.case(&session.actor, case_id, now).await?;
-        let output = self.store.output(&session.actor, case_id, now).await?;
-        Ok((case, output))
+        self.store.case_with_output(&session.actor, case_id, now).await
     }
 
     /// The pages of an output for the on-screen preview, laid out from the document it was rendered from. They are

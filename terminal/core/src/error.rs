@@ -151,6 +151,17 @@ pub enum CoreError {
     /// 支援措置 / 抑止: no certificate may be prepared; the case goes to staff.
     #[error("a support measure (DV etc.) restricts this record; the request is routed to staff")]
     SupportMeasure,
+    /// The terminal locked or refused a session (USB key absent or removed, removable storage, idle).
+    #[error("the terminal is locked: {0}")]
+    TerminalLocked(crate::guard::LockReason),
+    /// The case's task does not need this protected field, so the caller may not see it.
+    #[error("case {case_id} does not need the {field:?} of this person; the field is not shown")]
+    FieldNotNeeded {
+        /// The case.
+        case_id: i64,
+        /// The field asked for.
+        field: crate::request::ProtectedField,
+    },
     /// The certificate cannot be laid out (an item too long, a character no font has, …); nothing reached review.
     #[error("the certificate cannot be laid out: {0}")]
     Layout(crate::render::layout::LayoutError),
@@ -198,6 +209,10 @@ impl CoreError {
             }
             CoreError::OutputMismatch { .. } => {
                 "審査した内容と案件の出力が一致しません。画面を更新して再度審査してください".to_string()
+            }
+            CoreError::TerminalLocked(reason) => reason.message_ja(),
+            CoreError::FieldNotNeeded { field, .. } => {
+                format!("この案件では{}を表示できません（請求に含まれていない項目です）", field.label_ja())
             }
             CoreError::SupportMeasure => {
                 "この住民には支援措置（抑止）が設定されています。職員に引き継いでください".to_string()

@@ -266,6 +266,51 @@ pub struct OptionalItems {
     pub furigana: bool,
 }
 
+/// A field of a resident's record that an operator sees only when the case's task needs it (field-level visibility):
+/// everything else an operator handles is on the search hit or the certificate asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ProtectedField {
+    /// 個人番号 (特定個人情報).
+    IndividualNumber,
+    /// 住民票コード.
+    ResidentCode,
+    /// 本籍・筆頭者 (国籍・地域 for foreign residents).
+    Registry,
+}
+
+impl ProtectedField {
+    /// Every protected field.
+    pub const ALL: [ProtectedField; 3] =
+        [ProtectedField::IndividualNumber, ProtectedField::ResidentCode, ProtectedField::Registry];
+
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProtectedField::IndividualNumber => "individual_number",
+            ProtectedField::ResidentCode => "resident_code",
+            ProtectedField::Registry => "registry",
+        }
+    }
+
+    /// The Japanese label.
+    pub fn label_ja(self) -> &'static str {
+        match self {
+            ProtectedField::IndividualNumber => "個人番号",
+            ProtectedField::ResidentCode => "住民票コード",
+            ProtectedField::Registry => "本籍・筆頭者",
+        }
+    }
+
+    /// Whether a certificate with these (effective) items shows the field.
+    pub fn needed_by(self, items: OptionalItems) -> bool {
+        match self {
+            ProtectedField::IndividualNumber => items.individual_number,
+            ProtectedField::ResidentCode => items.resident_code,
+            ProtectedField::Registry => items.registry,
+        }
+    }
+}
+
 /// 住民票の写し / 記載事項証明書 request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CertificateRequest {

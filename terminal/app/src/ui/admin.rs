@@ -23,6 +23,8 @@ pub(super) enum AdminTab {
     Users,
     /// 帳票.
     Templates,
+    /// 事故記録.
+    Incidents,
 }
 
 /// The form that registers a user.
@@ -65,6 +67,15 @@ impl CheckedUser {
 }
 
 /// Japan's offset: expiry days are the ward's days.
+/// The Japanese name of an incident kind.
+fn incident_label(kind: &str) -> &str {
+    match kind {
+        "media.attached" => "外部記憶媒体の接続",
+        "usb_key.removed" => "USBキーの取り外し",
+        other => other,
+    }
+}
+
 fn japan() -> jiff::tz::TimeZone {
     jiff::tz::TimeZone::fixed(jiff::tz::offset(9))
 }
@@ -118,6 +129,7 @@ pub(super) struct AdminState {
     pub(super) checks: HashMap<(String, DeviceRole), Result<String, String>>,
     pub(super) running: HashSet<(String, DeviceRole)>,
     pub(super) profile: Option<super::backend::ProfileSummary>,
+    pub(super) incidents: Vec<madoguchi_core::store::Incident>,
 }
 
 impl TerminalApp {
@@ -128,12 +140,23 @@ impl TerminalApp {
             {
                 ui.selectable_value(&mut self.admin.tab, tab, label);
             }
+            let incidents = match self.admin.incidents.len() {
+                0 => "事故記録".to_string(),
+                n => format!("事故記録（{n}件）"),
+            };
+            let label = if self.admin.incidents.is_empty() {
+                RichText::new(incidents)
+            } else {
+                RichText::new(incidents).color(super::ERROR_COLOR).strong()
+            };
+            ui.selectable_value(&mut self.admin.tab, AdminTab::Incidents, label);
         });
         ui.separator();
         egui::ScrollArea::vertical().auto_shrink([false, false]).show(ui, |ui| match self.admin.tab {
             AdminTab::Stations => self.stations_ui(ui),
             AdminTab::Users => self.users_ui(ui),
             AdminTab::Templates => self.templates_ui(ui),
+            AdminTab::Incidents => self.incidents_ui(ui),
         });
     }
 
@@ -181,6 +204,33 @@ impl TerminalApp {
             self.admin.running.insert((station.clone(), role));
             self.backend.send(Command::CheckDevice { station, role });
         }
+    }
+
+    /// 事故記録: what the terminals locked for (removable storage, a USB key pulled), newest first.
+    fn incidents_ui(&mut self, ui: &mut egui::Ui) {
+        ui.heading("事故記録");
+        if self.admin.incidents.is_empty() {
+            ui.label("記録された事故はありません");
+            return;
+        }
+        egui::Grid::new("incidents").num_columns(5).striped(true).show(ui, |ui| {
+            for header in ["日時", "端末", "利用者", "種類", "詳細"] {
+                ui.label(RichText::new(header).strong());
+            }
+            ui.end_row();
+            for incident in &self.admin.incidents {
+                ui.label(super::local_time(incident.at_us));
+                ui.label(&incident.station);
+                ui.label(if incident.login_id == "-" {
+                    "（ログインなし）"
+                } else {
+                    incident.login_id.as_str()
+                });
+                ui.label(incident_label(&incident.kind));
+                ui.label(&incident.detail);
+                ui.end_row();
+            }
+        });
     }
 
     fn users_ui(&mut self, ui: &mut egui::Ui) {

@@ -12,14 +12,16 @@ use devices::config::DeviceConfig;
 use devices::job::{Delivery, JobOutcome};
 use devices::pjl::{PrinterLanguage, TraySelection, wrap_job};
 use devices::status::DeviceStatus;
+use devices::usb::{UsbEnumerator, WatcherThread, spawn_watcher};
 use devices::usb_printer::{PrinterClassIo, UsbPrinter};
 use madoguchi_core::audit::AuditEntry;
 use madoguchi_core::auth::{Permission, Role, hash_password};
 use madoguchi_core::case::{CaseState, ReturnReason};
 use madoguchi_core::counter::{Counter, Session};
+use madoguchi_core::guard::{DEFAULT_IDLE_LIMIT, LockReason, TerminalGuard};
 use madoguchi_core::render::raster;
 use madoguchi_core::request::CounterRequest;
-use madoguchi_core::store::{AuditFilter, CaseFilter, CaseRecord, CaseSummary, NewUser, Output, UserRecord};
+use madoguchi_core::store::{AuditFilter, CaseFilter, CaseRecord, CaseSummary, Incident, NewUser, Output, UserRecord};
 
 use crate::device_check::{self, DeviceRole};
 
@@ -113,6 +115,8 @@ pub enum Command {
     AuditLog(AuditFilter),
     /// Verify the audit chain (auditors).
     VerifyAudit,
+    /// The person at the terminal did something (keys, mouse): postpones the idle lock.
+    Activity,
 }
 
 /// What comes back.
@@ -187,6 +191,11 @@ pub enum Event {
     AuditVerified(Result<String, String>),
     /// An operation failed: the Japanese message for the screen.
     Failed(String),
+    /// The newest incidents (administrators), newest first.
+    Incidents(Vec<Incident>),
+    /// The terminal locked itself (USB key removed, removable storage attached): the session is gone; the Japanese
+    /// message says why and what to do.
+    Locked(String),
 }
 
 /// The UI's end of the back end.
@@ -220,6 +229,9 @@ struct Worker {
     session: Option<Session>,
     events: Sender<Event>,
     repaint: Arc<dyn Fn() + Send + Sync>,
+    /// The USB bus watcher (none: no device is ever seen, so a user with a registered key cannot log in).
+    bus: Option<WatcherThread>,
+    guard: TerminalGuard,
 }
 
 impl Worker {
@@ -247,11 +259,16 @@ impl Worker {
         match command {
             Command::Login { login_id, password } => {
                 let session = self.counter.login_any_role(&login_id, &password, &self.station).await.map_err(ja)?;
+                // The bus as it is now: the second factor and removable storage are checked on the latest reading.
+                self.drain_bus().await;
+                self.counter.start_guarded_session(&session, &mut self.guard).await.map_err(ja)?;
                 self.session = Some(session.clone());
                 self.emit(Event::LoggedIn(session));
             }
+            Command::Activity => self.guard.activity(self.counter.now_us()),
             Command::Logout => {
                 self.session = None;
+                self.guard.end_session();
                 self.emit(Event::LoggedOut);
             }
             Command::Search(query) => {
@@ -401,19 +418,60 @@ impl Worker {
         Ok(())
     }
 
+    /// Take what the bus watcher saw since the last call; lock at once when the guard says so.
+    async fn drain_bus(&mut self) {
+        let Some(bus) = &self.bus else { return };
+        let events: Vec<_> = bus.events.try_iter().collect();
+        for event in events {
+            match event {
+                Ok(event) => {
+                    if let Some(reason) = self.guard.observe(&event) {
+                        self.lock(reason).await;
+                    }
+                }
+                Err(err) => tracing::warn!("reading the USB bus: {err}"),
+            }
+        }
+    }
+
+    /// Lock: the session ends before anything else, then the lock (and incident) is recorded and shown.
+    async fn lock(&mut self, reason: LockReason) {
+        let session = self.session.take();
+        self.guard.end_session();
+        tracing::warn!(station = %self.station, "terminal locked: {reason}");
+        let mut message = reason.message_ja();
+        if let Err(err) = self.counter.record_lock(session.as_ref(), &self.station, &reason).await {
+            tracing::error!("recording the lock failed: {err}");
+            message.push_str("（記録に失敗しました。システム管理者に連絡してください）");
+        }
+        self.emit(Event::Locked(message));
+    }
+
     async fn refresh(&mut self) -> Result<(), String> {
         let Some(session) = self.session().cloned() else { return Ok(()) };
-        let filter = if session.actor.role.allows(Permission::ReviewCase) {
-            // The whole live queue: a reviewer must see every case handed over, however many.
-            CaseFilter { states: vec![CaseState::Submitted, CaseState::Approved], station: None, limit: 5_000 }
-        } else {
-            CaseFilter { states: Vec::new(), station: Some(session.actor.station.clone()), limit: 50 }
-        };
-        let cases = self.counter.store().cases(&filter).await.map_err(|e| {
-            tracing::warn!("listing cases: {e}");
-            "案件の一覧を読めません。しばらくして画面が更新されない場合は管理者に連絡してください".to_string()
-        })?;
-        self.emit(Event::Cases(cases));
+        let role = session.actor.role;
+        if role.allows(Permission::ReadQueue) || role.allows(Permission::PrepareCase) {
+            let filter = if session.actor.role.allows(Permission::ReadQueue) {
+                // The whole live queue: staff must see every case handed over, however many.
+                CaseFilter { states: vec![CaseState::Submitted, CaseState::Approved], station: None, limit: 5_000 }
+            } else {
+                // An operator's post list (core limits it to the post whatever the filter says).
+                CaseFilter { states: Vec::new(), station: Some(session.actor.station.clone()), limit: 50 }
+            };
+            let cases = self.counter.queue(&session, &filter).await.map_err(|e| {
+                tracing::warn!("listing cases: {e}");
+                "案件の一覧を読めません。しばらくして画面が更新されない場合は管理者に連絡してください".to_string()
+            })?;
+            self.emit(Event::Cases(cases));
+        }
+        if session.actor.role.allows(Permission::ManageUsers) {
+            // Incidents reach the administrators within a refresh, whichever terminal raised them.
+            let incidents = self.counter.incidents(&session, 200).await.map_err(|e| {
+                tracing::warn!("listing incidents: {e}");
+                e.message_ja()
+            })?;
+            self.emit(Event::Incidents(incidents));
+        }
         if let Some(printer) = self.printer.clone() {
             let status =
                 tokio::task::spawn_blocking(move || printer.lock().unwrap_or_else(PoisonError::into_inner).status())
@@ -425,12 +483,27 @@ impl Worker {
     }
 }
 
-/// Start the back end for `station`. `repaint` is called after every event (the UI's `request_repaint`).
+/// How often the back end takes the bus watcher's events (the watcher itself reads the bus every
+/// [`BUS_POLL_INTERVAL`]), together well under the one second a removed key may take to lock the terminal; and how
+/// often it checks the idle limit.
+const BUS_DRAIN_INTERVAL: Duration = Duration::from_millis(100);
+
+/// How often the bus watcher reads the bus when no hot-plug hint wakes it.
+pub const BUS_POLL_INTERVAL: Duration = Duration::from_millis(250);
+
+/// Watch `bus` for the terminal (a simulated bus in the demo and tests, libusb's on a counter PC).
+pub fn watch_bus<E: UsbEnumerator + 'static>(bus: E) -> WatcherThread {
+    spawn_watcher(bus, BUS_POLL_INTERVAL, None)
+}
+
+/// Start the back end for `station`. `repaint` is called after every event (the UI's `request_repaint`); `bus`
+/// reports USB arrivals and removals (the second factor and removable-storage lock).
 pub fn spawn(
     counter: Counter,
     station: &str,
     printer: Option<StationPrinter>,
     devices: DeviceConfig,
+    bus: Option<WatcherThread>,
     repaint: Arc<dyn Fn() + Send + Sync>,
 ) -> BackendHandle {
     let (commands, mut receiver) = tokio::sync::mpsc::unbounded_channel::<Command>();
@@ -444,11 +517,33 @@ pub fn spawn(
                 return;
             }
         };
-        let mut worker =
-            Worker { counter, station, printer, devices: Arc::new(devices), session: None, events: events_tx, repaint };
+        let guard = TerminalGuard::new(DEFAULT_IDLE_LIMIT, counter.now_us());
+        let mut worker = Worker {
+            counter,
+            station,
+            printer,
+            devices: Arc::new(devices),
+            session: None,
+            events: events_tx,
+            repaint,
+            bus,
+            guard,
+        };
         runtime.block_on(async move {
-            while let Some(command) = receiver.recv().await {
-                worker.handle(command).await;
+            let mut bus_ticks = tokio::time::interval(BUS_DRAIN_INTERVAL);
+            loop {
+                tokio::select! {
+                    command = receiver.recv() => match command {
+                        Some(command) => worker.handle(command).await,
+                        None => break,
+                    },
+                    _ = bus_ticks.tick() => {
+                        worker.drain_bus().await;
+                        if let Some(reason) = worker.guard.tick(worker.counter.now_us()) {
+                            worker.lock(reason).await;
+                        }
+                    }
+                }
             }
         });
     });

@@ -141,6 +141,8 @@ pub struct TerminalApp {
     auditor: auditor::AuditorState,
     ime: ImeState,
     last_refresh: f64,
+    /// When (UI time) the back end last heard of input: the idle lock's clock.
+    last_activity_sent: Option<f64>,
     focus_pending: bool,
     /// Move the focus to the request form's first field (after a person is chosen).
     focus_form: bool,
@@ -185,6 +187,7 @@ impl TerminalApp {
             auditor: auditor::AuditorState::default(),
             ime: ImeState::default(),
             last_refresh: 0.0,
+            last_activity_sent: None,
             focus_pending: true,
             focus_form: false,
             submitted: 0,
@@ -195,6 +198,18 @@ impl TerminalApp {
     /// The logged-in person, if any.
     pub fn session(&self) -> Option<&Session> {
         self.session.as_ref()
+    }
+
+    /// Back to the login screen with nothing of the last person left.
+    fn reset_to_login(&mut self) {
+        let postal_areas = std::mem::take(&mut self.postal_areas);
+        *self = Self::new(
+            std::mem::replace(&mut self.backend, backend::spawn_closed()),
+            &self.station,
+            self.demo.then(|| self.demo_accounts.clone()),
+        );
+        // The postal data outlives the person: nothing of theirs is in it.
+        self.postal_areas = postal_areas;
     }
 
     /// The current notice.
@@ -225,6 +240,11 @@ impl TerminalApp {
     /// The users the administrator's screen lists (login ids).
     pub fn listed_users(&self) -> Vec<&str> {
         self.admin.users.iter().map(|u| u.login_id.as_str()).collect()
+    }
+
+    /// The incidents the administrator's screen lists, newest first.
+    pub fn incidents(&self) -> &[madoguchi_core::store::Incident] {
+        &self.admin.incidents
     }
 
     /// The device check results the administrator's screen shows: (station, device, passed).
@@ -279,6 +299,12 @@ impl TerminalApp {
         }
         // The case list is refreshed every few seconds: other terminals change it.
         let now = ctx.input(|i| i.time);
+        // Any input postpones the idle lock; the back end hears of it at most once a second.
+        let touched = ctx.input(|i| !i.events.is_empty());
+        if self.session.is_some() && touched && self.last_activity_sent.is_none_or(|sent| now - sent >= 1.0) {
+            self.last_activity_sent = Some(now);
+            self.backend.send(Command::Activity);
+        }
         if self.session.is_some() && now - self.last_refresh > 2.0 {
             self.last_refresh = now;
             self.backend.send(Command::Refresh);
@@ -314,15 +340,12 @@ impl TerminalApp {
                 }
                 tracing::info!(role = role.as_str(), "logged in");
             }
-            Event::LoggedOut => {
-                let postal_areas = std::mem::take(&mut self.postal_areas);
-                *self = Self::new(
-                    std::mem::replace(&mut self.backend, backend::spawn_closed()),
-                    &self.station,
-                    self.demo.then(|| self.demo_accounts.clone()),
-                );
-                // The postal data outlives the person: nothing of theirs is in it.
-                self.postal_areas = postal_areas;
+            Event::LoggedOut => self.reset_to_login(),
+            Event::Locked(message) => {
+                // Everything the person had on screen goes with the session; only the reason stays.
+                self.reset_to_login();
+                self.notice = Some(Notice { error: true, text: message });
+                tracing::warn!("terminal locked");
             }
             Event::SearchResults(hits) => {
                 self.info(format!("{}件見つかりました", hits.len()));
@@ -382,6 +405,7 @@ impl TerminalApp {
             Event::Stations(stations) => self.admin.stations = stations,
             Event::Profile(profile) => self.admin.profile = Some(profile),
             Event::Users(users) => self.admin.users = users,
+            Event::Incidents(incidents) => self.admin.incidents = incidents,
             Event::UserCreated(login_id) => {
                 self.info(format!("利用者 {login_id} を登録しました"));
                 self.admin.new_user = admin::NewUserForm::default();

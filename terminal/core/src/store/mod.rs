@@ -308,10 +308,30 @@ pub trait Store: Send + Sync {
     ) -> Result<Issuance, CoreError>;
 
     /// Read a case (recorded as a read).
-    async fn case(&self, actor: &Actor, case_id: i64, at_us: i64) -> Result<CaseRecord, CoreError>;
+    async fn case(&self, actor: &Actor, case_id: i64, at_us: i64) -> Result<CaseRecord, CoreError> {
+        self.case_recorded_as(actor, case_id, at_us, &|_| {
+            (crate::audit::AuditAction::CaseRead, serde_json::json!({ "what": "case" }))
+        })
+        .await
+    }
 
-    /// Read a case's current output (recorded as a read).
-    async fn output(&self, actor: &Actor, case_id: i64, at_us: i64) -> Result<Output, CoreError>;
+    /// Read a case and record the read, in the same transaction, as the action and detail `record_as` chooses from
+    /// the case (so a decision about the case, such as a refused field, is one audit row).
+    async fn case_recorded_as(
+        &self,
+        actor: &Actor,
+        case_id: i64,
+        at_us: i64,
+        record_as: &(dyn for<'c> Fn(&'c CaseRecord) -> (crate::audit::AuditAction, serde_json::Value) + Send + Sync),
+    ) -> Result<CaseRecord, CoreError>;
+
+    /// Read a case with its current output for review (recorded as one read).
+    async fn case_with_output(
+        &self,
+        actor: &Actor,
+        case_id: i64,
+        at_us: i64,
+    ) -> Result<(CaseRecord, Output), CoreError>;
 
     /// List cases (no resident data).
     async fn cases(&self, filter: &CaseFilter) -> Result<Vec<CaseSummary>, StoreError>;
@@ -324,6 +344,44 @@ pub trait Store: Send + Sync {
 
     /// Audit entries matching `filter`, newest first.
     async fn audit_search(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>, StoreError>;
+
+    /// The chain head the store keeps (`audit_head`): the last entry's seq and hash.
+    async fn audit_head(&self) -> Result<(i64, [u8; 32]), StoreError>;
+
+    /// Record an incident with its audit row (`record`, whose action is the incident's) in one transaction.
+    async fn record_incident(&self, record: &AuditRecord, kind: &str) -> Result<i64, StoreError>;
+
+    /// The newest incidents first.
+    async fn incidents(&self, limit: i64) -> Result<Vec<Incident>, StoreError>;
+
+    /// Register (or with `None` remove) a user's USB key; recorded.
+    async fn set_usb_key(
+        &self,
+        actor: &Actor,
+        login_id: &str,
+        key: Option<&crate::guard::UsbKey>,
+        at_us: i64,
+    ) -> Result<(), CoreError>;
+
+    /// A user's registered USB key.
+    async fn usb_key(&self, user_id: i64) -> Result<Option<crate::guard::UsbKey>, StoreError>;
+}
+
+/// An incident a terminal raised (事故: removable storage attached, USB key removed, …).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Incident {
+    /// Row id.
+    pub id: i64,
+    /// When (µs).
+    pub at_us: i64,
+    /// Station.
+    pub station: String,
+    /// Who was logged in ("-" for nobody).
+    pub login_id: String,
+    /// Kind (`media.attached`, `usb_key.removed`, …).
+    pub kind: String,
+    /// Detail as JSON (device identity, never resident data).
+    pub detail: String,
 }
 
 /// How to open a store.
@@ -888,15 +946,22 @@ macro_rules! store_impl {
                 Ok(Issuance { id, case_id, issue_number, control_number, station: actor.station.clone(), sheets, copies, issued_at_us: at_us })
             }
 
-            async fn case(&self, actor: &Actor, case_id: i64, at_us: i64) -> Result<CaseRecord, CoreError> {
+            async fn case_recorded_as(
+                &self,
+                actor: &Actor,
+                case_id: i64,
+                at_us: i64,
+                record_as: &(dyn for<'c> Fn(&'c CaseRecord) -> ($crate::audit::AuditAction, serde_json::Value) + Send + Sync),
+            ) -> Result<CaseRecord, CoreError> {
                 let mut tx = self.begin_write().await?;
                 let case = Self::load_case(&mut tx, case_id).await?;
-                Self::append_in(&mut tx, &Self::record(actor, at_us, $crate::audit::AuditAction::CaseRead, subject_of_case(case_id), serde_json::json!({ "what": "case" }))).await?;
+                let (action, detail) = record_as(&case);
+                Self::append_in(&mut tx, &Self::record(actor, at_us, action, subject_of_case(case_id), detail)).await?;
                 tx.commit().await.map_err(StoreError::from)?;
                 Ok(case)
             }
 
-            async fn output(&self, actor: &Actor, case_id: i64, at_us: i64) -> Result<Output, CoreError> {
+            async fn case_with_output(&self, actor: &Actor, case_id: i64, at_us: i64) -> Result<(CaseRecord, Output), CoreError> {
                 let mut tx = self.begin_write().await?;
                 let case = Self::load_case(&mut tx, case_id).await?;
                 let Some((output_id, _)) = case.current_output else {
@@ -907,9 +972,9 @@ macro_rules! store_impl {
                         .bind(output_id)
                         .fetch_one(&mut *tx)
                         .await?;
-                Self::append_in(&mut tx, &Self::record(actor, at_us, $crate::audit::AuditAction::CaseRead, subject_of_case(case_id), serde_json::json!({ "what": "output", "output_id": output_id }))).await?;
+                Self::append_in(&mut tx, &Self::record(actor, at_us, $crate::audit::AuditAction::CaseRead, subject_of_case(case_id), serde_json::json!({ "what": "case and output", "output_id": output_id }))).await?;
                 tx.commit().await.map_err(StoreError::from)?;
-                Ok(Output { id: output_id, case_id, sha256: hash32(&sha)?, media_type, bytes, issue_number, document })
+                Ok((case, Output { id: output_id, case_id, sha256: hash32(&sha)?, media_type, bytes, issue_number, document }))
             }
 
             async fn cases(&self, filter: &CaseFilter) -> Result<Vec<CaseSummary>, StoreError> {
@@ -967,6 +1032,98 @@ macro_rules! store_impl {
                 rows.into_iter().map(audit_entry_from_row).collect()
             }
 
+            async fn record_incident(&self, record: &AuditRecord, kind: &str) -> Result<i64, StoreError> {
+                let mut tx = self.begin_write().await?;
+                let seq = Self::append_in(&mut tx, record).await?;
+                let id: i64 = sqlx::query_scalar(
+                    "INSERT INTO incidents (at_us, station, login_id, kind, detail, audit_seq)
+                     VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+                )
+                .bind(record.at_us)
+                .bind(&record.station)
+                .bind(&record.actor)
+                .bind(kind)
+                .bind(record.detail.to_string())
+                .bind(seq)
+                .fetch_one(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(id)
+            }
+
+            async fn incidents(&self, limit: i64) -> Result<Vec<$crate::store::Incident>, StoreError> {
+                let rows: Vec<(i64, i64, String, String, String, String)> = sqlx::query_as(
+                    "SELECT id, at_us, station, login_id, kind, detail FROM incidents ORDER BY id DESC LIMIT $1",
+                )
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(id, at_us, station, login_id, kind, detail)| $crate::store::Incident { id, at_us, station, login_id, kind, detail })
+                    .collect())
+            }
+
+            async fn set_usb_key(
+                &self,
+                actor: &Actor,
+                login_id: &str,
+                key: Option<&$crate::guard::UsbKey>,
+                at_us: i64,
+            ) -> Result<(), CoreError> {
+                let mut tx = self.begin_write().await?;
+                let user_id: Option<i64> = sqlx::query_scalar("SELECT id FROM users WHERE login_id = $1")
+                    .bind(login_id)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(StoreError::from)?;
+                let Some(user_id) = user_id else {
+                    return Err(CoreError::NotFound { what: "user", id: login_id.to_string() });
+                };
+                let detail = serde_json::json!({ "key": key.map(ToString::to_string) });
+                let seq = Self::append_in(
+                    &mut tx,
+                    &Self::record(actor, at_us, $crate::audit::AuditAction::UsbKeyRegistered, format!("user:{login_id}"), detail),
+                )
+                .await?;
+                sqlx::query("DELETE FROM user_keys WHERE user_id = $1").bind(user_id).execute(&mut *tx).await.map_err(StoreError::from)?;
+                if let Some(key) = key {
+                    sqlx::query("INSERT INTO user_keys (user_id, vendor_id, product_id, serial, audit_seq) VALUES ($1, $2, $3, $4, $5)")
+                        .bind(user_id)
+                        .bind(i64::from(key.vendor_id))
+                        .bind(i64::from(key.product_id))
+                        .bind(&key.serial)
+                        .bind(seq)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(StoreError::from)?;
+                }
+                tx.commit().await.map_err(StoreError::from)?;
+                Ok(())
+            }
+
+            async fn usb_key(&self, user_id: i64) -> Result<Option<$crate::guard::UsbKey>, StoreError> {
+                let row: Option<(i64, i64, String)> =
+                    sqlx::query_as("SELECT vendor_id, product_id, serial FROM user_keys WHERE user_id = $1")
+                        .bind(user_id)
+                        .fetch_optional(&self.pool)
+                        .await?;
+                row.map(|(vendor_id, product_id, serial)| {
+                    Ok($crate::guard::UsbKey {
+                        vendor_id: u16::try_from(vendor_id).map_err(|_| StoreError::Corrupt(format!("vendor id {vendor_id}")))?,
+                        product_id: u16::try_from(product_id).map_err(|_| StoreError::Corrupt(format!("product id {product_id}")))?,
+                        serial,
+                    })
+                })
+                .transpose()
+            }
+
+            async fn audit_head(&self) -> Result<(i64, [u8; 32]), StoreError> {
+                let (seq, hash): (i64, Vec<u8>) =
+                    sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1").fetch_one(&self.pool).await?;
+                Ok((seq, hash32(&hash)?))
+            }
+
             async fn audit_search(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>, StoreError> {
                 let limit = if filter.limit == 0 { 200 } else { i64::from(filter.limit) };
                 let mut query = sqlx::QueryBuilder::<$db>::new(
@@ -1021,6 +1178,8 @@ pub async fn verify_audit_chain(
     store: &dyn Store,
 ) -> Result<Result<crate::audit::VerifiedChain, crate::audit::ChainError>, StoreError> {
     const PAGE: i64 = 10_000;
+    // The head is read first: entries appended while the chain is read only make the chain longer than it.
+    let (head_seq, head_hash) = store.audit_head().await?;
     let mut verifier = crate::audit::ChainVerifier::default();
     let mut next = 1;
     loop {
@@ -1031,10 +1190,109 @@ pub async fn verify_audit_chain(
             if let Err(err) = verifier.push(entry) {
                 return Ok(Err(err));
             }
+            if entry.seq == head_seq && entry.entry_hash != head_hash {
+                return Ok(Err(crate::audit::ChainError::HeadMismatch { head_seq, entries: entry.seq }));
+            }
         }
         if i64::try_from(page.len()).unwrap_or(0) < PAGE {
             break;
         }
     }
-    Ok(Ok(verifier.finish()))
+    let verified = verifier.finish();
+    if verified.entries < head_seq {
+        return Ok(Err(crate::audit::ChainError::HeadMismatch { head_seq, entries: verified.entries }));
+    }
+    Ok(Ok(verified))
+}
+
+/// Why a store failed verification against a signed checkpoint.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuditVerifyError {
+    /// The chain itself is broken.
+    #[error(transparent)]
+    Chain(#[from] crate::audit::ChainError),
+    /// The chain verifies but does not contain the signed checkpoint (or the checkpoint is not genuine).
+    #[error(transparent)]
+    Checkpoint(#[from] crate::checkpoint::CheckpointError),
+}
+
+impl AuditVerifyError {
+    /// The message for an auditor's screen.
+    pub fn message_ja(&self) -> String {
+        match self {
+            AuditVerifyError::Chain(err) => err.message_ja(),
+            AuditVerifyError::Checkpoint(err) => err.message_ja(),
+        }
+    }
+}
+
+/// Verify the chain and then that it still contains each signed checkpoint: the signature verifies with the ward's
+/// key, and the entry at the checkpoint's size has the signed hash. This is what catches a truncated or wholly
+/// rewritten log, which a chain alone cannot.
+pub async fn verify_audit_against_checkpoints(
+    store: &dyn Store,
+    checkpoints: &[crate::checkpoint::Checkpoint],
+    key: &crate::checkpoint::WardPublicKey,
+) -> Result<Result<crate::audit::VerifiedChain, AuditVerifyError>, StoreError> {
+    for checkpoint in checkpoints {
+        if let Err(err) = checkpoint.verify(key) {
+            return Ok(Err(err.into()));
+        }
+    }
+    let verified = match verify_audit_chain(store).await? {
+        Ok(verified) => verified,
+        Err(err) => return Ok(Err(err.into())),
+    };
+    for checkpoint in checkpoints {
+        let at_size = if checkpoint.size == 0 {
+            None
+        } else {
+            store
+                .audit_entries(checkpoint.size, 1)
+                .await?
+                .first()
+                .filter(|e| e.seq == checkpoint.size)
+                .map(|e| e.entry_hash)
+        };
+        if let Err(err) = checkpoint.check_prefix(verified.entries, at_size) {
+            return Ok(Err(err.into()));
+        }
+    }
+    Ok(Ok(verified))
+}
+
+/// Sign a checkpoint of the store's chain with the ward's key and record the signing in the chain. The chain is
+/// verified first: a broken chain is never signed. The checkpoint covers the chain as verified; its own audit row
+/// comes after it (and is covered by the next checkpoint).
+pub async fn sign_audit_checkpoint(
+    store: &dyn Store,
+    key: &crate::checkpoint::WardSigningKey,
+    origin: &str,
+    station: &str,
+    at_us: i64,
+) -> Result<Result<crate::checkpoint::Checkpoint, AuditVerifyError>, StoreError> {
+    let verified = match verify_audit_chain(store).await? {
+        Ok(verified) => verified,
+        Err(err) => return Ok(Err(err.into())),
+    };
+    let checkpoint = match key.sign(origin, verified.entries, verified.head, at_us) {
+        Ok(checkpoint) => checkpoint,
+        Err(err) => return Ok(Err(err.into())),
+    };
+    let record = AuditRecord {
+        at_us,
+        station: station.to_string(),
+        actor: SYSTEM_ACTOR.to_string(),
+        role: "ward-key".to_string(),
+        action: crate::audit::AuditAction::CheckpointSigned,
+        subject: "audit_log".to_string(),
+        detail: serde_json::json!({
+            "size": checkpoint.size,
+            "head": hex::encode(checkpoint.head),
+            "key": checkpoint.key_id,
+            "checkpoint": checkpoint.to_text(),
+        }),
+    };
+    store.append_audit(&record).await?;
+    Ok(Ok(checkpoint))
 }

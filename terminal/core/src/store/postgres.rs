@@ -36,6 +36,11 @@ impl PgStore {
                 (1, "counter", include_str!("../../migrations/postgres/0001_counter.sql")),
                 (2, "number reservations", include_str!("../../migrations/postgres/0002_number_reservations.sql")),
                 (3, "output documents", include_str!("../../migrations/postgres/0003_output_documents.sql")),
+                (
+                    4,
+                    "incidents and usb keys",
+                    include_str!("../../migrations/postgres/0004_incidents_and_usb_keys.sql"),
+                ),
             ])
             .run(&pool)
             .await

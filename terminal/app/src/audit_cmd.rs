@@ -1,0 +1,122 @@
+//! `madoguchi audit …`: the auditor's and the ward's tools for the audit chain. Verification works offline on a
+//! copy of the store and, given the ward's public key, on the checkpoints the ward filed; key generation and
+//! checkpoint signing are for the ward staff who hold the key (never the contractor's terminals).
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context as _, bail};
+use madoguchi_core::checkpoint::{Checkpoint, WardPublicKey, WardSigningKey};
+use madoguchi_core::store::{
+    OpenMode, open_store, sign_audit_checkpoint, verify_audit_against_checkpoints, verify_audit_chain,
+};
+
+/// `audit verify`: exit 0 when the chain (and every checkpoint given) verifies, 1 naming the first problem.
+pub async fn verify(database: &str, checkpoints: &[PathBuf], public_key: Option<&Path>) -> anyhow::Result<ExitCode> {
+    let store =
+        open_store(database, OpenMode::ExistingReadOnly).await.with_context(|| format!("opening {database}"))?;
+    let verdict = match public_key {
+        Some(key_path) => {
+            let key = WardPublicKey::parse(&read_text(key_path)?)
+                .with_context(|| format!("reading the public key {}", key_path.display()))?;
+            let mut parsed = Vec::with_capacity(checkpoints.len());
+            for path in checkpoints {
+                parsed.push(
+                    Checkpoint::parse(&read_text(path)?)
+                        .with_context(|| format!("reading the checkpoint {}", path.display()))?,
+                );
+            }
+            verify_audit_against_checkpoints(store.as_ref(), &parsed, &key).await?
+        }
+        None if !checkpoints.is_empty() => bail!("--checkpoint needs --public-key to check its signature"),
+        None => verify_audit_chain(store.as_ref()).await?.map_err(Into::into),
+    };
+    match verdict {
+        Ok(verified) => {
+            println!("audit chain verified: {} entries, head {}", verified.entries, hex::encode(verified.head));
+            for path in checkpoints {
+                println!("checkpoint {} verified: its signed history is intact", path.display());
+            }
+            if checkpoints.is_empty() {
+                println!("no checkpoint given: rows after the last anchored checkpoint are not protected");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(err) => {
+            eprintln!("audit chain BROKEN: {err}");
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+/// `audit keygen`: a new ward signing key and its public key, refusing to overwrite either file.
+pub fn keygen(secret_out: &Path, public_out: &Path) -> anyhow::Result<ExitCode> {
+    for path in [secret_out, public_out] {
+        if path.exists() {
+            bail!("{} already exists; a key file is never overwritten", path.display());
+        }
+    }
+    let key = WardSigningKey::generate()?;
+    write_new_file(secret_out, key.to_text().as_bytes(), true)?;
+    write_new_file(public_out, key.public().to_text().as_bytes(), false)?;
+    println!(
+        "wrote the signing key {} (keep it with ward staff) and the public key {}",
+        secret_out.display(),
+        public_out.display()
+    );
+    println!("key id {}", key.public().key_id());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `audit checkpoint`: sign the store's verified chain head with the ward key and write the checkpoint text.
+pub async fn checkpoint(
+    database: &str,
+    key_path: &Path,
+    origin: &str,
+    station: &str,
+    out: &Path,
+) -> anyhow::Result<ExitCode> {
+    if out.exists() {
+        bail!("{} already exists; a checkpoint file is never overwritten", out.display());
+    }
+    let key = WardSigningKey::parse(&read_text(key_path)?)
+        .with_context(|| format!("reading the signing key {}", key_path.display()))?;
+    let store =
+        open_store(database, OpenMode::CreateAndMigrate).await.with_context(|| format!("opening {database}"))?;
+    let at_us = jiff::Timestamp::now().as_microsecond();
+    match sign_audit_checkpoint(store.as_ref(), &key, origin, station, at_us).await? {
+        Ok(checkpoint) => {
+            write_new_file(out, checkpoint.to_text().as_bytes(), false)?;
+            println!(
+                "signed checkpoint of {} entries, head {} → {}",
+                checkpoint.size,
+                hex::encode(checkpoint.head),
+                out.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(err) => {
+            eprintln!("not signed: {err}");
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+fn read_text(path: &Path) -> anyhow::Result<String> {
+    std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
+}
+
+fn write_new_file(path: &Path, bytes: &[u8], secret: bool) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    if secret {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    #[cfg(not(unix))]
+    let _ = secret;
+    let mut file = options.open(path).with_context(|| format!("creating {}", path.display()))?;
+    file.write_all(bytes).and_then(|()| file.sync_all()).with_context(|| format!("writing {}", path.display()))
+}
