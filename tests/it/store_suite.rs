@@ -68,6 +68,7 @@ on_both_backends! {
     the_permission_matrix_holds_in_core_and_an_expired_grant_is_refused_at_once => permission_matrix_holds;
     a_protected_field_is_shown_only_to_the_preparer_of_a_case_that_needs_it => protected_fields_follow_the_task;
     usb_key_removal_and_removable_storage_lock_the_terminal_and_record_incidents => usb_key_and_media_incidents;
+    after_hours_lookups_lookups_without_a_case_and_locked_accounts_raise_incidents_once => anomalies_raise_incidents;
 }
 
 struct Fixture {
@@ -1003,4 +1004,61 @@ async fn usb_key_and_media_incidents(store: &TestStore) {
     assert_eq!(count(AuditAction::UsbKeyRegistered), 1);
     let err = raw_exec!(&store.raw, "DELETE FROM incidents").expect_err("incidents are kept");
     assert!(err.to_string().contains("immutable"), "{err}");
+}
+
+async fn anomalies_raise_incidents(store: &TestStore) {
+    use madoguchi_core::anomaly::AnomalyPolicy;
+    use madoguchi_core::clock::FixedClock;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let residents = residents(dir.path(), 40).await;
+    // Friday 2026-11-20, 21:00 at the ward: after hours.
+    let clock = Arc::new(FixedClock::new("2026-11-20T12:00:00Z".parse().expect("timestamp")));
+    let counter = counter_with_users(store.store.clone(), residents.clone(), clock.clone())
+        .await
+        .with_anomaly_policy(AnomalyPolicy { lookups_without_case: 3, ..AnomalyPolicy::default() });
+    let admin = login(&counter, "admin", "admin-pc").await;
+    let kinds = |incidents: Vec<madoguchi_core::store::Incident>| -> Vec<(String, String)> {
+        incidents.into_iter().map(|i| (i.kind, i.login_id)).collect()
+    };
+    let query = backend_adapter::types::SearchQuery { name_prefix: Some("ヤ".into()), ..Default::default() };
+
+    let night = login(&counter, "op1", "post-1").await;
+    counter.search_residents(&night, &query).await.expect("the lookup itself is allowed");
+    assert_eq!(
+        kinds(counter.incidents(&admin, 10).await.expect("incidents")),
+        [("lookup.after_hours".into(), "op1".into())]
+    );
+    for _ in 0..5 {
+        counter.search_residents(&night, &query).await.expect("search");
+    }
+    assert_eq!(
+        kinds(counter.incidents(&admin, 10).await.expect("incidents")),
+        [("lookups.without_case".into(), "op1".into()), ("lookup.after_hours".into(), "op1".into())],
+        "each rule fires once per person and window"
+    );
+
+    // Monday 10:00: in hours, and searches that lead to a case are ordinary.
+    clock.advance(std::time::Duration::from_secs(61 * 3600));
+    let day = login(&counter, "op2", "post-2").await;
+    let household = ordinary_household(&residents).await;
+    counter
+        .open_case(&day, copy_request(household, RequesterCategory::Self_, OptionalItems::default()))
+        .await
+        .expect("case");
+    for _ in 0..6 {
+        counter.search_residents(&day, &query).await.expect("search");
+    }
+    assert_eq!(counter.incidents(&admin, 10).await.expect("incidents").len(), 2, "nothing new for op2");
+
+    // Five wrong passwords lock the account: one incident, not one per later attempt.
+    for _ in 0..5 {
+        counter.login("rev2", "wrong-password!", Role::Reviewer, "review-2").await.expect_err("wrong password");
+    }
+    let err = counter.login("rev2", "reviewer-pass-2", Role::Reviewer, "review-2").await.expect_err("locked");
+    assert!(matches!(err, CoreError::AccountLocked), "{err:?}");
+    let incidents = counter.incidents(&admin, 10).await.expect("incidents");
+    assert_eq!(incidents.len(), 3);
+    assert_eq!((incidents[0].kind.as_str(), incidents[0].station.as_str()), ("login.repeated_failures", "review-2"));
+    assert!(incidents[0].detail.contains("rev2"), "{}", incidents[0].detail);
+    verify_audit_chain(store.store.as_ref()).await.expect("read").expect("chain verifies");
 }

@@ -590,3 +590,34 @@ async fn five_idle_minutes_lock_the_terminal_and_input_postpones_the_lock() {
     let admin = world.counter.login("admin", "admin-password-1", Role::Admin, "setup").await.expect("admin");
     assert!(world.counter.incidents(&admin, 10).await.expect("incidents").is_empty(), "an idle lock is no incident");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nothing_on_a_logged_in_screen_reaches_the_clipboard() {
+    let copied = |harness: &Harness<'_, TerminalApp>| {
+        harness.output().platform_output.commands.iter().any(|c| matches!(c, egui::OutputCommand::CopyText(_)))
+    };
+    let world = world().await;
+    let mut harness = terminal(&world, "post-1", false);
+    // Control: on the login screen, selecting the typed ID and copying it does reach the clipboard.
+    harness.run();
+    type_text(&mut harness, "op1");
+    harness.key_press_modifiers(egui::Modifiers::COMMAND, Key::A);
+    harness.event(egui::Event::Copy);
+    harness.step();
+    assert!(copied(&harness), "the control copy must reach the clipboard, or this test proves nothing");
+    let mut harness = terminal(&world, "post-1", false);
+    log_in(&mut harness, "op1");
+    let (reading, _) = ordinary_reading(&world).await;
+    // A resident's name in the search field, all selected, then Ctrl+C and Ctrl+X.
+    assert_eq!(focused_label(&harness).as_deref(), Some("氏名（カナ・漢字）"));
+    type_text(&mut harness, &reading);
+    harness.key_press_modifiers(egui::Modifiers::COMMAND, Key::A);
+    for event in [egui::Event::Copy, egui::Event::Cut] {
+        harness.event(event);
+        harness.step();
+        assert!(!copied(&harness), "nothing may be copied out of a logged-in screen");
+    }
+    harness.run();
+    assert!(notice_contains(harness.state(), "コピーできません"), "{:?}", harness.state().notice());
+    assert!(screen_text(&harness).contains(&reading), "a refused cut changes nothing");
+}

@@ -8,6 +8,7 @@ use backend_adapter::ResidentSystem;
 use backend_adapter::types::{Household, HouseholdId, PersonId, PersonSummary, Registry, SearchQuery};
 use sha2::{Digest as _, Sha256};
 
+use crate::anomaly::{self, AnomalyPolicy};
 use crate::audit::{AuditAction, AuditEntry, AuditRecord, ChainError, VerifiedChain};
 use crate::auth::{Permission, Role, verify_password};
 use crate::case::ReturnReason;
@@ -50,6 +51,7 @@ pub struct Counter {
     residents: Arc<dyn ResidentSystem>,
     clock: Arc<dyn Clock>,
     profile: CertificateProfile,
+    anomaly: AnomalyPolicy,
 }
 
 impl std::fmt::Debug for dyn Store {
@@ -76,7 +78,7 @@ impl Counter {
         clock: Arc<dyn Clock>,
         profile: CertificateProfile,
     ) -> Self {
-        Self { store, residents, clock, profile }
+        Self { store, residents, clock, profile, anomaly: AnomalyPolicy::default() }
     }
 
     /// The store.
@@ -105,6 +107,10 @@ impl Counter {
             .map_err(|e| StoreError::Corrupt(format!("password hash of {login_id}: {e}")))?;
         if !matches {
             self.store.record_login(login_id, Some(role), false, station, now, LOCK_AFTER_FAILURES).await?;
+            if user.failed_logins + 1 >= LOCK_AFTER_FAILURES {
+                let detail = serde_json::json!({ "login_id": login_id, "failures": user.failed_logins + 1 });
+                self.raise_incident(None, station, anomaly::kind::REPEATED_FAILED_LOGINS, detail).await?;
+            }
             return Err(CoreError::LoginFailed);
         }
         if !user.holds(role, now) {
@@ -129,6 +135,12 @@ impl Counter {
             .and_then(|user| Role::ALL.into_iter().find(|role| user.holds(*role, now)))
             .unwrap_or(Role::Operator);
         self.login(login_id, password, role, station).await
+    }
+
+    /// The same counter with another 異常検知 policy (opening hours, lookup threshold).
+    pub fn with_anomaly_policy(mut self, policy: AnomalyPolicy) -> Self {
+        self.anomaly = policy;
+        self
     }
 
     /// The counter's clock, in µs since the epoch.
@@ -229,27 +241,94 @@ impl Counter {
         station: &str,
         reason: &LockReason,
     ) -> Result<(), CoreError> {
-        let (actor, role) = session.map_or((SYSTEM_ACTOR.to_string(), "-".to_string()), |s| {
+        match reason.incident_kind() {
+            Some(kind) => {
+                let detail = serde_json::json!({ "locked": true, "device": reason.detail() });
+                self.raise_incident(session, station, kind, detail).await
+            }
+            None => {
+                let (actor, role) = Self::actor_of(session);
+                let record = AuditRecord {
+                    at_us: self.clock.now_us(),
+                    station: station.to_string(),
+                    actor,
+                    role,
+                    action: AuditAction::TerminalLocked,
+                    subject: format!("station:{station}"),
+                    detail: reason.detail(),
+                };
+                self.store.append_audit(&record).await?;
+                Ok(())
+            }
+        }
+    }
+
+    fn actor_of(session: Option<&Session>) -> (String, String) {
+        session.map_or((SYSTEM_ACTOR.to_string(), "-".to_string()), |s| {
             (s.actor.login_id.clone(), s.actor.role.as_str().to_string())
-        });
-        let mut record = AuditRecord {
+        })
+    }
+
+    /// Record an incident of `kind` (with its audit row) for the administrators.
+    async fn raise_incident(
+        &self,
+        session: Option<&Session>,
+        station: &str,
+        kind: &str,
+        detail: serde_json::Value,
+    ) -> Result<(), CoreError> {
+        let (actor, role) = Self::actor_of(session);
+        tracing::warn!(kind, station, actor = %actor, "incident recorded");
+        let record = AuditRecord {
             at_us: self.clock.now_us(),
             station: station.to_string(),
             actor,
             role,
-            action: AuditAction::TerminalLocked,
+            action: AuditAction::IncidentRecorded,
             subject: format!("station:{station}"),
-            detail: reason.detail(),
+            detail: serde_json::json!({ "kind": kind, "detail": detail }),
         };
-        match reason.incident_kind() {
-            Some(kind) => {
-                record.action = AuditAction::IncidentRecorded;
-                record.detail = serde_json::json!({ "kind": kind, "locked": true, "device": reason.detail() });
-                self.store.record_incident(&record, kind).await?;
-            }
-            None => {
-                self.store.append_audit(&record).await?;
-            }
+        self.store.record_incident(&record, kind).await?;
+        Ok(())
+    }
+
+    /// 異常検知 after a recorded lookup: outside opening hours, or one lookup too many without a case in the window.
+    /// Each is raised at most once per person and window. A failure to record the alert fails the lookup.
+    async fn check_lookup(&self, session: &Session, now: i64) -> Result<(), CoreError> {
+        let since = self.anomaly.window_start(now);
+        let login = Some(session.actor.login_id.clone());
+        let already = self
+            .store
+            .audit_search(&AuditFilter {
+                actor: login.clone(),
+                action: Some(AuditAction::IncidentRecorded),
+                from_us: Some(since),
+                limit: 1000,
+                ..AuditFilter::default()
+            })
+            .await?;
+        let raised = |kind: &str| already.iter().any(|e| e.detail.contains(&format!("\"kind\":\"{kind}\"")));
+        let station = session.actor.station.as_str();
+        if !self.anomaly.is_open(now) && !raised(anomaly::kind::AFTER_HOURS) {
+            let detail = serde_json::json!({ "at_us": now });
+            self.raise_incident(Some(session), station, anomaly::kind::AFTER_HOURS, detail).await?;
+        }
+        if raised(anomaly::kind::LOOKUPS_WITHOUT_CASE) {
+            return Ok(());
+        }
+        let count = |action| AuditFilter {
+            actor: login.clone(),
+            action: Some(action),
+            from_us: Some(since),
+            limit: 10_000,
+            ..AuditFilter::default()
+        };
+        let lookups = self.store.audit_search(&count(AuditAction::ResidentSearched)).await?.len();
+        if lookups > self.anomaly.lookups_without_case
+            && self.store.audit_search(&count(AuditAction::CaseCreated)).await?.is_empty()
+        {
+            let detail = serde_json::json!({ "lookups": lookups, "window_minutes": self.anomaly.window_minutes });
+            self.raise_incident(Some(session), station, anomaly::kind::LOOKUPS_WITHOUT_CASE, detail).await?;
         }
         Ok(())
     }
@@ -319,6 +398,7 @@ impl Counter {
                 detail,
             ))
             .await?;
+        self.check_lookup(session, now).await?;
         for hit in hits.iter_mut().filter(|h| h.support_measure) {
             hit.address.town = PROTECTED_ADDRESS.to_string();
             hit.address.block = String::new();

@@ -2,6 +2,7 @@
 //! (和暦, check digits, kana), the review state machine, the audit chain, roles and passwords, and the store on
 //! SQLite or PostgreSQL. No UI toolkit here; the terminal app and the CLI drive it.
 
+pub mod anomaly;
 pub mod audit;
 pub mod auth;
 pub mod case;

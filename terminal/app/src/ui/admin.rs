@@ -72,6 +72,9 @@ fn incident_label(kind: &str) -> &str {
     match kind {
         "media.attached" => "外部記憶媒体の接続",
         "usb_key.removed" => "USBキーの取り外し",
+        "lookup.after_hours" => "時間外の住民検索",
+        "lookups.without_case" => "案件のない大量検索",
+        "login.repeated_failures" => "ログイン失敗の繰り返し（ロック）",
         other => other,
     }
 }

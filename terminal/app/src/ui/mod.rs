@@ -280,6 +280,22 @@ impl TerminalApp {
     /// Drain the back end's events and track IME composition. Never draws.
     pub fn logic(&mut self, ctx: &egui::Context) {
         self.ime.committed_this_frame = false;
+        if self.session.is_some() {
+            // 複写の禁止: nothing on a logged-in screen reaches the clipboard; the request is dropped before any
+            // widget sees it (and `ui` drops any copy a widget makes by other means).
+            let blocked = ctx.input_mut(|input| {
+                let before = input.events.len();
+                input.events.retain(|event| !matches!(event, egui::Event::Copy | egui::Event::Cut));
+                before - input.events.len()
+            });
+            if blocked > 0 {
+                tracing::info!("a copy to the clipboard was refused");
+                self.notice = Some(Notice {
+                    error: true,
+                    text: "画面の内容はコピーできません（個人情報の持ち出し防止のため）".to_string(),
+                });
+            }
+        }
         ctx.input(|input| {
             for event in &input.events {
                 if let egui::Event::Ime(ime) = event {
@@ -455,6 +471,34 @@ impl TerminalApp {
                 Some(Role::Supervisor) | Some(_) => self.supervisor_ui(ui),
             }
         });
+        if self.session.is_some() {
+            ui.ctx().output_mut(|output| {
+                output.commands.retain(|command| !matches!(command, egui::OutputCommand::CopyText(_)));
+            });
+            self.watermark(ui.ctx());
+        }
+    }
+
+    /// The user's ID and station, faint and tiled over the whole screen: a photo of the screen names who showed it.
+    fn watermark(&self, ctx: &egui::Context) {
+        let Some(session) = &self.session else { return };
+        let text = format!("{}  {}", session.actor.login_id, session.actor.station);
+        let painter = ctx.layer_painter(egui::LayerId::new(egui::Order::Foreground, egui::Id::unique("watermark")));
+        let color = egui::Color32::from_rgba_unmultiplied(80, 80, 80, 20);
+        let galley = painter.layout_no_wrap(text, egui::FontId::proportional(22.0), color);
+        let rect = ctx.content_rect();
+        let (step_x, step_y) = (galley.size().x + 160.0, 150.0);
+        let mut row = 0;
+        let mut y = rect.top() + 60.0;
+        while y < rect.bottom() {
+            let mut x = rect.left() + if row % 2 == 0 { 20.0 } else { step_x / 2.0 };
+            while x < rect.right() {
+                painter.add(egui::epaint::TextShape::new(egui::pos2(x, y), galley.clone(), color).with_angle(-0.3));
+                x += step_x;
+            }
+            y += step_y;
+            row += 1;
+        }
     }
 
     fn status_bar_ui(&mut self, ui: &mut egui::Ui) {
