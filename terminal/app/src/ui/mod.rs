@@ -517,8 +517,14 @@ impl TerminalApp {
                     ui.label("利用者：未ログイン");
                 }
             }
-            let waiting = self.cases.iter().filter(|c| c.state == CaseState::Submitted).count();
-            ui.label(format!("審査待ち：{waiting}件"));
+            // Only roles with a queue see its length (administrators and auditors get no case list).
+            let has_queue = self.session.as_ref().is_some_and(|session| {
+                session.actor.role.allows(Permission::ReadQueue) || session.actor.role.allows(Permission::PrepareCase)
+            });
+            if has_queue {
+                let waiting = self.cases.iter().filter(|c| c.state == CaseState::Submitted).count();
+                ui.label(format!("審査待ち：{waiting}件"));
+            }
             match &self.printer_status {
                 Some(status) => {
                     let text = format!("プリンター：{}", status.label_ja());
