@@ -69,6 +69,7 @@ on_both_backends! {
     a_protected_field_is_shown_only_to_the_preparer_of_a_case_that_needs_it => protected_fields_follow_the_task;
     usb_key_removal_and_removable_storage_lock_the_terminal_and_record_incidents => usb_key_and_media_incidents;
     after_hours_lookups_lookups_without_a_case_and_locked_accounts_raise_incidents_once => anomalies_raise_incidents;
+    a_grant_takes_effect_only_when_a_second_admin_approves_it => grants_need_a_second_admin;
 }
 
 struct Fixture {
@@ -676,6 +677,7 @@ async fn admin_lists_users(store: &TestStore) {
         grants: vec![(Role::Operator, Some(until))],
     };
     f.counter.create_user(&admin, user).await.expect("create");
+    crate::support::approve_pending_grants(&f.counter).await;
     let users = f.counter.users(&admin).await.expect("users");
     let logins: Vec<&str> = users.iter().map(|u| u.login_id.as_str()).collect();
     assert!(logins.windows(2).all(|w| w[0] < w[1]), "sorted by login id: {logins:?}");
@@ -865,6 +867,7 @@ async fn permission_matrix_holds(store: &TestStore) {
         grants: vec![(Role::Operator, Some(expires))],
     };
     counter.create_user(&admin, temporary).await.expect("temporary operator");
+    crate::support::approve_pending_grants(&counter).await;
     let session = counter.login("temp1", "temporary-pass-1", Role::Operator, "post-3").await.expect("login in time");
     let query = backend_adapter::types::SearchQuery { name_prefix: Some("ヤ".into()), ..Default::default() };
     counter.search_residents(&session, &query).await.expect("search within the grant");
@@ -1061,4 +1064,63 @@ async fn anomalies_raise_incidents(store: &TestStore) {
     assert_eq!((incidents[0].kind.as_str(), incidents[0].station.as_str()), ("login.repeated_failures", "review-2"));
     assert!(incidents[0].detail.contains("rev2"), "{}", incidents[0].detail);
     verify_audit_chain(store.store.as_ref()).await.expect("read").expect("chain verifies");
+}
+
+async fn grants_need_a_second_admin(store: &TestStore) {
+    let f = fixture(store).await;
+    let admin = login(&f.counter, "admin", "admin-pc").await;
+    let second = login(&f.counter, "admin2", "admin-pc-2").await;
+    let operator = login(&f.counter, "op1", "post-1").await;
+    let user = madoguchi_core::store::NewUser {
+        login_id: "new1".into(),
+        display_name: "新人 一子".into(),
+        password_hash: madoguchi_core::auth::hash_password("new-user-pass-1").expect("hash"),
+        grants: vec![(Role::Operator, None)],
+    };
+    f.counter.create_user(&admin, user).await.expect("create");
+    let err = f.counter.login("new1", "new-user-pass-1", Role::Operator, "post-3").await.expect_err("not yet");
+    assert!(matches!(err, CoreError::NoGrant { .. }), "a requested grant is not in force: {err:?}");
+    let pending = f.counter.grant_requests(&admin, true).await.expect("pending");
+    assert_eq!(pending.len(), 1);
+    let request = &pending[0];
+    assert_eq!(
+        (request.login_id.as_str(), request.role, request.requested_by.as_str()),
+        ("new1", Role::Operator, "admin")
+    );
+
+    // The requester cannot approve, through core or raw SQL.
+    let err = f.counter.decide_grant(&admin, request.id, true).await.expect_err("own request");
+    assert!(matches!(err, CoreError::SameAdmin { .. }), "{err:?}");
+    assert!(err.message_ja().contains("別の管理者"), "{}", err.message_ja());
+    let err = raw_exec!(
+        &store.raw,
+        "UPDATE grant_requests SET decision = 'approved', decided_by = requested_by WHERE id = $1",
+        request.id
+    )
+    .expect_err("raw self-approval");
+    assert!(err.to_string().contains("another admin"), "{err}");
+    let err = f.counter.decide_grant(&operator, request.id, true).await.expect_err("operators do not decide");
+    assert!(matches!(err, CoreError::Forbidden { .. }), "{err:?}");
+
+    f.counter.decide_grant(&second, request.id, true).await.expect("the second admin approves");
+    f.counter.login("new1", "new-user-pass-1", Role::Operator, "post-3").await.expect("in force now");
+    let err = f.counter.decide_grant(&second, request.id, false).await.expect_err("decided once");
+    assert!(err.to_string().contains("already decided"), "{err}");
+
+    // A change to an existing user's grants goes the same way; a rejection leaves it out of force.
+    let id = f.counter.request_grant(&second, "op1", Role::Reviewer, None).await.expect("request");
+    f.counter.decide_grant(&admin, id, false).await.expect("reject");
+    let err = f.counter.login("op1", "operator-pass-1", Role::Reviewer, "review-1").await.expect_err("rejected");
+    assert!(matches!(err, CoreError::NoGrant { .. }), "{err:?}");
+    assert!(f.counter.grant_requests(&admin, true).await.expect("pending").is_empty());
+    let all = f.counter.grant_requests(&admin, false).await.expect("all");
+    assert_eq!(all[0].approved, Some(false));
+    assert_eq!(all[0].decided_by.as_deref(), Some("admin"));
+
+    let entries = store.store.audit_entries(1, 10_000).await.expect("entries");
+    for action in [AuditAction::GrantRequested, AuditAction::RoleGranted, AuditAction::GrantRejected] {
+        assert!(entries.iter().any(|e| e.action == action.as_str()), "{action:?} is recorded");
+    }
+    let err = raw_exec!(&store.raw, "DELETE FROM grant_requests").expect_err("kept");
+    assert!(err.to_string().contains("kept"), "{err}");
 }

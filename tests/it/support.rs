@@ -140,6 +140,7 @@ pub fn issuer() -> Issuer {
 /// Users of the tests: (login, role, password).
 pub const USERS: &[(&str, Role, &str)] = &[
     ("admin", Role::Admin, "admin-password-1"),
+    ("admin2", Role::Admin, "admin-password-2"),
     ("op1", Role::Operator, "operator-pass-1"),
     ("op2", Role::Operator, "operator-pass-2"),
     ("rev1", Role::Reviewer, "reviewer-pass-1"),
@@ -155,26 +156,22 @@ pub async fn counter_with_users(
     clock: Arc<FixedClock>,
 ) -> Counter {
     let now = clock_now(&clock);
-    let (login, role, password) = USERS[0];
-    let admin = NewUser {
-        login_id: login.into(),
-        display_name: "管理者".into(),
+    let new_user = |(login, role, password): &(&str, Role, &str)| NewUser {
+        login_id: (*login).into(),
+        display_name: format!("{login}さん"),
         password_hash: hash_password(password).expect("hash"),
-        grants: vec![(role, None)],
+        grants: vec![(*role, None)],
     };
-    store.initialize(admin, "setup", now).await.expect("initialize");
+    // The store starts with two admins; every later grant is requested by one and approved by the other.
+    let admins: Vec<NewUser> = USERS[..2].iter().map(new_user).collect();
+    store.initialize(&admins, "setup", now).await.expect("initialize");
     let profile = CertificateProfile::generated(issuer(), false).expect("profile");
     let counter = Counter::new(store, residents, clock, profile);
-    let admin = counter.login(login, password, role, "setup").await.expect("admin login");
-    for (login, role, password) in &USERS[1..] {
-        let user = NewUser {
-            login_id: (*login).into(),
-            display_name: format!("{login}さん"),
-            password_hash: hash_password(password).expect("hash"),
-            grants: vec![(*role, None)],
-        };
-        counter.create_user(&admin, user).await.expect("create user");
+    let admin = counter.login("admin", USERS[0].2, Role::Admin, "setup").await.expect("admin login");
+    for user in &USERS[2..] {
+        counter.create_user(&admin, new_user(user)).await.expect("create user");
     }
+    approve_pending_grants(&counter).await;
     counter
 }
 
@@ -187,4 +184,12 @@ fn clock_now(clock: &FixedClock) -> i64 {
 pub async fn login(counter: &Counter, login: &str, station: &str) -> Session {
     let (_, role, password) = USERS.iter().find(|(l, ..)| *l == login).expect("known test user");
     counter.login(login, password, *role, station).await.expect("login")
+}
+
+/// The second admin approves every pending grant request (as the ward's second admin would).
+pub async fn approve_pending_grants(counter: &Counter) {
+    let second = counter.login("admin2", "admin-password-2", Role::Admin, "setup").await.expect("second admin");
+    for request in counter.grant_requests(&second, true).await.expect("pending grants") {
+        counter.decide_grant(&second, request.id, true).await.expect("approve grant");
+    }
 }

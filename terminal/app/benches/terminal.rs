@@ -100,13 +100,16 @@ async fn reviewer_frames() {
     generate(&residents_path, GenerationOptions { seed: 5, households: 200 }, &|_, _| {}).await.expect("generate");
     let residents = Arc::new(ReferenceResidentSystem::open(&residents_path).await.expect("residents"));
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("store.sqlite")).await.expect("store"));
-    let admin = NewUser {
-        login_id: "admin".into(),
-        display_name: "管理者".into(),
-        password_hash: hash_password("admin-password-1").expect("hash"),
-        grants: vec![(Role::Admin, None)],
-    };
-    store.initialize(admin, "setup", jiff::Timestamp::now().as_microsecond()).await.expect("init");
+    let admins: Vec<NewUser> = ["admin", "admin2"]
+        .into_iter()
+        .map(|login| NewUser {
+            login_id: login.into(),
+            display_name: "管理者".into(),
+            password_hash: hash_password("admin-password-1").expect("hash"),
+            grants: vec![(Role::Admin, None)],
+        })
+        .collect();
+    store.initialize(&admins, "setup", jiff::Timestamp::now().as_microsecond()).await.expect("init");
     let profile = CertificateProfile::generated(madoguchi_core::sample::demo_issuer(), true).expect("profile");
     let counter = Counter::new(store, residents.clone(), Arc::new(SystemClock), profile);
     let admin = counter.login("admin", "admin-password-1", Role::Admin, "setup").await.expect("admin");
@@ -118,6 +121,10 @@ async fn reviewer_frames() {
             grants: vec![(role, None)],
         };
         counter.create_user(&admin, user).await.expect("user");
+    }
+    let second = counter.login("admin2", "admin-password-1", Role::Admin, "setup").await.expect("second admin");
+    for request in counter.grant_requests(&second, true).await.expect("pending") {
+        counter.decide_grant(&second, request.id, true).await.expect("approve");
     }
     let operator = counter.login("op1", "a-long-password", Role::Operator, "post-1").await.expect("operator");
     let mut households = Vec::new();

@@ -24,6 +24,7 @@ use madoguchi_core::store::{NewUser, OpenMode, open_store, verify_audit_chain};
 /// Demo accounts: (login, display name, role, password). Shown on screen in demo mode only.
 const DEMO_ACCOUNTS: &[(&str, &str, Role, &str)] = &[
     ("admin", "管理 太郎", Role::Admin, "demo-admin-pass"),
+    ("admin2", "管理 次郎", Role::Admin, "demo-admin-pass2"),
     ("operator1", "窓口 花子", Role::Operator, "demo-operator-1"),
     ("operator2", "窓口 次郎", Role::Operator, "demo-operator-2"),
     ("reviewer1", "審査 一郎", Role::Reviewer, "demo-reviewer-1"),
@@ -138,23 +139,24 @@ pub async fn prepare(args: DemoArgs) -> anyhow::Result<DemoSetup> {
     let counter = Counter::new(store.clone(), residents.clone(), Arc::new(SystemClock), profile);
     if !store.is_initialized().await? {
         let now = jiff::Timestamp::now().as_microsecond();
-        let (admin_login, admin_name, _, admin_password) = DEMO_ACCOUNTS[0];
-        let admin = NewUser {
-            login_id: admin_login.into(),
-            display_name: admin_name.into(),
-            password_hash: hash_password(admin_password)?,
-            grants: vec![(Role::Admin, None)],
-        };
-        store.initialize(admin, "demo", now).await.map_err(|e| anyhow!("{e}"))?;
-        let admin_session = login(&counter, admin_login, Role::Admin, "demo").await?;
-        for (login_id, name, role, password) in &DEMO_ACCOUNTS[1..] {
-            let user = NewUser {
+        let new_user = |(login_id, name, role, password): &(&str, &str, Role, &str)| -> anyhow::Result<NewUser> {
+            Ok(NewUser {
                 login_id: (*login_id).into(),
                 display_name: (*name).into(),
                 password_hash: hash_password(password)?,
                 grants: vec![(*role, None)],
-            };
-            counter.create_user(&admin_session, user).await.map_err(|e| anyhow!("{e}"))?;
+            })
+        };
+        // Two admins from the start: every later grant is requested by one and approved by the other.
+        let admins = DEMO_ACCOUNTS[..2].iter().map(new_user).collect::<anyhow::Result<Vec<_>>>()?;
+        store.initialize(&admins, "demo", now).await.map_err(|e| anyhow!("{e}"))?;
+        let admin_session = login(&counter, DEMO_ACCOUNTS[0].0, Role::Admin, "demo").await?;
+        for account in &DEMO_ACCOUNTS[2..] {
+            counter.create_user(&admin_session, new_user(account)?).await.map_err(|e| anyhow!("{e}"))?;
+        }
+        let second_admin = login(&counter, DEMO_ACCOUNTS[1].0, Role::Admin, "demo").await?;
+        for request in counter.grant_requests(&second_admin, true).await.map_err(|e| anyhow!("{e}"))? {
+            counter.decide_grant(&second_admin, request.id, true).await.map_err(|e| anyhow!("{e}"))?;
         }
     }
     Ok(DemoSetup { counter, data_dir })

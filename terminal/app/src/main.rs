@@ -35,7 +35,8 @@ enum Command {
     },
     /// The headless demo: one 住民票の写し request walked through the whole review loop, audit chain verified.
     Demo(demo::DemoArgs),
-    /// Create or migrate a store and register its first admin (password from stdin or MADOGUCHI_ADMIN_PASSWORD).
+    /// Create or migrate a store and register its two first admins (passwords from MADOGUCHI_ADMIN_PASSWORD and
+    /// MADOGUCHI_SECOND_ADMIN_PASSWORD, or two lines on stdin).
     Init {
         /// sqlite://PATH or postgres://…
         #[arg(long)]
@@ -46,6 +47,12 @@ enum Command {
         /// Display name of the first admin.
         #[arg(long, default_value = "システム管理者")]
         admin_name: String,
+        /// Login id of the second admin: every later grant is requested by one admin and approved by another.
+        #[arg(long, default_value = "admin2")]
+        second_admin: String,
+        /// Display name of the second admin.
+        #[arg(long, default_value = "システム管理者（承認）")]
+        second_admin_name: String,
         /// Station recorded for the initialization.
         #[arg(long, default_value = "setup")]
         station: String,
@@ -197,7 +204,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command.unwrap_or(Command::Terminal { demo: demo::DemoArgs::default(), station: "post-1".into() }) {
         Command::Terminal { demo, station } => terminal(demo, station).await,
         Command::Demo(args) => demo::run(args).await,
-        Command::Init { database, admin, admin_name, station } => init(&database, &admin, &admin_name, &station).await,
+        Command::Init { database, admin, admin_name, second_admin, second_admin_name, station } => {
+            init(&database, [(&admin, &admin_name), (&second_admin, &second_admin_name)], &station).await
+        }
         Command::Audit { command: AuditCommand::Verify { database, checkpoints, public_key } } => {
             audit_cmd::verify(&database, &checkpoints, public_key.as_deref()).await
         }
@@ -283,40 +292,53 @@ async fn terminal(args: demo::DemoArgs, station: String) -> anyhow::Result<ExitC
     Ok(ExitCode::SUCCESS)
 }
 
-fn read_admin_password() -> anyhow::Result<String> {
-    if let Ok(password) = std::env::var("MADOGUCHI_ADMIN_PASSWORD") {
-        return Ok(password);
-    }
+/// The passwords of the two first admins: from the environment, or one line each on stdin.
+fn read_admin_passwords() -> anyhow::Result<[String; 2]> {
     let stdin = std::io::stdin();
-    if stdin.is_terminal() {
-        eprint!("password for the first admin: ");
-    }
-    let mut line = String::new();
-    stdin.lock().read_line(&mut line).context("reading the admin password from stdin")?;
-    let password = line.trim_end_matches(['\r', '\n']).to_string();
-    if password.is_empty() {
-        bail!("no admin password given: pipe it on stdin or set MADOGUCHI_ADMIN_PASSWORD");
-    }
-    Ok(password)
+    let read = |variable: &str, which: &str| -> anyhow::Result<String> {
+        if let Ok(password) = std::env::var(variable) {
+            return Ok(password);
+        }
+        if stdin.is_terminal() {
+            eprint!("password for the {which} admin: ");
+        }
+        let mut line = String::new();
+        stdin
+            .lock()
+            .read_line(&mut line)
+            .with_context(|| format!("reading the {which} admin's password from stdin"))?;
+        let password = line.trim_end_matches(['\r', '\n']).to_string();
+        if password.is_empty() {
+            bail!("no password for the {which} admin: pipe it on stdin or set {variable}");
+        }
+        Ok(password)
+    };
+    Ok([read("MADOGUCHI_ADMIN_PASSWORD", "first")?, read("MADOGUCHI_SECOND_ADMIN_PASSWORD", "second")?])
 }
 
-async fn init(database: &str, admin: &str, admin_name: &str, station: &str) -> anyhow::Result<ExitCode> {
+async fn init(database: &str, admins: [(&str, &str); 2], station: &str) -> anyhow::Result<ExitCode> {
     let store =
         open_store(database, OpenMode::CreateAndMigrate).await.with_context(|| format!("opening {database}"))?;
     if store.is_initialized().await? {
         println!("{database} is migrated and already has users; nothing else to do");
         return Ok(ExitCode::SUCCESS);
     }
-    let password = read_admin_password()?;
-    let password_hash = hash_password(&password).context("the admin password is not acceptable")?;
+    if admins[0].0 == admins[1].0 {
+        bail!("the two first admins must be different people (both are {})", admins[0].0);
+    }
+    let passwords = read_admin_passwords()?;
     let now = jiff::Timestamp::now().as_microsecond();
-    let user = NewUser {
-        login_id: admin.to_string(),
-        display_name: admin_name.to_string(),
-        password_hash,
-        grants: vec![(Role::Admin, None)],
-    };
-    store.initialize(user, station, now).await.map_err(|e| anyhow::anyhow!("{e}"))?;
-    println!("initialized {database}; first admin: {admin}");
+    let mut users = Vec::with_capacity(2);
+    for ((login_id, name), password) in admins.iter().zip(&passwords) {
+        users.push(NewUser {
+            login_id: (*login_id).to_string(),
+            display_name: (*name).to_string(),
+            password_hash: hash_password(password)
+                .with_context(|| format!("the password of {login_id} is not acceptable"))?,
+            grants: vec![(Role::Admin, None)],
+        });
+    }
+    store.initialize(&users, station, now).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    println!("initialized {database}; admins: {} and {} (each approves the other's grants)", admins[0].0, admins[1].0);
     Ok(ExitCode::SUCCESS)
 }

@@ -43,7 +43,10 @@ async fn issued_case(dir: &Path, database: &str) -> i64 {
     assert!(out.status.success(), "{}", text(&out));
     assert!(text(&out).contains("60 households"), "{}", text(&out));
 
-    let out = madoguchi(&["init", "--database", database], &[("MADOGUCHI_ADMIN_PASSWORD", "first-admin-pass")]);
+    let out = madoguchi(
+        &["init", "--database", database],
+        &[("MADOGUCHI_ADMIN_PASSWORD", "first-admin-pass"), ("MADOGUCHI_SECOND_ADMIN_PASSWORD", "second-admin-pass")],
+    );
     assert!(out.status.success(), "{}", text(&out));
     let out = madoguchi(&["init", "--database", database], &[]);
     assert!(out.status.success() && text(&out).contains("already has users"), "init is idempotent: {}", text(&out));
@@ -64,6 +67,10 @@ async fn issued_case(dir: &Path, database: &str) -> i64 {
             grants: vec![(role, None)],
         };
         counter.create_user(&admin, user).await.expect("create user");
+    }
+    let second = counter.login("admin2", "second-admin-pass", Role::Admin, "admin-pc").await.expect("second admin");
+    for request in counter.grant_requests(&second, true).await.expect("pending") {
+        counter.decide_grant(&second, request.id, true).await.expect("approve");
     }
     let operator = counter.login("op1", "a-long-password", Role::Operator, "post-1").await.expect("operator");
     let reviewer = counter.login("rev1", "a-long-password", Role::Reviewer, "review-1").await.expect("reviewer");

@@ -46,13 +46,19 @@ async fn world() -> World {
     generate(&residents_path, GenerationOptions { seed: 21, households: 80 }, &|_, _| {}).await.expect("generate");
     let residents = Arc::new(ReferenceResidentSystem::open(&residents_path).await.expect("residents"));
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("store.sqlite")).await.expect("store"));
-    let admin = NewUser {
-        login_id: "admin".into(),
-        display_name: "管理者".into(),
-        password_hash: hash_password("admin-password-1").expect("hash"),
-        grants: vec![(Role::Admin, None)],
+    let new_user = |login: &str, name: &str, role: Role, password: &str| NewUser {
+        login_id: login.into(),
+        display_name: name.into(),
+        password_hash: hash_password(password).expect("hash"),
+        grants: vec![(role, None)],
     };
-    store.initialize(admin, "setup", fixed_clock().now_us()).await.expect("init");
+    // Two admins from the start (adm1 and adm2 use the UI); every later grant needs the other one's approval.
+    let admins = [
+        new_user("admin", "管理者", Role::Admin, "admin-password-1"),
+        new_user("adm1", "管理 二郎", Role::Admin, "a-long-password"),
+        new_user("adm2", "管理 三郎", Role::Admin, "a-long-password"),
+    ];
+    store.initialize(&admins, "setup", fixed_clock().now_us()).await.expect("init");
     let profile = CertificateProfile::generated(madoguchi_core::sample::demo_issuer(), true).expect("profile");
     let clock = Arc::new(fixed_clock());
     let counter = Counter::new(store, residents.clone(), clock.clone(), profile);
@@ -60,16 +66,13 @@ async fn world() -> World {
     for (login, name, role) in [
         ("op1", "窓口 花子", Role::Operator),
         ("rev1", "審査 一郎", Role::Reviewer),
-        ("adm1", "管理 二郎", Role::Admin),
         ("aud1", "監査 三子", Role::Auditor),
     ] {
-        let user = NewUser {
-            login_id: login.into(),
-            display_name: name.into(),
-            password_hash: hash_password("a-long-password").expect("hash"),
-            grants: vec![(role, None)],
-        };
-        counter.create_user(&admin, user).await.expect("user");
+        counter.create_user(&admin, new_user(login, name, role, "a-long-password")).await.expect("user");
+    }
+    let second = counter.login("adm1", "a-long-password", Role::Admin, "setup").await.expect("second admin");
+    for request in counter.grant_requests(&second, true).await.expect("pending") {
+        counter.decide_grant(&second, request.id, true).await.expect("approve");
     }
     let printer = UsbPrinterModel::new("MFG:Test;MDL:CertPrinter;CMD:PJL,PDF;CLS:PRINTER;");
     let store_path = dir.path().join("store.sqlite");
@@ -416,7 +419,25 @@ async fn an_admin_tests_a_stations_devices_and_registers_a_user_with_an_expiring
     type_text(&mut admin, "2999-03-31");
     tab_to(&mut admin, "登録");
     admin.key_press(Key::Enter);
-    wait_until(&mut admin, "the new user", |app| app.listed_users().contains(&"op9"));
+    wait_until(&mut admin, "the new user's pending grant", |app| app.pending_grants().contains(&"op9"));
+    assert!(
+        admin.query_by_label("承認（op9）").is_some_and(|b| b.accesskit_node().is_disabled()),
+        "not by its requester"
+    );
+    let err = world.counter.login("op9", "short-but-now-long", Role::Operator, "post-1").await.expect_err("pending");
+    assert!(matches!(err, madoguchi_core::error::CoreError::NoGrant { .. }), "{err:?}");
+    admin.key_press(Key::F12);
+    wait_until(&mut admin, "logout", |app| app.session().is_none());
+
+    // A second admin approves it: only then is the grant in force.
+    log_in(&mut admin, "adm2");
+    tab_to(&mut admin, "利用者と権限");
+    admin.key_press(Key::Enter);
+    wait_until(&mut admin, "the pending grant", |app| app.pending_grants().contains(&"op9"));
+    tab_to(&mut admin, "承認（op9）");
+    admin.key_press(Key::Enter);
+    wait_until(&mut admin, "the approval", |app| app.pending_grants().is_empty());
+    wait_until(&mut admin, "the grant in the user list", |app| !app.listed_grants("op9").is_empty());
     assert!(screen_text(&admin).contains("入力オペレーター（2999-04-01 00:00:00まで）"), "{}", screen_text(&admin));
     let session = world.counter.login("op9", "short-but-now-long", Role::Operator, "post-1").await.expect("login");
     assert_eq!(session.display_name, "窓口 九郎");

@@ -20,7 +20,7 @@ pub enum AuditAction {
     StoreInitialized,
     /// A user account was created.
     UserCreated,
-    /// A role was granted.
+    /// A role was granted (another admin approved the request).
     RoleGranted,
     /// A login succeeded.
     LoginSucceeded,
@@ -60,11 +60,15 @@ pub enum AuditAction {
     TerminalLocked,
     /// An incident was recorded (removable storage, USB key removed, …).
     IncidentRecorded,
+    /// An admin requested a role grant; it takes effect when another admin approves.
+    GrantRequested,
+    /// Another admin rejected a grant request.
+    GrantRejected,
 }
 
 impl AuditAction {
     /// Every action, in the order the auditor's filter lists them.
-    pub const ALL: [AuditAction; 22] = [
+    pub const ALL: [AuditAction; 24] = [
         AuditAction::StoreInitialized,
         AuditAction::UserCreated,
         AuditAction::RoleGranted,
@@ -87,6 +91,8 @@ impl AuditAction {
         AuditAction::UsbKeyRegistered,
         AuditAction::TerminalLocked,
         AuditAction::IncidentRecorded,
+        AuditAction::GrantRequested,
+        AuditAction::GrantRejected,
     ];
 
     /// 操作の種類 as the auditor's screen shows it.
@@ -114,6 +120,8 @@ impl AuditAction {
             AuditAction::UsbKeyRegistered => "USBキー登録",
             AuditAction::TerminalLocked => "端末ロック",
             AuditAction::IncidentRecorded => "事故記録",
+            AuditAction::GrantRequested => "権限付与の申請",
+            AuditAction::GrantRejected => "権限付与の却下",
         }
     }
 
@@ -147,6 +155,8 @@ impl AuditAction {
             AuditAction::UsbKeyRegistered => "user.usb_key",
             AuditAction::TerminalLocked => "terminal.locked",
             AuditAction::IncidentRecorded => "incident.recorded",
+            AuditAction::GrantRequested => "grant.requested",
+            AuditAction::GrantRejected => "grant.rejected",
         }
     }
 }

@@ -18,8 +18,8 @@ use crate::error::{CoreError, StoreError};
 use crate::guard::{LockReason, TerminalGuard, UsbKey};
 use crate::request::{CounterRequest, ProtectedField, TaskRequest};
 use crate::store::{
-    Actor, AuditFilter, CaseFilter, CaseRecord, CaseSummary, Incident, Issuance, NewCase, NewOutput, NewUser, Output,
-    ReservedNumbers, SYSTEM_ACTOR, Store, UserRecord,
+    Actor, AuditFilter, CaseFilter, CaseRecord, CaseSummary, GrantRequest, Incident, Issuance, NewCase, NewOutput,
+    NewUser, Output, ReservedNumbers, SYSTEM_ACTOR, Store, UserRecord,
 };
 
 /// Consecutive failed logins that lock an account.
@@ -187,7 +187,7 @@ impl Counter {
         }
     }
 
-    /// Create a user (admins only).
+    /// Create a user (admins only). Its grants are requested, in force once another admin approves them.
     pub async fn create_user(&self, session: &Session, user: NewUser) -> Result<i64, CoreError> {
         let now = self.authorize(session, Permission::ManageUsers).await?;
         self.store.create_user(&session.actor, user, now).await
@@ -342,6 +342,31 @@ impl Counter {
         };
         self.authorize(session, permission).await?;
         Ok(self.store.incidents(limit).await?)
+    }
+
+    /// Request a role grant, or a new expiry, for an existing user (admins only). It takes effect when another admin
+    /// approves it.
+    pub async fn request_grant(
+        &self,
+        session: &Session,
+        login_id: &str,
+        role: Role,
+        valid_until_us: Option<i64>,
+    ) -> Result<i64, CoreError> {
+        let now = self.authorize(session, Permission::ManageUsers).await?;
+        self.store.request_grant(&session.actor, login_id, role, valid_until_us, now).await
+    }
+
+    /// Approve or reject a pending grant request (admins only, never the requester).
+    pub async fn decide_grant(&self, session: &Session, request_id: i64, approve: bool) -> Result<(), CoreError> {
+        let now = self.authorize(session, Permission::ManageUsers).await?;
+        self.store.decide_grant(&session.actor, request_id, approve, now).await
+    }
+
+    /// Grant requests, newest first (admins only).
+    pub async fn grant_requests(&self, session: &Session, pending_only: bool) -> Result<Vec<GrantRequest>, CoreError> {
+        self.authorize(session, Permission::ManageUsers).await?;
+        Ok(self.store.grant_requests(pending_only).await?)
     }
 
     /// Every user with grants and lock state (admins only). Password hashes are not returned.

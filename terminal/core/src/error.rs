@@ -151,6 +151,12 @@ pub enum CoreError {
     /// 支援措置 / 抑止: no certificate may be prepared; the case goes to staff.
     #[error("a support measure (DV etc.) restricts this record; the request is routed to staff")]
     SupportMeasure,
+    /// A grant request decided by the admin who made it.
+    #[error("grant request {request_id} must be decided by another admin than its requester")]
+    SameAdmin {
+        /// The request.
+        request_id: i64,
+    },
     /// The terminal locked or refused a session (USB key absent or removed, removable storage, idle).
     #[error("the terminal is locked: {0}")]
     TerminalLocked(crate::guard::LockReason),
@@ -211,6 +217,7 @@ impl CoreError {
                 "審査した内容と案件の出力が一致しません。画面を更新して再度審査してください".to_string()
             }
             CoreError::TerminalLocked(reason) => reason.message_ja(),
+            CoreError::SameAdmin { .. } => "権限の付与は、申請した管理者とは別の管理者が承認してください".to_string(),
             CoreError::FieldNotNeeded { field, .. } => {
                 format!("この案件では{}を表示できません（請求に含まれていない項目です）", field.label_ja())
             }

@@ -133,6 +133,7 @@ pub(super) struct AdminState {
     pub(super) running: HashSet<(String, DeviceRole)>,
     pub(super) profile: Option<super::backend::ProfileSummary>,
     pub(super) incidents: Vec<madoguchi_core::store::Incident>,
+    pub(super) grant_requests: Vec<madoguchi_core::store::GrantRequest>,
 }
 
 impl TerminalApp {
@@ -263,8 +264,9 @@ impl TerminalApp {
                 ui.end_row();
             }
         });
+        self.grant_requests_ui(ui);
         ui.separator();
-        ui.label(RichText::new("利用者の登録").strong());
+        ui.label(RichText::new("利用者の登録（権限は別の管理者の承認で有効になります）").strong());
         let checked = self.admin.new_user.check(now_us, &self.admin.users);
         let mut form = std::mem::take(&mut self.admin.new_user);
         self.checked_field(ui, "新しい利用者ID", &mut form.login_id, false, checked.login_id.as_deref());
@@ -303,6 +305,46 @@ impl TerminalApp {
             field_message(ui, Some("入力に誤りがあるため登録できません"));
         }
         self.admin.new_user = form;
+    }
+
+    /// 承認待ちの権限申請: a grant is in force only once an admin other than its requester approves it.
+    fn grant_requests_ui(&mut self, ui: &mut egui::Ui) {
+        ui.separator();
+        ui.label(RichText::new("承認待ちの権限申請").strong());
+        if self.admin.grant_requests.is_empty() {
+            ui.label("承認待ちの申請はありません");
+            return;
+        }
+        let me = self.session.as_ref().map(|s| s.actor.login_id.clone()).unwrap_or_default();
+        let mut decision = None;
+        egui::Grid::new("grant-requests").num_columns(4).striped(true).show(ui, |ui| {
+            for request in &self.admin.grant_requests {
+                ui.label(&request.login_id);
+                let until = request
+                    .valid_until_us
+                    .map_or_else(|| "無期限".to_string(), |until| format!("{}まで", local_time(until)));
+                ui.label(format!("{}（{until}）", request.role.label_ja()));
+                ui.label(format!("申請：{}", request.requested_by));
+                let own = request.requested_by == me;
+                ui.horizontal(|ui| {
+                    let approve = egui::Button::new(format!("承認（{}）", request.login_id));
+                    if ui.add_enabled(!own, approve).clicked() {
+                        decision = Some((request.id, true));
+                    }
+                    let reject = egui::Button::new(format!("却下（{}）", request.login_id));
+                    if ui.add_enabled(!own, reject).clicked() {
+                        decision = Some((request.id, false));
+                    }
+                    if own {
+                        ui.label("ご自身の申請は別の管理者が承認します");
+                    }
+                });
+                ui.end_row();
+            }
+        });
+        if let Some((request_id, approve)) = decision {
+            self.backend.send(Command::DecideGrant { request_id, approve });
+        }
     }
 
     fn templates_ui(&mut self, ui: &mut egui::Ui) {

@@ -21,7 +21,9 @@ use madoguchi_core::counter::{Counter, Session};
 use madoguchi_core::guard::{DEFAULT_IDLE_LIMIT, LockReason, TerminalGuard};
 use madoguchi_core::render::raster;
 use madoguchi_core::request::CounterRequest;
-use madoguchi_core::store::{AuditFilter, CaseFilter, CaseRecord, CaseSummary, Incident, NewUser, Output, UserRecord};
+use madoguchi_core::store::{
+    AuditFilter, CaseFilter, CaseRecord, CaseSummary, GrantRequest, Incident, NewUser, Output, UserRecord,
+};
 
 use crate::device_check::{self, DeviceRole};
 
@@ -104,6 +106,13 @@ pub enum Command {
         /// Grant expiry (µs), if any.
         until_us: Option<i64>,
     },
+    /// Approve or reject a pending grant request (administrators other than its requester).
+    DecideGrant {
+        /// The request.
+        request_id: i64,
+        /// Approve (the grant takes effect) or reject.
+        approve: bool,
+    },
     /// Test one device of a station (administrators).
     CheckDevice {
         /// Station.
@@ -174,6 +183,10 @@ pub enum Event {
     Profile(ProfileSummary),
     /// Users and grants (no password hashes).
     Users(Vec<UserRecord>),
+    /// Pending grant requests (administrators), newest first.
+    GrantRequests(Vec<GrantRequest>),
+    /// A grant request was decided: (login id, approved).
+    GrantDecided(String, bool),
     /// A user was registered.
     UserCreated(String),
     /// A device test finished.
@@ -360,6 +373,22 @@ impl Worker {
                 let session = self.session().ok_or("ログインしてください")?.clone();
                 let users = self.counter.users(&session).await.map_err(ja)?;
                 self.emit(Event::Users(users));
+                let requests = self.counter.grant_requests(&session, true).await.map_err(ja)?;
+                self.emit(Event::GrantRequests(requests));
+            }
+            Command::DecideGrant { request_id, approve } => {
+                let session = self.session().ok_or("ログインしてください")?.clone();
+                let login_id = self
+                    .counter
+                    .grant_requests(&session, true)
+                    .await
+                    .map_err(ja)?
+                    .into_iter()
+                    .find(|r| r.id == request_id)
+                    .map(|r| r.login_id)
+                    .ok_or("この申請はすでに処理されています")?;
+                self.counter.decide_grant(&session, request_id, approve).await.map_err(ja)?;
+                self.emit(Event::GrantDecided(login_id, approve));
             }
             Command::CreateUser { login_id, display_name, password, role, until_us } => {
                 let session = self.session().ok_or("ログインしてください")?.clone();

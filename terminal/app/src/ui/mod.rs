@@ -242,6 +242,16 @@ impl TerminalApp {
         self.admin.users.iter().map(|u| u.login_id.as_str()).collect()
     }
 
+    /// The grants in force the administrator's user list shows for `login_id`.
+    pub fn listed_grants(&self, login_id: &str) -> Vec<(Role, Option<i64>)> {
+        self.admin.users.iter().find(|u| u.login_id == login_id).map(|u| u.grants.clone()).unwrap_or_default()
+    }
+
+    /// The pending grant requests the administrator's screen lists (login ids).
+    pub fn pending_grants(&self) -> Vec<&str> {
+        self.admin.grant_requests.iter().map(|r| r.login_id.as_str()).collect()
+    }
+
     /// The incidents the administrator's screen lists, newest first.
     pub fn incidents(&self) -> &[madoguchi_core::store::Incident] {
         &self.admin.incidents
@@ -422,8 +432,17 @@ impl TerminalApp {
             Event::Profile(profile) => self.admin.profile = Some(profile),
             Event::Users(users) => self.admin.users = users,
             Event::Incidents(incidents) => self.admin.incidents = incidents,
+            Event::GrantRequests(requests) => self.admin.grant_requests = requests,
+            Event::GrantDecided(login_id, approved) => {
+                self.info(if approved {
+                    format!("{login_id} の権限を承認しました（有効になりました）")
+                } else {
+                    format!("{login_id} の権限申請を却下しました")
+                });
+                self.backend.send(Command::ListUsers);
+            }
             Event::UserCreated(login_id) => {
-                self.info(format!("利用者 {login_id} を登録しました"));
+                self.info(format!("利用者 {login_id} を登録しました（権限は別の管理者の承認後に有効）"));
                 self.admin.new_user = admin::NewUserForm::default();
                 self.backend.send(Command::ListUsers);
             }

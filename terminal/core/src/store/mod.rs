@@ -242,11 +242,29 @@ pub trait Store: Send + Sync {
     /// Whether a first admin exists.
     async fn is_initialized(&self) -> Result<bool, StoreError>;
 
-    /// Create the first admin. Refused if any user exists.
-    async fn initialize(&self, admin: NewUser, station: &str, at_us: i64) -> Result<i64, CoreError>;
+    /// Create the first users — at least two admins, so that every later grant can be approved by a second admin —
+    /// with their grants in force. Refused if any user exists.
+    async fn initialize(&self, admins: &[NewUser], station: &str, at_us: i64) -> Result<(), CoreError>;
 
-    /// Create a user (admins only; checked by the caller and recorded here).
+    /// Create a user (admins only; checked by the caller and recorded here). The user's grants are *requested*:
+    /// they take effect when another admin approves them ([`Store::decide_grant`]).
     async fn create_user(&self, actor: &Actor, user: NewUser, at_us: i64) -> Result<i64, CoreError>;
+
+    /// Request a role grant (or a new expiry) for an existing user; in force only after another admin approves.
+    async fn request_grant(
+        &self,
+        actor: &Actor,
+        login_id: &str,
+        role: Role,
+        valid_until_us: Option<i64>,
+        at_us: i64,
+    ) -> Result<i64, CoreError>;
+
+    /// Approve (the grant takes effect) or reject a pending grant request. Refused for its requester.
+    async fn decide_grant(&self, actor: &Actor, request_id: i64, approve: bool, at_us: i64) -> Result<(), CoreError>;
+
+    /// Grant requests, newest first (only the undecided ones when `pending_only`).
+    async fn grant_requests(&self, pending_only: bool) -> Result<Vec<GrantRequest>, StoreError>;
 
     /// Every user with grants and lock state, by login id (the admin's user list; no audit row: no resident data).
     async fn users(&self) -> Result<Vec<UserRecord>, StoreError>;
@@ -365,6 +383,27 @@ pub trait Store: Send + Sync {
 
     /// A user's registered USB key.
     async fn usb_key(&self, user_id: i64) -> Result<Option<crate::guard::UsbKey>, StoreError>;
+}
+
+/// A requested role grant and what became of it (権限変更の申請).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GrantRequest {
+    /// Request id.
+    pub id: i64,
+    /// Whose grant.
+    pub login_id: String,
+    /// The role.
+    pub role: Role,
+    /// Expiry of the grant (µs), if any.
+    pub valid_until_us: Option<i64>,
+    /// The admin who asked.
+    pub requested_by: String,
+    /// When (µs).
+    pub requested_at_us: i64,
+    /// `Some(true)` approved, `Some(false)` rejected, `None` pending.
+    pub approved: Option<bool>,
+    /// The admin who decided.
+    pub decided_by: Option<String>,
 }
 
 /// An incident a terminal raised (事故: removable storage attached, USB key removed, …).
@@ -490,7 +529,8 @@ macro_rules! store_impl {
                 Ok(entry.seq)
             }
 
-            async fn insert_user(tx: &mut sqlx::Transaction<'_, $db>, user: &NewUser, granted_by: Option<i64>, at_us: i64) -> Result<i64, CoreError> {
+            /// Insert a user row (its grants are put in force or requested separately).
+            async fn insert_user(tx: &mut sqlx::Transaction<'_, $db>, user: &NewUser, at_us: i64) -> Result<i64, CoreError> {
                 let id: i64 = sqlx::query_scalar(
                     "INSERT INTO users (login_id, display_name, password_hash, created_at_us) VALUES ($1, $2, $3, $4) RETURNING id",
                 )
@@ -500,9 +540,30 @@ macro_rules! store_impl {
                 .bind(at_us)
                 .fetch_one(&mut **tx)
                 .await?;
-                for (role, until) in &user.grants {
+                Ok(id)
+            }
+
+            /// The id of the user `login_id`, or not found.
+            async fn user_id_in(tx: &mut sqlx::Transaction<'_, $db>, login_id: &str) -> Result<i64, CoreError> {
+                let user_id: Option<i64> = sqlx::query_scalar("SELECT id FROM users WHERE login_id = $1")
+                    .bind(login_id)
+                    .fetch_optional(&mut **tx)
+                    .await
+                    .map_err(StoreError::from)?;
+                user_id.ok_or_else(|| CoreError::NotFound { what: "user", id: login_id.to_string() })
+            }
+
+            /// Put grants in force (initialization, or an approved request).
+            async fn insert_grants(
+                tx: &mut sqlx::Transaction<'_, $db>,
+                user_id: i64,
+                grants: &[(Role, Option<i64>)],
+                granted_by: Option<i64>,
+                at_us: i64,
+            ) -> Result<(), StoreError> {
+                for (role, until) in grants {
                     sqlx::query("INSERT INTO grants (user_id, role, valid_until_us, granted_by, created_at_us) VALUES ($1, $2, $3, $4, $5)")
-                        .bind(id)
+                        .bind(user_id)
                         .bind(role.as_str())
                         .bind(*until)
                         .bind(granted_by)
@@ -510,7 +571,31 @@ macro_rules! store_impl {
                         .execute(&mut **tx)
                         .await?;
                 }
-                Ok(id)
+                Ok(())
+            }
+
+            #[allow(clippy::too_many_arguments)]
+            async fn insert_grant_request(
+                tx: &mut sqlx::Transaction<'_, $db>,
+                user_id: i64,
+                role: Role,
+                valid_until_us: Option<i64>,
+                requested_by: i64,
+                at_us: i64,
+                audit_seq: i64,
+            ) -> Result<i64, StoreError> {
+                Ok(sqlx::query_scalar(
+                    "INSERT INTO grant_requests (user_id, role, valid_until_us, requested_by, requested_at_us, audit_seq)
+                     VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+                )
+                .bind(user_id)
+                .bind(role.as_str())
+                .bind(valid_until_us)
+                .bind(requested_by)
+                .bind(at_us)
+                .bind(audit_seq)
+                .fetch_one(&mut **tx)
+                .await?)
             }
 
             async fn load_case(tx: &mut sqlx::Transaction<'_, $db>, case_id: i64) -> Result<CaseRecord, CoreError> {
@@ -602,7 +687,14 @@ macro_rules! store_impl {
                 Ok(count > 0)
             }
 
-            async fn initialize(&self, admin: NewUser, station: &str, at_us: i64) -> Result<i64, CoreError> {
+            async fn initialize(&self, admins: &[NewUser], station: &str, at_us: i64) -> Result<(), CoreError> {
+                let admin_count = admins.iter().filter(|u| u.grants.iter().any(|(r, _)| *r == Role::Admin)).count();
+                if admin_count < 2 {
+                    return Err(StoreError::Refused(
+                        "a store starts with two admins, so that every later grant can be approved by a second one".into(),
+                    )
+                    .into());
+                }
                 let mut tx = self.begin_write().await?;
                 let count: i64 = sqlx::query_scalar("SELECT count(*) FROM users").fetch_one(&mut *tx).await?;
                 if count > 0 {
@@ -614,13 +706,21 @@ macro_rules! store_impl {
                     actor: $crate::store::SYSTEM_ACTOR.to_string(),
                     role: "system".to_string(),
                     action: $crate::audit::AuditAction::StoreInitialized,
-                    subject: format!("user:{}", admin.login_id),
-                    detail: serde_json::json!({ "grants": admin.grants.iter().map(|(r, _)| r.as_str()).collect::<Vec<_>>() }),
+                    subject: "users".to_string(),
+                    detail: serde_json::json!({
+                        "users": admins.iter().map(|u| serde_json::json!({
+                            "login_id": u.login_id,
+                            "grants": u.grants.iter().map(|(r, _)| r.as_str()).collect::<Vec<_>>(),
+                        })).collect::<Vec<_>>()
+                    }),
                 };
                 Self::append_in(&mut tx, &record).await?;
-                let id = Self::insert_user(&mut tx, &admin, None, at_us).await?;
+                for admin in admins {
+                    let id = Self::insert_user(&mut tx, admin, at_us).await?;
+                    Self::insert_grants(&mut tx, id, &admin.grants, None, at_us).await?;
+                }
                 tx.commit().await.map_err(StoreError::from)?;
-                Ok(id)
+                Ok(())
             }
 
             async fn create_user(&self, actor: &Actor, user: NewUser, at_us: i64) -> Result<i64, CoreError> {
@@ -628,10 +728,102 @@ macro_rules! store_impl {
                 let detail = serde_json::json!({
                     "grants": user.grants.iter().map(|(r, until)| serde_json::json!({ "role": r.as_str(), "until_us": until })).collect::<Vec<_>>()
                 });
-                Self::append_in(&mut tx, &Self::record(actor, at_us, $crate::audit::AuditAction::UserCreated, format!("user:{}", user.login_id), detail)).await?;
-                let id = Self::insert_user(&mut tx, &user, Some(actor.user_id), at_us).await?;
+                let seq = Self::append_in(&mut tx, &Self::record(actor, at_us, $crate::audit::AuditAction::UserCreated, format!("user:{}", user.login_id), detail)).await?;
+                let id = Self::insert_user(&mut tx, &user, at_us).await?;
+                for (role, until) in &user.grants {
+                    Self::insert_grant_request(&mut tx, id, *role, *until, actor.user_id, at_us, seq).await?;
+                }
                 tx.commit().await.map_err(StoreError::from)?;
                 Ok(id)
+            }
+
+            async fn request_grant(
+                &self,
+                actor: &Actor,
+                login_id: &str,
+                role: Role,
+                valid_until_us: Option<i64>,
+                at_us: i64,
+            ) -> Result<i64, CoreError> {
+                let mut tx = self.begin_write().await?;
+                let user_id = Self::user_id_in(&mut tx, login_id).await?;
+                let detail = serde_json::json!({ "role": role.as_str(), "until_us": valid_until_us });
+                let seq = Self::append_in(&mut tx, &Self::record(actor, at_us, $crate::audit::AuditAction::GrantRequested, format!("user:{login_id}"), detail)).await?;
+                let id = Self::insert_grant_request(&mut tx, user_id, role, valid_until_us, actor.user_id, at_us, seq).await?;
+                tx.commit().await.map_err(StoreError::from)?;
+                Ok(id)
+            }
+
+            async fn decide_grant(&self, actor: &Actor, request_id: i64, approve: bool, at_us: i64) -> Result<(), CoreError> {
+                let mut tx = self.begin_write().await?;
+                let row: Option<(i64, String, Option<i64>, i64, Option<String>, String)> = sqlx::query_as(
+                    "SELECT r.user_id, r.role, r.valid_until_us, r.requested_by, r.decision, u.login_id
+                     FROM grant_requests r JOIN users u ON u.id = r.user_id WHERE r.id = $1",
+                )
+                .bind(request_id)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(StoreError::from)?;
+                let Some((user_id, role, until, requested_by, decision, login_id)) = row else {
+                    return Err(CoreError::NotFound { what: "grant request", id: request_id.to_string() });
+                };
+                if decision.is_some() {
+                    return Err(StoreError::Refused(format!("grant request {request_id} is already decided")).into());
+                }
+                if requested_by == actor.user_id {
+                    return Err(CoreError::SameAdmin { request_id });
+                }
+                let action = if approve { $crate::audit::AuditAction::RoleGranted } else { $crate::audit::AuditAction::GrantRejected };
+                let detail = serde_json::json!({ "request": request_id, "role": role, "until_us": until });
+                let seq = Self::append_in(&mut tx, &Self::record(actor, at_us, action, format!("user:{login_id}"), detail)).await?;
+                sqlx::query(
+                    "UPDATE grant_requests SET decision = $1, decided_by = $2, decided_at_us = $3, decision_audit_seq = $4
+                     WHERE id = $5",
+                )
+                .bind(if approve { "approved" } else { "rejected" })
+                .bind(actor.user_id)
+                .bind(at_us)
+                .bind(seq)
+                .bind(request_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(StoreError::from)?;
+                if approve {
+                    let role = Role::parse(&role).ok_or_else(|| StoreError::Corrupt(format!("unknown role {role:?}")))?;
+                    Self::insert_grants(&mut tx, user_id, &[(role, until)], Some(actor.user_id), at_us).await?;
+                }
+                tx.commit().await.map_err(StoreError::from)?;
+                Ok(())
+            }
+
+            async fn grant_requests(&self, pending_only: bool) -> Result<Vec<$crate::store::GrantRequest>, StoreError> {
+                type Row = (i64, String, String, Option<i64>, String, i64, Option<String>, Option<String>);
+                let rows: Vec<Row> = sqlx::query_as(
+                    "SELECT r.id, u.login_id, r.role, r.valid_until_us, a.login_id, r.requested_at_us, r.decision, d.login_id
+                     FROM grant_requests r
+                     JOIN users u ON u.id = r.user_id
+                     JOIN users a ON a.id = r.requested_by
+                     LEFT JOIN users d ON d.id = r.decided_by
+                     WHERE ($1 = 0 OR r.decision IS NULL)
+                     ORDER BY r.id DESC",
+                )
+                .bind(i64::from(pending_only))
+                .fetch_all(&self.pool)
+                .await?;
+                rows.into_iter()
+                    .map(|(id, login_id, role, valid_until_us, requested_by, requested_at_us, decision, decided_by)| {
+                        Ok($crate::store::GrantRequest {
+                            id,
+                            login_id,
+                            role: Role::parse(&role).ok_or_else(|| StoreError::Corrupt(format!("unknown role {role:?}")))?,
+                            valid_until_us,
+                            requested_by,
+                            requested_at_us,
+                            approved: decision.map(|d| d == "approved"),
+                            decided_by,
+                        })
+                    })
+                    .collect()
             }
 
             async fn users(&self) -> Result<Vec<UserRecord>, StoreError> {
@@ -1072,14 +1264,7 @@ macro_rules! store_impl {
                 at_us: i64,
             ) -> Result<(), CoreError> {
                 let mut tx = self.begin_write().await?;
-                let user_id: Option<i64> = sqlx::query_scalar("SELECT id FROM users WHERE login_id = $1")
-                    .bind(login_id)
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(StoreError::from)?;
-                let Some(user_id) = user_id else {
-                    return Err(CoreError::NotFound { what: "user", id: login_id.to_string() });
-                };
+                let user_id = Self::user_id_in(&mut tx, login_id).await?;
                 let detail = serde_json::json!({ "key": key.map(ToString::to_string) });
                 let seq = Self::append_in(
                     &mut tx,

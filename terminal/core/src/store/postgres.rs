@@ -41,6 +41,7 @@ impl PgStore {
                     "incidents and usb keys",
                     include_str!("../../migrations/postgres/0004_incidents_and_usb_keys.sql"),
                 ),
+                (5, "grant requests", include_str!("../../migrations/postgres/0005_grant_requests.sql")),
             ])
             .run(&pool)
             .await

@@ -53,6 +53,7 @@ impl SqliteStore {
                 (2, "number reservations", include_str!("../../migrations/sqlite/0002_number_reservations.sql")),
                 (3, "output documents", include_str!("../../migrations/sqlite/0003_output_documents.sql")),
                 (4, "incidents and usb keys", include_str!("../../migrations/sqlite/0004_incidents_and_usb_keys.sql")),
+                (5, "grant requests", include_str!("../../migrations/sqlite/0005_grant_requests.sql")),
             ])
             .run(&pool)
             .await
