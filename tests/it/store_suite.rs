@@ -1121,6 +1121,21 @@ async fn grants_need_a_second_admin(store: &TestStore) {
     for action in [AuditAction::GrantRequested, AuditAction::RoleGranted, AuditAction::GrantRejected] {
         assert!(entries.iter().any(|e| e.action == action.as_str()), "{action:?} is recorded");
     }
+    // Taking a right away needs no second admin and works at the next call; two admins always remain.
+    let new1 = f.counter.login("new1", "new-user-pass-1", Role::Operator, "post-3").await.expect("login");
+    f.counter.revoke_grant(&admin, "new1", Role::Operator).await.expect("revoke");
+    let query = backend_adapter::types::SearchQuery { name_prefix: Some("ヤ".into()), ..Default::default() };
+    let err = f.counter.search_residents(&new1, &query).await.expect_err("revoked");
+    assert!(matches!(err, CoreError::NoGrant { .. }), "{err:?}");
+    let err = f.counter.revoke_grant(&admin, "new1", Role::Operator).await.expect_err("nothing in force");
+    assert!(matches!(err, CoreError::NotFound { .. }), "{err:?}");
+    let err = f.counter.revoke_grant(&admin, "admin2", Role::Admin).await.expect_err("two admins stay");
+    assert!(err.to_string().contains("two admins"), "{err}");
+    let err = f.counter.revoke_grant(&operator, "op2", Role::Operator).await.expect_err("operators do not revoke");
+    assert!(matches!(err, CoreError::Forbidden { .. }), "{err:?}");
+    let entries = store.store.audit_entries(1, 10_000).await.expect("entries");
+    assert_eq!(entries.iter().filter(|e| e.action == AuditAction::RoleRevoked.as_str()).count(), 1);
+
     let err = raw_exec!(&store.raw, "DELETE FROM grant_requests").expect_err("kept");
     assert!(err.to_string().contains("kept"), "{err}");
 }

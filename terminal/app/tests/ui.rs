@@ -441,6 +441,15 @@ async fn an_admin_tests_a_stations_devices_and_registers_a_user_with_an_expiring
     assert!(screen_text(&admin).contains("入力オペレーター（2999-04-01 00:00:00まで）"), "{}", screen_text(&admin));
     let session = world.counter.login("op9", "short-but-now-long", Role::Operator, "post-1").await.expect("login");
     assert_eq!(session.display_name, "窓口 九郎");
+
+    // Taking the right away is immediate and needs no second admin.
+    tab_to(&mut admin, "取消（op9：入力オペレーター）");
+    admin.key_press(Key::Enter);
+    wait_until(&mut admin, "the revocation", |app| {
+        app.listed_grants("op9").iter().all(|(_, until)| until.is_some_and(|u| u <= world.clock.now_us()))
+    });
+    let err = world.counter.login("op9", "short-but-now-long", Role::Operator, "post-1").await.expect_err("revoked");
+    assert!(matches!(err, madoguchi_core::error::CoreError::NoGrant { .. }), "{err:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

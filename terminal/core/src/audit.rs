@@ -64,11 +64,13 @@ pub enum AuditAction {
     GrantRequested,
     /// Another admin rejected a grant request.
     GrantRejected,
+    /// An admin revoked a user's grant (in force until that moment).
+    RoleRevoked,
 }
 
 impl AuditAction {
     /// Every action, in the order the auditor's filter lists them.
-    pub const ALL: [AuditAction; 24] = [
+    pub const ALL: [AuditAction; 25] = [
         AuditAction::StoreInitialized,
         AuditAction::UserCreated,
         AuditAction::RoleGranted,
@@ -93,6 +95,7 @@ impl AuditAction {
         AuditAction::IncidentRecorded,
         AuditAction::GrantRequested,
         AuditAction::GrantRejected,
+        AuditAction::RoleRevoked,
     ];
 
     /// 操作の種類 as the auditor's screen shows it.
@@ -122,6 +125,7 @@ impl AuditAction {
             AuditAction::IncidentRecorded => "事故記録",
             AuditAction::GrantRequested => "権限付与の申請",
             AuditAction::GrantRejected => "権限付与の却下",
+            AuditAction::RoleRevoked => "権限の取消",
         }
     }
 
@@ -157,6 +161,7 @@ impl AuditAction {
             AuditAction::IncidentRecorded => "incident.recorded",
             AuditAction::GrantRequested => "grant.requested",
             AuditAction::GrantRejected => "grant.rejected",
+            AuditAction::RoleRevoked => "role.revoked",
         }
     }
 }

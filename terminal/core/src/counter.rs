@@ -363,6 +363,13 @@ impl Counter {
         self.store.decide_grant(&session.actor, request_id, approve, now).await
     }
 
+    /// Revoke a user's grant of `role` at once (admins only; recorded). The next call of that user in that role is
+    /// refused.
+    pub async fn revoke_grant(&self, session: &Session, login_id: &str, role: Role) -> Result<(), CoreError> {
+        let now = self.authorize(session, Permission::ManageUsers).await?;
+        self.store.revoke_grant(&session.actor, login_id, role, now).await
+    }
+
     /// Grant requests, newest first (admins only).
     pub async fn grant_requests(&self, session: &Session, pending_only: bool) -> Result<Vec<GrantRequest>, CoreError> {
         self.authorize(session, Permission::ManageUsers).await?;

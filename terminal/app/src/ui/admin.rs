@@ -240,8 +240,9 @@ impl TerminalApp {
     fn users_ui(&mut self, ui: &mut egui::Ui) {
         ui.heading("利用者と権限");
         let now_us = jiff::Timestamp::now().as_microsecond();
-        egui::Grid::new("users").num_columns(4).striped(true).show(ui, |ui| {
-            for header in ["利用者ID", "氏名", "権限（有効期限）", "状態"] {
+        let mut revoke = None;
+        egui::Grid::new("users").num_columns(5).striped(true).show(ui, |ui| {
+            for header in ["利用者ID", "氏名", "権限（有効期限）", "状態", "権限の取消"] {
                 ui.label(RichText::new(header).strong());
             }
             ui.end_row();
@@ -261,9 +262,22 @@ impl TerminalApp {
                     .collect();
                 ui.label(grants.join("、"));
                 ui.label(if user.locked { "ロック中" } else { "有効" });
+                ui.horizontal(|ui| {
+                    for (role, until) in &user.grants {
+                        if until.is_none_or(|until| until > now_us) {
+                            let button = egui::Button::new(format!("取消（{}：{}）", user.login_id, role.label_ja()));
+                            if ui.add(button).clicked() {
+                                revoke = Some((user.login_id.clone(), *role));
+                            }
+                        }
+                    }
+                });
                 ui.end_row();
             }
         });
+        if let Some((login_id, role)) = revoke {
+            self.backend.send(Command::RevokeGrant { login_id, role });
+        }
         self.grant_requests_ui(ui);
         ui.separator();
         ui.label(RichText::new("利用者の登録（権限は別の管理者の承認で有効になります）").strong());

@@ -113,6 +113,13 @@ pub enum Command {
         /// Approve (the grant takes effect) or reject.
         approve: bool,
     },
+    /// Revoke a user's grant of a role at once (administrators).
+    RevokeGrant {
+        /// Whose.
+        login_id: String,
+        /// Which role.
+        role: Role,
+    },
     /// Test one device of a station (administrators).
     CheckDevice {
         /// Station.
@@ -187,6 +194,8 @@ pub enum Event {
     GrantRequests(Vec<GrantRequest>),
     /// A grant request was decided: (login id, approved).
     GrantDecided(String, bool),
+    /// A grant was revoked.
+    GrantRevoked(String, Role),
     /// A user was registered.
     UserCreated(String),
     /// A device test finished.
@@ -375,6 +384,11 @@ impl Worker {
                 self.emit(Event::Users(users));
                 let requests = self.counter.grant_requests(&session, true).await.map_err(ja)?;
                 self.emit(Event::GrantRequests(requests));
+            }
+            Command::RevokeGrant { login_id, role } => {
+                let session = self.session().ok_or("ログインしてください")?.clone();
+                self.counter.revoke_grant(&session, &login_id, role).await.map_err(ja)?;
+                self.emit(Event::GrantRevoked(login_id, role));
             }
             Command::DecideGrant { request_id, approve } => {
                 let session = self.session().ok_or("ログインしてください")?.clone();

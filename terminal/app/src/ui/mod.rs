@@ -433,6 +433,10 @@ impl TerminalApp {
             Event::Users(users) => self.admin.users = users,
             Event::Incidents(incidents) => self.admin.incidents = incidents,
             Event::GrantRequests(requests) => self.admin.grant_requests = requests,
+            Event::GrantRevoked(login_id, role) => {
+                self.info(format!("{login_id} の{}の権限を取り消しました", role.label_ja()));
+                self.backend.send(Command::ListUsers);
+            }
             Event::GrantDecided(login_id, approved) => {
                 self.info(if approved {
                     format!("{login_id} の権限を承認しました（有効になりました）")

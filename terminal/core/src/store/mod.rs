@@ -263,6 +263,10 @@ pub trait Store: Send + Sync {
     /// Approve (the grant takes effect) or reject a pending grant request. Refused for its requester.
     async fn decide_grant(&self, actor: &Actor, request_id: i64, approve: bool, at_us: i64) -> Result<(), CoreError>;
 
+    /// Revoke a user's grants of `role` now (taking a right away needs no second admin; it is recorded). Refused if
+    /// none is in force, or if it would leave fewer than two admins.
+    async fn revoke_grant(&self, actor: &Actor, login_id: &str, role: Role, at_us: i64) -> Result<(), CoreError>;
+
     /// Grant requests, newest first (only the undecided ones when `pending_only`).
     async fn grant_requests(&self, pending_only: bool) -> Result<Vec<GrantRequest>, StoreError>;
 
@@ -791,6 +795,45 @@ macro_rules! store_impl {
                 if approve {
                     let role = Role::parse(&role).ok_or_else(|| StoreError::Corrupt(format!("unknown role {role:?}")))?;
                     Self::insert_grants(&mut tx, user_id, &[(role, until)], Some(actor.user_id), at_us).await?;
+                }
+                tx.commit().await.map_err(StoreError::from)?;
+                Ok(())
+            }
+
+            async fn revoke_grant(&self, actor: &Actor, login_id: &str, role: Role, at_us: i64) -> Result<(), CoreError> {
+                let mut tx = self.begin_write().await?;
+                let user_id = Self::user_id_in(&mut tx, login_id).await?;
+                let in_force = "(valid_until_us IS NULL OR valid_until_us > $2)";
+                if role == Role::Admin {
+                    let admins: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                        "SELECT count(DISTINCT user_id) FROM grants WHERE role = $1 AND {in_force}"
+                    )))
+                    .bind(role.as_str())
+                    .bind(at_us)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(StoreError::from)?;
+                    if admins <= 2 {
+                        return Err(StoreError::Refused(
+                            "at least two admins must keep their grant, so that grants can still be approved".into(),
+                        )
+                        .into());
+                    }
+                }
+                let detail = serde_json::json!({ "role": role.as_str() });
+                Self::append_in(&mut tx, &Self::record(actor, at_us, $crate::audit::AuditAction::RoleRevoked, format!("user:{login_id}"), detail)).await?;
+                let revoked = sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "UPDATE grants SET valid_until_us = $2 WHERE user_id = $3 AND role = $1 AND {in_force}"
+                )))
+                .bind(role.as_str())
+                .bind(at_us)
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(StoreError::from)?
+                .rows_affected();
+                if revoked == 0 {
+                    return Err(CoreError::NotFound { what: "grant in force", id: format!("{login_id}/{}", role.as_str()) });
                 }
                 tx.commit().await.map_err(StoreError::from)?;
                 Ok(())
