@@ -11,5 +11,5 @@ pub mod reference;
 pub mod search_key;
 pub mod types;
 
-pub use port::{ResidentSystem, ResidentSystemError};
+pub use port::{Disconnected, ResidentSystem, ResidentSystemError};
 pub use reference::ReferenceResidentSystem;

@@ -90,3 +90,45 @@ pub trait ResidentSystem: Send + Sync {
     /// Look up a seal registration by its 登録番号 (read from the 印鑑登録証).
     async fn seal_by_number(&self, registration_number: &str) -> Result<SealRegistration, ResidentSystemError>;
 }
+
+/// A resident system that is not connected: every call answers [`ResidentSystemError::Unavailable`]. For the tools
+/// that work on the counter's own store only (export, audit) and for a terminal whose adapter is not configured.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Disconnected;
+
+impl Disconnected {
+    fn error<T>(&self) -> Result<T, ResidentSystemError> {
+        Err(ResidentSystemError::Unavailable("no resident system is connected".to_string()))
+    }
+}
+
+#[async_trait]
+impl ResidentSystem for Disconnected {
+    async fn search(&self, _query: &SearchQuery) -> Result<Vec<PersonSummary>, ResidentSystemError> {
+        self.error()
+    }
+
+    async fn household(&self, _id: HouseholdId) -> Result<Household, ResidentSystemError> {
+        self.error()
+    }
+
+    async fn person(&self, _id: PersonId) -> Result<Person, ResidentSystemError> {
+        self.error()
+    }
+
+    async fn submit_move(&self, _submission: &MoveSubmission) -> Result<MoveReceipt, ResidentSystemError> {
+        self.error()
+    }
+
+    async fn register_seal(&self, _application: &SealApplication) -> Result<SealRegistration, ResidentSystemError> {
+        self.error()
+    }
+
+    async fn abolish_seal(&self, _abolition: &SealAbolition) -> Result<SealRegistration, ResidentSystemError> {
+        self.error()
+    }
+
+    async fn seal_by_number(&self, _registration_number: &str) -> Result<SealRegistration, ResidentSystemError> {
+        self.error()
+    }
+}

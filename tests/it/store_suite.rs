@@ -817,6 +817,7 @@ async fn try_permission(
         P::ManageUsers => f.counter.users(session).await.map(drop),
         P::ManageStations => f.counter.check_permission(session, P::ManageStations).await,
         P::ReadAudit => f.counter.audit_log(session, &AuditFilter::default()).await.map(drop),
+        P::ExportData => f.counter.export(session).await.map(drop),
     }
 }
 

@@ -6,6 +6,7 @@ mod audit_cmd;
 mod certificate;
 mod demo;
 mod devices_cmd;
+mod export_cmd;
 
 use std::io::{BufRead as _, IsTerminal as _};
 use std::path::PathBuf;
@@ -72,6 +73,11 @@ enum Command {
         #[command(subcommand)]
         command: DevicesCommand,
     },
+    /// The return export: encrypted, admins only, audited; and its check by the ward.
+    Export {
+        #[command(subcommand)]
+        command: ExportCommand,
+    },
     /// Reference resident system commands.
     Residents {
         #[command(subcommand)]
@@ -119,6 +125,35 @@ enum AuditCommand {
         /// The checkpoint file to write (never overwritten).
         #[arg(long)]
         out: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ExportCommand {
+    /// Export every table, encrypted under a generated passphrase shown once (admin password from
+    /// MADOGUCHI_ADMIN_PASSWORD or stdin); writes FILE and FILE.manifest.txt.
+    Create {
+        /// sqlite://PATH or postgres://…
+        #[arg(long)]
+        database: String,
+        /// The admin who exports.
+        #[arg(long, default_value = "admin")]
+        admin: String,
+        /// Station recorded for the export.
+        #[arg(long, default_value = "admin-pc")]
+        station: String,
+        /// The encrypted file to write (never overwritten), e.g. return.age.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Open an export with its passphrase (MADOGUCHI_EXPORT_PASSPHRASE or stdin) and check it against its manifest.
+    Verify {
+        /// The encrypted export.
+        #[arg(long)]
+        file: PathBuf,
+        /// The manifest (default: FILE.manifest.txt).
+        #[arg(long)]
+        manifest: Option<PathBuf>,
     },
 }
 
@@ -231,6 +266,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Devices { command: DevicesCommand::Test { station, config, pin } } => {
             devices_cmd::test(&devices_cmd::load(config.as_deref())?, &station, &pin)
+        }
+        Command::Export { command: ExportCommand::Create { database, admin, station, out } } => {
+            export_cmd::create(&database, &admin, &station, &out).await
+        }
+        Command::Export { command: ExportCommand::Verify { file, manifest } } => {
+            export_cmd::verify(&file, manifest.as_deref()).await
         }
         Command::Residents { command: ResidentsCommand::Generate { out, seed, households } } => {
             let summary = demo::generate_population(&out, seed, households).await?;

@@ -66,11 +66,13 @@ pub enum AuditAction {
     GrantRejected,
     /// An admin revoked a user's grant (in force until that moment).
     RoleRevoked,
+    /// The store was exported (encrypted) for the ward.
+    DataExported,
 }
 
 impl AuditAction {
     /// Every action, in the order the auditor's filter lists them.
-    pub const ALL: [AuditAction; 25] = [
+    pub const ALL: [AuditAction; 26] = [
         AuditAction::StoreInitialized,
         AuditAction::UserCreated,
         AuditAction::RoleGranted,
@@ -96,6 +98,7 @@ impl AuditAction {
         AuditAction::GrantRequested,
         AuditAction::GrantRejected,
         AuditAction::RoleRevoked,
+        AuditAction::DataExported,
     ];
 
     /// 操作の種類 as the auditor's screen shows it.
@@ -126,6 +129,7 @@ impl AuditAction {
             AuditAction::GrantRequested => "権限付与の申請",
             AuditAction::GrantRejected => "権限付与の却下",
             AuditAction::RoleRevoked => "権限の取消",
+            AuditAction::DataExported => "データの書出し",
         }
     }
 
@@ -162,6 +166,7 @@ impl AuditAction {
             AuditAction::GrantRequested => "grant.requested",
             AuditAction::GrantRejected => "grant.rejected",
             AuditAction::RoleRevoked => "role.revoked",
+            AuditAction::DataExported => "data.exported",
         }
     }
 }

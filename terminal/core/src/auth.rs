@@ -39,11 +39,13 @@ pub enum Permission {
     ManageStations,
     /// Read the audit log and verify it.
     ReadAudit,
+    /// Export the store (always encrypted) for the ward.
+    ExportData,
 }
 
 impl Permission {
     /// Every permission (the rows of the permission matrix test).
-    pub const ALL: [Permission; 7] = [
+    pub const ALL: [Permission; 8] = [
         Permission::PrepareCase,
         Permission::ReviewCase,
         Permission::IssueCertificate,
@@ -51,6 +53,7 @@ impl Permission {
         Permission::ManageUsers,
         Permission::ManageStations,
         Permission::ReadAudit,
+        Permission::ExportData,
     ];
 }
 
@@ -92,7 +95,7 @@ impl Role {
             Role::Operator => matches!(permission, P::PrepareCase),
             Role::Reviewer => matches!(permission, P::ReviewCase | P::IssueCertificate | P::ReadQueue),
             Role::Supervisor => matches!(permission, P::ReadQueue),
-            Role::Admin => matches!(permission, P::ManageUsers | P::ManageStations),
+            Role::Admin => matches!(permission, P::ManageUsers | P::ManageStations | P::ExportData),
             Role::Auditor => matches!(permission, P::ReadAudit),
         }
     }

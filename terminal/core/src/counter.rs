@@ -15,6 +15,7 @@ use crate::case::ReturnReason;
 use crate::certificate::{CertificateDocument, CertificateProfile, PDF_MEDIA_TYPE};
 use crate::clock::Clock;
 use crate::error::{CoreError, StoreError};
+use crate::export::ExportBundle;
 use crate::guard::{LockReason, TerminalGuard, UsbKey};
 use crate::request::{CounterRequest, ProtectedField, TaskRequest};
 use crate::store::{
@@ -368,6 +369,21 @@ impl Counter {
     pub async fn revoke_grant(&self, session: &Session, login_id: &str, role: Role) -> Result<(), CoreError> {
         let now = self.authorize(session, Permission::ManageUsers).await?;
         self.store.revoke_grant(&session.actor, login_id, role, now).await
+    }
+
+    /// The return export of the whole store (admins only). The export is recorded before anything is read, so the
+    /// bundle carries its own audit row; the caller seals it ([`ExportBundle::seal`]) — it never leaves in clear.
+    pub async fn export(&self, session: &Session) -> Result<ExportBundle, CoreError> {
+        let now = self.authorize(session, Permission::ExportData).await?;
+        let record = Self::audit_record(
+            session,
+            now,
+            AuditAction::DataExported,
+            "store".to_string(),
+            serde_json::json!({ "tables": crate::export::EXPORT_TABLES.len() }),
+        );
+        self.store.append_audit(&record).await?;
+        Ok(ExportBundle::new(now, self.store.export_tables().await?))
     }
 
     /// Grant requests, newest first (admins only).

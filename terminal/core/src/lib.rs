@@ -11,6 +11,7 @@ pub mod checkpoint;
 pub mod clock;
 pub mod counter;
 pub mod error;
+pub mod export;
 pub mod guard;
 pub mod kana;
 pub mod render;

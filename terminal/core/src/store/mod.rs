@@ -267,6 +267,9 @@ pub trait Store: Send + Sync {
     /// none is in force, or if it would leave fewer than two admins.
     async fn revoke_grant(&self, actor: &Actor, login_id: &str, role: Role, at_us: i64) -> Result<(), CoreError>;
 
+    /// Every table of the store for the return export, read in one snapshot (withheld columns left out).
+    async fn export_tables(&self) -> Result<std::collections::BTreeMap<String, Vec<serde_json::Value>>, StoreError>;
+
     /// Grant requests, newest first (only the undecided ones when `pending_only`).
     async fn grant_requests(&self, pending_only: bool) -> Result<Vec<GrantRequest>, StoreError>;
 
@@ -837,6 +840,10 @@ macro_rules! store_impl {
                 }
                 tx.commit().await.map_err(StoreError::from)?;
                 Ok(())
+            }
+
+            async fn export_tables(&self) -> Result<std::collections::BTreeMap<String, Vec<serde_json::Value>>, StoreError> {
+                self.export_snapshot().await
             }
 
             async fn grant_requests(&self, pending_only: bool) -> Result<Vec<$crate::store::GrantRequest>, StoreError> {

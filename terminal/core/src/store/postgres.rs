@@ -65,3 +65,36 @@ store_impl!(
     read_head = "SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE",
     next_case_id = "SELECT nextval('case_ids')"
 );
+
+impl PgStore {
+    /// Every exported table in one repeatable-read snapshot: rows as JSON (bytea as `\x…` hex), withheld columns
+    /// dropped, in the order of each table's first column.
+    async fn export_snapshot(&self) -> Result<std::collections::BTreeMap<String, Vec<serde_json::Value>>, StoreError> {
+        use crate::export::{EXPORT_TABLES, WITHHELD_COLUMNS};
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY").execute(&mut *tx).await?;
+        let mut tables = std::collections::BTreeMap::new();
+        for table in EXPORT_TABLES {
+            let first: String = sqlx::query_scalar(
+                "SELECT column_name::text FROM information_schema.columns
+                 WHERE table_schema = current_schema() AND table_name = $1 ORDER BY ordinal_position LIMIT 1",
+            )
+            .bind(table)
+            .fetch_one(&mut *tx)
+            .await?;
+            let mut json = "to_jsonb(t)".to_string();
+            for (_, column) in WITHHELD_COLUMNS.iter().filter(|(t, _)| *t == table) {
+                json = format!("({json} - '{column}')");
+            }
+            let sql = format!("SELECT {json}::text FROM {table} t ORDER BY t.{first}");
+            let rows: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).fetch_all(&mut *tx).await?;
+            let rows = rows
+                .iter()
+                .map(|row| serde_json::from_str(row).map_err(|e| StoreError::Corrupt(format!("{table}: {e}"))))
+                .collect::<Result<Vec<_>, _>>()?;
+            tables.insert(table.to_string(), rows);
+        }
+        tx.commit().await?;
+        Ok(tables)
+    }
+}

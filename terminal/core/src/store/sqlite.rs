@@ -77,3 +77,35 @@ store_impl!(
     read_head = "SELECT seq, hash FROM audit_head WHERE id = 1",
     next_case_id = "SELECT coalesce(max(id), 0) + 1 FROM cases"
 );
+
+impl SqliteStore {
+    /// Every exported table in one read snapshot: rows as JSON objects (BLOBs as hex), withheld columns left out, in
+    /// rowid order.
+    async fn export_snapshot(&self) -> Result<std::collections::BTreeMap<String, Vec<serde_json::Value>>, StoreError> {
+        use crate::export::{EXPORT_TABLES, WITHHELD_COLUMNS};
+        let mut tx = self.pool.begin().await?;
+        let mut tables = std::collections::BTreeMap::new();
+        for table in EXPORT_TABLES {
+            let columns: Vec<String> = sqlx::query_scalar("SELECT name FROM pragma_table_info($1) ORDER BY cid")
+                .bind(table)
+                .fetch_all(&mut *tx)
+                .await?;
+            let fields: Vec<String> = columns
+                .iter()
+                .filter(|column| !WITHHELD_COLUMNS.contains(&(table, column.as_str())))
+                .map(|column| {
+                    format!("'{column}', CASE WHEN typeof({column}) = 'blob' THEN hex({column}) ELSE {column} END")
+                })
+                .collect();
+            let sql = format!("SELECT json_object({}) FROM {table} ORDER BY rowid", fields.join(", "));
+            let rows: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).fetch_all(&mut *tx).await?;
+            let rows = rows
+                .iter()
+                .map(|row| serde_json::from_str(row).map_err(|e| StoreError::Corrupt(format!("{table}: {e}"))))
+                .collect::<Result<Vec<_>, _>>()?;
+            tables.insert(table.to_string(), rows);
+        }
+        tx.commit().await?;
+        Ok(tables)
+    }
+}

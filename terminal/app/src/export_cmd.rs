@@ -1,0 +1,114 @@
+//! `madoguchi export …`: the return export (返還データ) — only an admin may make one, it is always encrypted under a
+//! passphrase generated here and shown once (to be handed over separately from the file), and every export is
+//! recorded in the audit chain; and the ward's check that a received export opens and matches its manifest.
+
+use std::io::{BufRead as _, IsTerminal as _};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context as _, bail};
+use madoguchi_core::auth::Role;
+use madoguchi_core::certificate::CertificateProfile;
+use madoguchi_core::clock::SystemClock;
+use madoguchi_core::counter::Counter;
+use madoguchi_core::export::{ExportBundle, Manifest, generate_passphrase};
+use madoguchi_core::store::{OpenMode, open_store};
+
+/// The manifest written beside an export file.
+pub fn manifest_path(out: &Path) -> PathBuf {
+    let mut name = out.as_os_str().to_owned();
+    name.push(".manifest.txt");
+    PathBuf::from(name)
+}
+
+/// A secret from `variable`, or one line on stdin.
+fn secret(variable: &str, what: &str) -> anyhow::Result<String> {
+    if let Ok(value) = std::env::var(variable) {
+        return Ok(value);
+    }
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        eprint!("{what}: ");
+    }
+    let mut line = String::new();
+    stdin.lock().read_line(&mut line).with_context(|| format!("reading the {what} from stdin"))?;
+    let value = line.trim_end_matches(['\r', '\n']).to_string();
+    if value.is_empty() {
+        bail!("no {what} given: pipe it on stdin or set {variable}");
+    }
+    Ok(value)
+}
+
+/// `export create`: log in as an admin, export every table, seal it and write the file and its manifest.
+pub async fn create(database: &str, admin: &str, station: &str, out: &Path) -> anyhow::Result<ExitCode> {
+    let manifest_out = manifest_path(out);
+    for path in [out, manifest_out.as_path()] {
+        if path.exists() {
+            bail!("{} already exists; an export is never written over another file", path.display());
+        }
+    }
+    let password = secret("MADOGUCHI_ADMIN_PASSWORD", "admin password")?;
+    let store =
+        open_store(database, OpenMode::CreateAndMigrate).await.with_context(|| format!("opening {database}"))?;
+    // The export reads the counter's own store only: no resident system is connected.
+    let profile = CertificateProfile::generated(madoguchi_core::sample::demo_issuer(), true)?;
+    let counter = Counter::new(store, Arc::new(backend_adapter::Disconnected), Arc::new(SystemClock), profile);
+    let session = counter
+        .login(admin, &password, Role::Admin, station)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e} (only an admin may export)"))?;
+    let bundle = counter.export(&session).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let passphrase = generate_passphrase()?;
+    let sealed = tokio::task::spawn_blocking({
+        let bundle = bundle.clone();
+        let passphrase = passphrase.clone();
+        move || bundle.seal(&passphrase)
+    })
+    .await??;
+    let manifest = bundle.manifest();
+    write_new(out, &sealed)?;
+    write_new(&manifest_out, manifest.to_text().as_bytes())?;
+    let rows: usize = manifest.entries.iter().map(|e| e.rows).sum();
+    println!(
+        "wrote {} ({} tables, {rows} rows, encrypted) and its manifest {}",
+        out.display(),
+        manifest.entries.len(),
+        manifest_out.display()
+    );
+    println!("passphrase (shown only now; hand it over separately from the file): {passphrase}");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `export verify`: open an export with its passphrase and check it against its manifest.
+pub async fn verify(file: &Path, manifest: Option<&Path>) -> anyhow::Result<ExitCode> {
+    let manifest_file = manifest.map_or_else(|| manifest_path(file), Path::to_path_buf);
+    let sealed = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+    let manifest_text = std::fs::read_to_string(&manifest_file)
+        .with_context(|| format!("reading the manifest {}", manifest_file.display()))?;
+    let manifest = Manifest::parse(&manifest_text)?;
+    let passphrase = secret("MADOGUCHI_EXPORT_PASSPHRASE", "export passphrase")?;
+    let opened = tokio::task::spawn_blocking(move || ExportBundle::open(&sealed, &passphrase)).await?;
+    let result = opened.and_then(|bundle| bundle.check(&manifest).map(|()| bundle));
+    match result {
+        Ok(bundle) => {
+            let rows: usize = bundle.tables.values().map(Vec::len).sum();
+            println!("export verified: {} tables, {rows} rows, every table matches the manifest", bundle.tables.len());
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(err) => {
+            eprintln!("export NOT verified: {err}");
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+fn write_new(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    file.write_all(bytes).and_then(|()| file.sync_all()).with_context(|| format!("writing {}", path.display()))
+}
