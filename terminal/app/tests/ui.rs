@@ -533,8 +533,31 @@ async fn pulling_the_usb_key_or_plugging_in_a_stick_locks_the_terminal_and_recor
     use madoguchi_core::guard::UsbKey;
     let world = world().await;
     let admin = world.counter.login("admin", "admin-password-1", Role::Admin, "setup").await.expect("admin");
+    // An administrator registers op1's key on the 利用者と権限 tab; a malformed key is refused beside the field.
+    let mut harness = terminal(&world, "admin-pc", false);
+    log_in(&mut harness, "adm1");
+    tab_to(&mut harness, "利用者と権限");
+    harness.key_press(Key::Enter);
+    wait_until(&mut harness, "the user list", |app| app.listed_users().contains(&"op1"));
+    tab_to(&mut harness, "USBキーの利用者ID");
+    type_text(&mut harness, "op1");
+    harness.key_press(Key::Enter);
+    type_text(&mut harness, "1050:407:OP1-KEY");
+    assert!(screen_text(&harness).contains("USBキーは「ベンダーID:製品ID:シリアル番号」"), "{}", screen_text(&harness));
+    for _ in 0.."1050:407:OP1-KEY".chars().count() {
+        harness.key_press(Key::Backspace);
+    }
+    type_text(&mut harness, "1050:0407:OP1-KEY");
+    tab_to(&mut harness, "USBキーを登録");
+    harness.key_press(Key::Enter);
+    wait_until(&mut harness, "the key registration", |app| {
+        app.notice().is_some_and(|n| n.text.contains("USBキーを登録しました"))
+    });
+    drop(harness);
     let key = UsbKey::parse("1050:0407:OP1-KEY").expect("key");
-    world.counter.register_usb_key(&admin, "op1", Some(&key)).await.expect("register the key");
+    let users = world.counter.users(&admin).await.expect("users");
+    let op1 = users.iter().find(|u| u.login_id == "op1").expect("op1").id;
+    assert_eq!(world.counter.store().usb_key(op1).await.expect("key row"), Some(key), "the key the admin typed");
     let key_device = UsbDeviceInfo {
         bus: 1,
         address: 5,

@@ -134,6 +134,9 @@ pub(super) struct AdminState {
     pub(super) profile: Option<super::backend::ProfileSummary>,
     pub(super) incidents: Vec<madoguchi_core::store::Incident>,
     pub(super) grant_requests: Vec<madoguchi_core::store::GrantRequest>,
+    /// USBキーの登録: whose key, and the key as VVVV:PPPP:SERIAL.
+    pub(super) key_login: String,
+    pub(super) key_text: String,
 }
 
 impl TerminalApp {
@@ -319,6 +322,32 @@ impl TerminalApp {
             field_message(ui, Some("入力に誤りがあるため登録できません"));
         }
         self.admin.new_user = form;
+        self.usb_key_ui(ui);
+    }
+
+    /// USBキーの登録: the second factor a user must have attached to log in and stay logged in.
+    fn usb_key_ui(&mut self, ui: &mut egui::Ui) {
+        ui.separator();
+        ui.label(RichText::new("USBキーの登録（ログインとログイン中に必要）").strong());
+        let mut login = std::mem::take(&mut self.admin.key_login);
+        let mut key = std::mem::take(&mut self.admin.key_text);
+        let login_error = (!login.is_empty() && !self.admin.users.iter().any(|u| u.login_id == login.trim()))
+            .then_some("登録されていない利用者IDです");
+        let parsed = madoguchi_core::guard::UsbKey::parse(&key);
+        let key_error = match (&parsed, key.is_empty()) {
+            (Err(err), false) => Some(err.message_ja()),
+            _ => None,
+        };
+        self.checked_field(ui, "USBキーの利用者ID", &mut login, false, login_error);
+        self.checked_field(ui, "USBキー（ベンダーID:製品ID:シリアル番号）", &mut key, false, key_error.as_deref());
+        let ready = login_error.is_none() && !login.is_empty() && parsed.is_ok();
+        if ui.add_enabled(ready, egui::Button::new("USBキーを登録")).clicked()
+            && let Ok(parsed) = parsed
+        {
+            self.backend.send(Command::RegisterUsbKey { login_id: login.trim().to_string(), key: parsed });
+        }
+        self.admin.key_login = login;
+        self.admin.key_text = key;
     }
 
     /// 承認待ちの権限申請: a grant is in force only once an admin other than its requester approves it.

@@ -120,6 +120,13 @@ pub enum Command {
         /// Which role.
         role: Role,
     },
+    /// Register a user's USB key (administrators).
+    RegisterUsbKey {
+        /// Whose.
+        login_id: String,
+        /// The key.
+        key: madoguchi_core::guard::UsbKey,
+    },
     /// Test one device of a station (administrators).
     CheckDevice {
         /// Station.
@@ -196,6 +203,8 @@ pub enum Event {
     GrantDecided(String, bool),
     /// A grant was revoked.
     GrantRevoked(String, Role),
+    /// A USB key was registered for the user.
+    UsbKeyRegistered(String),
     /// A user was registered.
     UserCreated(String),
     /// A device test finished.
@@ -384,6 +393,11 @@ impl Worker {
                 self.emit(Event::Users(users));
                 let requests = self.counter.grant_requests(&session, true).await.map_err(ja)?;
                 self.emit(Event::GrantRequests(requests));
+            }
+            Command::RegisterUsbKey { login_id, key } => {
+                let session = self.session().ok_or("ログインしてください")?.clone();
+                self.counter.register_usb_key(&session, &login_id, Some(&key)).await.map_err(ja)?;
+                self.emit(Event::UsbKeyRegistered(login_id));
             }
             Command::RevokeGrant { login_id, role } => {
                 let session = self.session().ok_or("ログインしてください")?.clone();

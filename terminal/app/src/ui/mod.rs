@@ -433,6 +433,11 @@ impl TerminalApp {
             Event::Users(users) => self.admin.users = users,
             Event::Incidents(incidents) => self.admin.incidents = incidents,
             Event::GrantRequests(requests) => self.admin.grant_requests = requests,
+            Event::UsbKeyRegistered(login_id) => {
+                self.info(format!("{login_id} のUSBキーを登録しました（次回のログインから必要です）"));
+                self.admin.key_login.clear();
+                self.admin.key_text.clear();
+            }
             Event::GrantRevoked(login_id, role) => {
                 self.info(format!("{login_id} の{}の権限を取り消しました", role.label_ja()));
                 self.backend.send(Command::ListUsers);
