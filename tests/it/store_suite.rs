@@ -1131,7 +1131,16 @@ async fn grants_need_a_second_admin(store: &TestStore) {
     let err = f.counter.revoke_grant(&admin, "new1", Role::Operator).await.expect_err("nothing in force");
     assert!(matches!(err, CoreError::NotFound { .. }), "{err:?}");
     let err = f.counter.revoke_grant(&admin, "admin2", Role::Admin).await.expect_err("two admins stay");
-    assert!(err.to_string().contains("two admins"), "{err}");
+    assert!(matches!(err, CoreError::TooFewAdmins), "{err:?}");
+    assert!(err.message_ja().contains("2名以上"), "{}", err.message_ja());
+    let lone = madoguchi_core::store::NewUser {
+        login_id: "lone".into(),
+        display_name: "一人".into(),
+        password_hash: madoguchi_core::auth::hash_password("lone-admin-pass").expect("hash"),
+        grants: vec![(Role::Admin, None)],
+    };
+    let err = store.store.initialize(&[lone], "setup", 0).await.expect_err("one admin is not enough");
+    assert!(matches!(err, CoreError::TooFewAdmins), "{err:?}");
     let err = f.counter.revoke_grant(&operator, "op2", Role::Operator).await.expect_err("operators do not revoke");
     assert!(matches!(err, CoreError::Forbidden { .. }), "{err:?}");
     let entries = store.store.audit_entries(1, 10_000).await.expect("entries");

@@ -151,6 +151,9 @@ pub enum CoreError {
     /// 支援措置 / 抑止: no certificate may be prepared; the case goes to staff.
     #[error("a support measure (DV etc.) restricts this record; the request is routed to staff")]
     SupportMeasure,
+    /// The change would leave fewer than two admins, and then no grant could ever be approved.
+    #[error("at least two admins must hold their grant, so that every grant can be approved by a second one")]
+    TooFewAdmins,
     /// A grant request decided by the admin who made it.
     #[error("grant request {request_id} must be decided by another admin than its requester")]
     SameAdmin {
@@ -217,6 +220,9 @@ impl CoreError {
                 "審査した内容と案件の出力が一致しません。画面を更新して再度審査してください".to_string()
             }
             CoreError::TerminalLocked(reason) => reason.message_ja(),
+            CoreError::TooFewAdmins => {
+                "管理者は常に2名以上必要です（権限の付与には別の管理者の承認が要るため）".to_string()
+            }
             CoreError::SameAdmin { .. } => "権限の付与は、申請した管理者とは別の管理者が承認してください".to_string(),
             CoreError::FieldNotNeeded { field, .. } => {
                 format!("この案件では{}を表示できません（請求に含まれていない項目です）", field.label_ja())

@@ -697,10 +697,7 @@ macro_rules! store_impl {
             async fn initialize(&self, admins: &[NewUser], station: &str, at_us: i64) -> Result<(), CoreError> {
                 let admin_count = admins.iter().filter(|u| u.grants.iter().any(|(r, _)| *r == Role::Admin)).count();
                 if admin_count < 2 {
-                    return Err(StoreError::Refused(
-                        "a store starts with two admins, so that every later grant can be approved by a second one".into(),
-                    )
-                    .into());
+                    return Err(CoreError::TooFewAdmins);
                 }
                 let mut tx = self.begin_write().await?;
                 let count: i64 = sqlx::query_scalar("SELECT count(*) FROM users").fetch_one(&mut *tx).await?;
@@ -817,10 +814,7 @@ macro_rules! store_impl {
                     .await
                     .map_err(StoreError::from)?;
                     if admins <= 2 {
-                        return Err(StoreError::Refused(
-                            "at least two admins must keep their grant, so that grants can still be approved".into(),
-                        )
-                        .into());
+                        return Err(CoreError::TooFewAdmins);
                     }
                 }
                 let detail = serde_json::json!({ "role": role.as_str() });
