@@ -57,8 +57,8 @@ pub fn keygen(secret_out: &Path, public_out: &Path) -> anyhow::Result<ExitCode> 
         }
     }
     let key = WardSigningKey::generate()?;
-    write_new_file(secret_out, key.to_text().as_bytes(), true)?;
-    write_new_file(public_out, key.public().to_text().as_bytes(), false)?;
+    crate::cli_io::write_new_file(secret_out, key.to_text().as_bytes(), true)?;
+    crate::cli_io::write_new_file(public_out, key.public().to_text().as_bytes(), false)?;
     println!(
         "wrote the signing key {} (keep it with ward staff) and the public key {}",
         secret_out.display(),
@@ -86,7 +86,7 @@ pub async fn checkpoint(
     let at_us = jiff::Timestamp::now().as_microsecond();
     match sign_audit_checkpoint(store.as_ref(), &key, origin, station, at_us).await? {
         Ok(checkpoint) => {
-            write_new_file(out, checkpoint.to_text().as_bytes(), false)?;
+            crate::cli_io::write_new_file(out, checkpoint.to_text().as_bytes(), false)?;
             println!(
                 "signed checkpoint of {} entries, head {} → {}",
                 checkpoint.size,
@@ -104,19 +104,4 @@ pub async fn checkpoint(
 
 fn read_text(path: &Path) -> anyhow::Result<String> {
     std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
-}
-
-fn write_new_file(path: &Path, bytes: &[u8], secret: bool) -> anyhow::Result<()> {
-    use std::io::Write as _;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    if secret {
-        use std::os::unix::fs::OpenOptionsExt as _;
-        options.mode(0o600);
-    }
-    #[cfg(not(unix))]
-    let _ = secret;
-    let mut file = options.open(path).with_context(|| format!("creating {}", path.display()))?;
-    file.write_all(bytes).and_then(|()| file.sync_all()).with_context(|| format!("writing {}", path.display()))
 }

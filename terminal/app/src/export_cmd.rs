@@ -2,7 +2,6 @@
 //! passphrase generated here and shown once (to be handed over separately from the file), and every export is
 //! recorded in the audit chain; and the ward's check that a received export opens and matches its manifest.
 
-use std::io::{BufRead as _, IsTerminal as _};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -15,29 +14,13 @@ use madoguchi_core::counter::Counter;
 use madoguchi_core::export::{ExportBundle, Manifest, generate_passphrase};
 use madoguchi_core::store::{OpenMode, open_store};
 
+use crate::cli_io::{read_secret, write_new_file};
+
 /// The manifest written beside an export file.
 pub fn manifest_path(out: &Path) -> PathBuf {
     let mut name = out.as_os_str().to_owned();
     name.push(".manifest.txt");
     PathBuf::from(name)
-}
-
-/// A secret from `variable`, or one line on stdin.
-fn secret(variable: &str, what: &str) -> anyhow::Result<String> {
-    if let Ok(value) = std::env::var(variable) {
-        return Ok(value);
-    }
-    let stdin = std::io::stdin();
-    if stdin.is_terminal() {
-        eprint!("{what}: ");
-    }
-    let mut line = String::new();
-    stdin.lock().read_line(&mut line).with_context(|| format!("reading the {what} from stdin"))?;
-    let value = line.trim_end_matches(['\r', '\n']).to_string();
-    if value.is_empty() {
-        bail!("no {what} given: pipe it on stdin or set {variable}");
-    }
-    Ok(value)
 }
 
 /// `export create`: log in as an admin, export every table, seal it and write the file and its manifest.
@@ -48,7 +31,7 @@ pub async fn create(database: &str, admin: &str, station: &str, out: &Path) -> a
             bail!("{} already exists; an export is never written over another file", path.display());
         }
     }
-    let password = secret("MADOGUCHI_ADMIN_PASSWORD", "admin password")?;
+    let password = read_secret("MADOGUCHI_ADMIN_PASSWORD", "admin password")?;
     let store =
         open_store(database, OpenMode::CreateAndMigrate).await.with_context(|| format!("opening {database}"))?;
     // The export reads the counter's own store only: no resident system is connected.
@@ -67,8 +50,8 @@ pub async fn create(database: &str, admin: &str, station: &str, out: &Path) -> a
     })
     .await??;
     let manifest = bundle.manifest();
-    write_new(out, &sealed)?;
-    write_new(&manifest_out, manifest.to_text().as_bytes())?;
+    write_new_file(out, &sealed, false)?;
+    write_new_file(&manifest_out, manifest.to_text().as_bytes(), false)?;
     let rows: usize = manifest.entries.iter().map(|e| e.rows).sum();
     println!(
         "wrote {} ({} tables, {rows} rows, encrypted) and its manifest {}",
@@ -87,7 +70,7 @@ pub async fn verify(file: &Path, manifest: Option<&Path>) -> anyhow::Result<Exit
     let manifest_text = std::fs::read_to_string(&manifest_file)
         .with_context(|| format!("reading the manifest {}", manifest_file.display()))?;
     let manifest = Manifest::parse(&manifest_text)?;
-    let passphrase = secret("MADOGUCHI_EXPORT_PASSPHRASE", "export passphrase")?;
+    let passphrase = read_secret("MADOGUCHI_EXPORT_PASSPHRASE", "export passphrase")?;
     let opened = tokio::task::spawn_blocking(move || ExportBundle::open(&sealed, &passphrase)).await?;
     let result = opened.and_then(|bundle| bundle.check(&manifest).map(|()| bundle));
     match result {
@@ -101,14 +84,4 @@ pub async fn verify(file: &Path, manifest: Option<&Path>) -> anyhow::Result<Exit
             Ok(ExitCode::from(1))
         }
     }
-}
-
-fn write_new(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    use std::io::Write as _;
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(path)
-        .with_context(|| format!("creating {}", path.display()))?;
-    file.write_all(bytes).and_then(|()| file.sync_all()).with_context(|| format!("writing {}", path.display()))
 }

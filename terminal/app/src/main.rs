@@ -4,11 +4,11 @@
 
 mod audit_cmd;
 mod certificate;
+mod cli_io;
 mod demo;
 mod devices_cmd;
 mod export_cmd;
 
-use std::io::{BufRead as _, IsTerminal as _};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -335,26 +335,10 @@ async fn terminal(args: demo::DemoArgs, station: String) -> anyhow::Result<ExitC
 
 /// The passwords of the two first admins: from the environment, or one line each on stdin.
 fn read_admin_passwords() -> anyhow::Result<[String; 2]> {
-    let stdin = std::io::stdin();
-    let read = |variable: &str, which: &str| -> anyhow::Result<String> {
-        if let Ok(password) = std::env::var(variable) {
-            return Ok(password);
-        }
-        if stdin.is_terminal() {
-            eprint!("password for the {which} admin: ");
-        }
-        let mut line = String::new();
-        stdin
-            .lock()
-            .read_line(&mut line)
-            .with_context(|| format!("reading the {which} admin's password from stdin"))?;
-        let password = line.trim_end_matches(['\r', '\n']).to_string();
-        if password.is_empty() {
-            bail!("no password for the {which} admin: pipe it on stdin or set {variable}");
-        }
-        Ok(password)
-    };
-    Ok([read("MADOGUCHI_ADMIN_PASSWORD", "first")?, read("MADOGUCHI_SECOND_ADMIN_PASSWORD", "second")?])
+    Ok([
+        cli_io::read_secret("MADOGUCHI_ADMIN_PASSWORD", "password for the first admin")?,
+        cli_io::read_secret("MADOGUCHI_SECOND_ADMIN_PASSWORD", "password for the second admin")?,
+    ])
 }
 
 async fn init(database: &str, admins: [(&str, &str); 2], station: &str) -> anyhow::Result<ExitCode> {

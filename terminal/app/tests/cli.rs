@@ -558,23 +558,13 @@ async fn the_return_export_is_encrypted_admin_only_and_matches_its_manifest_on_s
     let database = format!("sqlite://{}", dir.path().join("store.sqlite").display());
     issued_case(dir.path(), &database).await;
     export_round_trip(&database, dir.path());
-    let Ok(admin_url) = std::env::var(PG_URL_VAR) else {
-        eprintln!("SKIPPED the PostgreSQL half of the export test: {PG_URL_VAR} is not set (CI sets it; see .ci/run)");
+    let Some(pg) = PgTestDatabase::create("madoguchi_export", "the PostgreSQL half of the export test").await else {
         return;
     };
-    let admin = sqlx::PgPool::connect(&admin_url).await.expect("admin");
-    let name = format!("madoguchi_export_{}", std::process::id());
-    sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
-        .execute(&admin)
-        .await
-        .expect("drop");
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&admin).await.expect("create");
-    let cut = admin_url.rfind('/').expect("url has a database");
-    let database = format!("{}/{name}", &admin_url[..cut]);
     let pg_dir = tempfile::tempdir().expect("dir");
-    issued_case(pg_dir.path(), &database).await;
-    export_round_trip(&database, pg_dir.path());
-    sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))).execute(&admin).await.ok();
+    issued_case(pg_dir.path(), &pg.url).await;
+    export_round_trip(&pg.url, pg_dir.path());
+    pg.drop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -601,19 +591,8 @@ async fn sqlite_request_to_issue_then_audit_verify_detects_any_changed_byte() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_request_to_issue_then_audit_verify_detects_any_changed_byte() {
-    let Ok(admin_url) = std::env::var(PG_URL_VAR) else {
-        eprintln!("SKIPPED postgres CLI end-to-end test: {PG_URL_VAR} is not set (CI sets it; see .ci/run)");
-        return;
-    };
-    let admin = sqlx::PgPool::connect(&admin_url).await.expect("admin");
-    let name = format!("madoguchi_cli_{}", std::process::id());
-    sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
-        .execute(&admin)
-        .await
-        .expect("drop");
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&admin).await.expect("create");
-    let cut = admin_url.rfind('/').expect("url has a database");
-    let database = format!("{}/{name}", &admin_url[..cut]);
+    let Some(pg) = PgTestDatabase::create("madoguchi_cli", "postgres CLI end-to-end test").await else { return };
+    let database = pg.url.clone();
     let dir = tempfile::tempdir().expect("dir");
     issued_case(dir.path(), &database).await;
     // A superuser session in replica mode fires no triggers and checks no foreign keys: the strongest insider.
@@ -625,7 +604,38 @@ async fn postgres_request_to_issue_then_audit_verify_detects_any_changed_byte() 
     verify_detects_deletion_reordering_truncation_and_rewrites(&database, Raw::Pg(pool.clone()), dir.path(), &ward)
         .await;
     pool.close().await;
-    sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))).execute(&admin).await.ok();
+    pg.drop().await;
+}
+
+/// A fresh PostgreSQL database for one test, dropped at its end (skipped loudly when no server is configured).
+struct PgTestDatabase {
+    admin: sqlx::PgPool,
+    name: String,
+    url: String,
+}
+
+impl PgTestDatabase {
+    async fn create(prefix: &str, test: &str) -> Option<PgTestDatabase> {
+        let Ok(admin_url) = std::env::var(PG_URL_VAR) else {
+            eprintln!("SKIPPED {test}: {PG_URL_VAR} is not set (CI sets it; see .ci/run)");
+            return None;
+        };
+        let admin = sqlx::PgPool::connect(&admin_url).await.expect("admin");
+        let name = format!("{prefix}_{}", std::process::id());
+        sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
+            .execute(&admin)
+            .await
+            .expect("drop");
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&admin).await.expect("create");
+        let cut = admin_url.rfind('/').expect("url has a database");
+        let url = format!("{}/{name}", &admin_url[..cut]);
+        Some(PgTestDatabase { admin, name, url })
+    }
+
+    async fn drop(self) {
+        let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
+        sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&self.admin).await.ok();
+    }
 }
 
 #[test]

@@ -88,6 +88,12 @@ impl Role {
         }
     }
 
+    /// Whether the role works from a case list: the whole queue (staff, supervisors) or its post's cases
+    /// (operators). See `Counter::queue`.
+    pub fn has_queue(self) -> bool {
+        self.allows(Permission::ReadQueue) || self.allows(Permission::PrepareCase)
+    }
+
     /// Whether the role grants `permission`.
     pub fn allows(self, permission: Permission) -> bool {
         use Permission as P;

@@ -317,16 +317,15 @@ impl Counter {
         if raised(anomaly::kind::LOOKUPS_WITHOUT_CASE) {
             return Ok(());
         }
-        let count = |action| AuditFilter {
+        let window = |action| AuditFilter {
             actor: login.clone(),
             action: Some(action),
             from_us: Some(since),
-            limit: 10_000,
             ..AuditFilter::default()
         };
-        let lookups = self.store.audit_search(&count(AuditAction::ResidentSearched)).await?.len();
-        if lookups > self.anomaly.lookups_without_case
-            && self.store.audit_search(&count(AuditAction::CaseCreated)).await?.is_empty()
+        let lookups = self.store.audit_count(&window(AuditAction::ResidentSearched)).await?;
+        if lookups > i64::try_from(self.anomaly.lookups_without_case).unwrap_or(i64::MAX)
+            && self.store.audit_count(&window(AuditAction::CaseCreated)).await? == 0
         {
             let detail = serde_json::json!({ "lookups": lookups, "window_minutes": self.anomaly.window_minutes });
             self.raise_incident(Some(session), station, anomaly::kind::LOOKUPS_WITHOUT_CASE, detail).await?;

@@ -213,11 +213,6 @@ impl TerminalGuard {
         self.in_session = false;
     }
 
-    /// Whether a session is running.
-    pub fn in_session(&self) -> bool {
-        self.in_session
-    }
-
     /// The user did something.
     pub fn activity(&mut self, now_us: i64) {
         self.last_activity_us = self.last_activity_us.max(now_us);

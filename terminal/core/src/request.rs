@@ -279,10 +279,6 @@ pub enum ProtectedField {
 }
 
 impl ProtectedField {
-    /// Every protected field.
-    pub const ALL: [ProtectedField; 3] =
-        [ProtectedField::IndividualNumber, ProtectedField::ResidentCode, ProtectedField::Registry];
-
     /// The stored name.
     pub fn as_str(self) -> &'static str {
         match self {

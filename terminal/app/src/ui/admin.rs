@@ -372,11 +372,11 @@ impl TerminalApp {
                 ui.horizontal(|ui| {
                     let approve = egui::Button::new(format!("承認（{}）", request.login_id));
                     if ui.add_enabled(!own, approve).clicked() {
-                        decision = Some((request.id, true));
+                        decision = Some((request.id, request.login_id.clone(), true));
                     }
                     let reject = egui::Button::new(format!("却下（{}）", request.login_id));
                     if ui.add_enabled(!own, reject).clicked() {
-                        decision = Some((request.id, false));
+                        decision = Some((request.id, request.login_id.clone(), false));
                     }
                     if own {
                         ui.label("ご自身の申請は別の管理者が承認します");
@@ -385,8 +385,8 @@ impl TerminalApp {
                 ui.end_row();
             }
         });
-        if let Some((request_id, approve)) = decision {
-            self.backend.send(Command::DecideGrant { request_id, approve });
+        if let Some((request_id, login_id, approve)) = decision {
+            self.backend.send(Command::DecideGrant { request_id, login_id, approve });
         }
     }
 

@@ -110,6 +110,8 @@ pub enum Command {
     DecideGrant {
         /// The request.
         request_id: i64,
+        /// Whose grant (for the message).
+        login_id: String,
         /// Approve (the grant takes effect) or reject.
         approve: bool,
     },
@@ -404,17 +406,8 @@ impl Worker {
                 self.counter.revoke_grant(&session, &login_id, role).await.map_err(ja)?;
                 self.emit(Event::GrantRevoked(login_id, role));
             }
-            Command::DecideGrant { request_id, approve } => {
+            Command::DecideGrant { request_id, login_id, approve } => {
                 let session = self.session().ok_or("ログインしてください")?.clone();
-                let login_id = self
-                    .counter
-                    .grant_requests(&session, true)
-                    .await
-                    .map_err(ja)?
-                    .into_iter()
-                    .find(|r| r.id == request_id)
-                    .map(|r| r.login_id)
-                    .ok_or("この申請はすでに処理されています")?;
                 self.counter.decide_grant(&session, request_id, approve).await.map_err(ja)?;
                 self.emit(Event::GrantDecided(login_id, approve));
             }
@@ -507,8 +500,8 @@ impl Worker {
     async fn refresh(&mut self) -> Result<(), String> {
         let Some(session) = self.session().cloned() else { return Ok(()) };
         let role = session.actor.role;
-        if role.allows(Permission::ReadQueue) || role.allows(Permission::PrepareCase) {
-            let filter = if session.actor.role.allows(Permission::ReadQueue) {
+        if role.has_queue() {
+            let filter = if role.allows(Permission::ReadQueue) {
                 // The whole live queue: staff must see every case handed over, however many.
                 CaseFilter { states: vec![CaseState::Submitted, CaseState::Approved], station: None, limit: 5_000 }
             } else {
@@ -521,7 +514,7 @@ impl Worker {
             })?;
             self.emit(Event::Cases(cases));
         }
-        if session.actor.role.allows(Permission::ManageUsers) {
+        if role.allows(Permission::ManageUsers) {
             // Incidents reach the administrators within a refresh, whichever terminal raised them.
             let incidents = self.counter.incidents(&session, 200).await.map_err(|e| {
                 tracing::warn!("listing incidents: {e}");

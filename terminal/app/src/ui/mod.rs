@@ -546,9 +546,7 @@ impl TerminalApp {
                 }
             }
             // Only roles with a queue see its length (administrators and auditors get no case list).
-            let has_queue = self.session.as_ref().is_some_and(|session| {
-                session.actor.role.allows(Permission::ReadQueue) || session.actor.role.allows(Permission::PrepareCase)
-            });
+            let has_queue = self.session.as_ref().is_some_and(|session| session.actor.role.has_queue());
             if has_queue {
                 let waiting = self.cases.iter().filter(|c| c.state == CaseState::Submitted).count();
                 ui.label(format!("審査待ち：{waiting}件"));

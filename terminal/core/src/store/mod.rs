@@ -370,6 +370,9 @@ pub trait Store: Send + Sync {
     /// Audit entries matching `filter`, newest first.
     async fn audit_search(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>, StoreError>;
 
+    /// How many audit entries match `filter` (its limit ignored).
+    async fn audit_count(&self, filter: &AuditFilter) -> Result<i64, StoreError>;
+
     /// The chain head the store keeps (`audit_head`): the last entry's seq and hash.
     async fn audit_head(&self) -> Result<(i64, [u8; 32]), StoreError>;
 
@@ -452,6 +455,11 @@ pub async fn open_store(url: &str, mode: OpenMode) -> Result<Arc<dyn Store>, Sto
 
 fn hash32(bytes: &[u8]) -> Result<[u8; 32], StoreError> {
     bytes.try_into().map_err(|_| StoreError::Corrupt(format!("expected a 32-byte hash, found {} bytes", bytes.len())))
+}
+
+/// Rows a backend rendered as JSON text (the return export), parsed; a row that is not JSON names its table.
+fn rows_from_json(table: &str, rows: &[String]) -> Result<Vec<serde_json::Value>, StoreError> {
+    rows.iter().map(|row| serde_json::from_str(row).map_err(|e| StoreError::Corrupt(format!("{table}: {e}")))).collect()
 }
 
 /// An `audit_log` row as both backends return it.
@@ -1358,28 +1366,44 @@ macro_rules! store_impl {
                 let mut query = sqlx::QueryBuilder::<$db>::new(
                     "SELECT seq, at_us, station, actor, role, action, subject, detail, prev_hash, entry_hash FROM audit_log WHERE 1 = 1",
                 );
-                if let Some(actor) = &filter.actor {
-                    query.push(" AND actor = ").push_bind(actor.clone());
-                }
-                if let Some(action) = filter.action {
-                    query.push(" AND action = ").push_bind(action.as_str());
-                }
-                if let Some(prefix) = &filter.subject_prefix {
-                    // A prefix match without LIKE, so '%' and '_' in the filter mean themselves.
-                    query.push(" AND substr(subject, 1, length(").push_bind(prefix.clone()).push(")) = ").push_bind(prefix.clone());
-                }
-                if let Some(from) = filter.from_us {
-                    query.push(" AND at_us >= ").push_bind(from);
-                }
-                if let Some(until) = filter.until_us {
-                    query.push(" AND at_us < ").push_bind(until);
-                }
+                $crate::store::push_audit_filter(&mut query, filter);
                 query.push(" ORDER BY seq DESC LIMIT ").push_bind(limit);
                 let rows: Vec<AuditRow> = query.build_query_as().fetch_all(&self.pool).await?;
                 rows.into_iter().map(audit_entry_from_row).collect()
             }
+
+            async fn audit_count(&self, filter: &AuditFilter) -> Result<i64, StoreError> {
+                let mut query = sqlx::QueryBuilder::<$db>::new("SELECT count(*) FROM audit_log WHERE 1 = 1");
+                $crate::store::push_audit_filter(&mut query, filter);
+                Ok(query.build_query_scalar().fetch_one(&self.pool).await?)
+            }
         }
     };
+}
+
+/// The auditor's filter as SQL conditions (both backends speak this subset alike); the limit is the caller's.
+pub(crate) fn push_audit_filter<DB: sqlx::Database>(query: &mut sqlx::QueryBuilder<DB>, filter: &AuditFilter)
+where
+    for<'q> String: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'q> &'static str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'q> i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    if let Some(actor) = &filter.actor {
+        query.push(" AND actor = ").push_bind(actor.clone());
+    }
+    if let Some(action) = filter.action {
+        query.push(" AND action = ").push_bind(action.as_str());
+    }
+    if let Some(prefix) = &filter.subject_prefix {
+        // A prefix match without LIKE, so '%' and '_' in the filter mean themselves.
+        query.push(" AND substr(subject, 1, length(").push_bind(prefix.clone()).push(")) = ").push_bind(prefix.clone());
+    }
+    if let Some(from) = filter.from_us {
+        query.push(" AND at_us >= ").push_bind(from);
+    }
+    if let Some(until) = filter.until_us {
+        query.push(" AND at_us < ").push_bind(until);
+    }
 }
 
 pub(crate) use store_impl;

@@ -99,11 +99,7 @@ impl SqliteStore {
                 .collect();
             let sql = format!("SELECT json_object({}) FROM {table} ORDER BY rowid", fields.join(", "));
             let rows: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).fetch_all(&mut *tx).await?;
-            let rows = rows
-                .iter()
-                .map(|row| serde_json::from_str(row).map_err(|e| StoreError::Corrupt(format!("{table}: {e}"))))
-                .collect::<Result<Vec<_>, _>>()?;
-            tables.insert(table.to_string(), rows);
+            tables.insert(table.to_string(), super::rows_from_json(table, &rows)?);
         }
         tx.commit().await?;
         Ok(tables)

@@ -1,0 +1,41 @@
+//! What several commands do with the terminal and the file system the same way: read a secret from the environment
+//! or one line of stdin, and write a new file that never replaces an existing one.
+
+use std::io::{BufRead as _, IsTerminal as _, Write as _};
+use std::path::Path;
+
+use anyhow::{Context as _, bail};
+
+/// A secret from `variable`, or one line on stdin (prompted for `what` when stdin is a terminal).
+pub fn read_secret(variable: &str, what: &str) -> anyhow::Result<String> {
+    if let Ok(value) = std::env::var(variable) {
+        return Ok(value);
+    }
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        eprint!("{what}: ");
+    }
+    let mut line = String::new();
+    stdin.lock().read_line(&mut line).with_context(|| format!("reading the {what} from stdin"))?;
+    let value = line.trim_end_matches(['\r', '\n']).to_string();
+    if value.is_empty() {
+        bail!("no {what} given: pipe it on stdin or set {variable}");
+    }
+    Ok(value)
+}
+
+/// Write `bytes` to a new file (refused if it exists) and sync it; `secret` files are readable by the owner only
+/// (on Unix).
+pub fn write_new_file(path: &Path, bytes: &[u8], secret: bool) -> anyhow::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    if secret {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    #[cfg(not(unix))]
+    let _ = secret;
+    let mut file = options.open(path).with_context(|| format!("creating {}", path.display()))?;
+    file.write_all(bytes).and_then(|()| file.sync_all()).with_context(|| format!("writing {}", path.display()))
+}
