@@ -80,9 +80,10 @@ impl TestStore {
             .expect("create test database");
         admin.close().await;
         let url = replace_database(&admin_url, &name);
-        let store = PgStore::connect(&url).await.expect("open postgres store");
+        let dir = tempfile::tempdir().expect("temp dir for the data keys");
+        let store = PgStore::connect(&url, &dir.path().join("data.keys")).await.expect("open postgres store");
         let raw = RawDb::Pg(store.pool().clone());
-        Some(TestStore { store: Arc::new(store), raw, _dir: None, pg_cleanup: Some((admin_url, name)) })
+        Some(TestStore { store: Arc::new(store), raw, _dir: Some(dir), pg_cleanup: Some((admin_url, name)) })
     }
 
     /// Drop the PostgreSQL test database (call at the end of a test).

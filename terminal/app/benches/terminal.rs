@@ -57,8 +57,15 @@ fn frame_times(harness: &mut Harness<'_, TerminalApp>) -> Vec<f64> {
 }
 
 fn terminal(counter: &Counter, station: &str) -> Harness<'static, TerminalApp> {
-    let backend =
-        backend::spawn(counter.clone(), station, None, devices::config::DeviceConfig::demo(), None, Arc::new(|| {}));
+    let backend = backend::spawn(
+        counter.clone(),
+        station,
+        None,
+        devices::config::DeviceConfig::demo(),
+        None,
+        madoguchi_core::guard::DEFAULT_IDLE_LIMIT,
+        Arc::new(|| {}),
+    );
     let app = TerminalApp::new(backend, station, None);
     Harness::builder()
         .with_size([1180.0, 820.0])

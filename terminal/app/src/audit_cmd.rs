@@ -7,14 +7,15 @@ use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
 use madoguchi_core::checkpoint::{Checkpoint, WardPublicKey, WardSigningKey};
-use madoguchi_core::store::{
-    OpenMode, open_store, sign_audit_checkpoint, verify_audit_against_checkpoints, verify_audit_chain,
-};
+use madoguchi_core::store::{OpenMode, sign_audit_checkpoint, verify_audit_against_checkpoints, verify_audit_chain};
 
 /// `audit verify`: exit 0 when the chain (and every checkpoint given) verifies, 1 naming the first problem.
-pub async fn verify(database: &str, checkpoints: &[PathBuf], public_key: Option<&Path>) -> anyhow::Result<ExitCode> {
-    let store =
-        open_store(database, OpenMode::ExistingReadOnly).await.with_context(|| format!("opening {database}"))?;
+pub async fn verify(
+    store: &crate::cli_io::StoreArgs,
+    checkpoints: &[PathBuf],
+    public_key: Option<&Path>,
+) -> anyhow::Result<ExitCode> {
+    let store = store.open(OpenMode::ExistingReadOnly).await?;
     let verdict = match public_key {
         Some(key_path) => {
             let key = WardPublicKey::parse(&read_text(key_path)?)
@@ -70,7 +71,7 @@ pub fn keygen(secret_out: &Path, public_out: &Path) -> anyhow::Result<ExitCode> 
 
 /// `audit checkpoint`: sign the store's verified chain head with the ward key and write the checkpoint text.
 pub async fn checkpoint(
-    database: &str,
+    store_args: &crate::cli_io::StoreArgs,
     key_path: &Path,
     origin: &str,
     station: &str,
@@ -81,8 +82,7 @@ pub async fn checkpoint(
     }
     let key = WardSigningKey::parse(&read_text(key_path)?)
         .with_context(|| format!("reading the signing key {}", key_path.display()))?;
-    let store =
-        open_store(database, OpenMode::CreateAndMigrate).await.with_context(|| format!("opening {database}"))?;
+    let store = store_args.open(OpenMode::CreateAndMigrate).await?;
     let at_us = jiff::Timestamp::now().as_microsecond();
     match sign_audit_checkpoint(store.as_ref(), &key, origin, station, at_us).await? {
         Ok(checkpoint) => {

@@ -1,8 +1,11 @@
 //! What several commands do with the terminal and the file system the same way: read a secret from the environment
-//! or one line of stdin, and write a new file that never replaces an existing one.
+//! or one line of stdin, write a new file that never replaces an existing one, and open the store a command names.
 
 use std::io::{BufRead as _, IsTerminal as _, Write as _};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use madoguchi_core::store::{OpenMode, Store, open_store};
 
 use anyhow::{Context as _, bail};
 
@@ -38,4 +41,25 @@ pub fn write_new_file(path: &Path, bytes: &[u8], secret: bool) -> anyhow::Result
     let _ = secret;
     let mut file = options.open(path).with_context(|| format!("creating {}", path.display()))?;
     file.write_all(bytes).and_then(|()| file.sync_all()).with_context(|| format!("writing {}", path.display()))
+}
+
+/// Which store a command works on.
+#[derive(Debug, Clone, clap::Args)]
+pub struct StoreArgs {
+    /// sqlite://PATH or postgres://…
+    #[arg(long)]
+    pub database: String,
+    /// The data key file that seals the store's resident data (default for SQLite: the file beside the database,
+    /// PATH.keys; required for PostgreSQL).
+    #[arg(long, env = "MADOGUCHI_DATA_KEYS")]
+    pub data_keys: Option<PathBuf>,
+}
+
+impl StoreArgs {
+    /// Open the store.
+    pub async fn open(&self, mode: OpenMode) -> anyhow::Result<Arc<dyn Store>> {
+        open_store(&self.database, mode, self.data_keys.as_deref())
+            .await
+            .with_context(|| format!("opening {}", self.database))
+    }
 }

@@ -132,7 +132,7 @@ pub async fn prepare(args: DemoArgs) -> anyhow::Result<DemoSetup> {
     }
     let residents = Arc::new(ReferenceResidentSystem::open(&residents_path).await.map_err(|e| anyhow!("{e}"))?);
     let store_url = format!("sqlite://{}", data_dir.join("store.sqlite").display());
-    let store = open_store(&store_url, OpenMode::CreateAndMigrate).await?;
+    let store = open_store(&store_url, OpenMode::CreateAndMigrate, None).await?;
     // Demo mode: every sheet carries 「見本」.
     let profile =
         CertificateProfile::generated(madoguchi_core::sample::demo_issuer(), true).map_err(|e| anyhow!("{e}"))?;

@@ -12,7 +12,7 @@ use madoguchi_core::certificate::CertificateProfile;
 use madoguchi_core::clock::SystemClock;
 use madoguchi_core::counter::Counter;
 use madoguchi_core::export::{ExportBundle, Manifest, generate_passphrase};
-use madoguchi_core::store::{OpenMode, open_store};
+use madoguchi_core::store::OpenMode;
 
 use crate::cli_io::{read_secret, write_new_file};
 
@@ -24,7 +24,12 @@ pub fn manifest_path(out: &Path) -> PathBuf {
 }
 
 /// `export create`: log in as an admin, export every table, seal it and write the file and its manifest.
-pub async fn create(database: &str, admin: &str, station: &str, out: &Path) -> anyhow::Result<ExitCode> {
+pub async fn create(
+    store_args: &crate::cli_io::StoreArgs,
+    admin: &str,
+    station: &str,
+    out: &Path,
+) -> anyhow::Result<ExitCode> {
     let manifest_out = manifest_path(out);
     for path in [out, manifest_out.as_path()] {
         if path.exists() {
@@ -32,16 +37,35 @@ pub async fn create(database: &str, admin: &str, station: &str, out: &Path) -> a
         }
     }
     let password = read_secret("MADOGUCHI_ADMIN_PASSWORD", "admin password")?;
-    let store =
-        open_store(database, OpenMode::CreateAndMigrate).await.with_context(|| format!("opening {database}"))?;
-    // The export reads the counter's own store only: no resident system is connected.
-    let profile = CertificateProfile::generated(madoguchi_core::sample::demo_issuer(), true)?;
-    let counter = Counter::new(store, Arc::new(backend_adapter::Disconnected), Arc::new(SystemClock), profile);
+    let store = store_args.open(OpenMode::CreateAndMigrate).await?;
+    let counter = store_counter(store)?;
     let session = counter
         .login(admin, &password, Role::Admin, station)
         .await
         .map_err(|e| anyhow::anyhow!("{e} (only an admin may export)"))?;
     let bundle = counter.export(&session).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    write_sealed(&bundle, out).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A counter on the store alone, for the admins' commands: no resident system is connected.
+pub fn store_counter(store: Arc<dyn madoguchi_core::store::Store>) -> anyhow::Result<Counter> {
+    let profile = CertificateProfile::generated(madoguchi_core::sample::demo_issuer(), true)?;
+    Ok(Counter::new(store, Arc::new(backend_adapter::Disconnected), Arc::new(SystemClock), profile))
+}
+
+/// The written return export: the encrypted file's bytes and the manifest's text.
+pub struct WrittenExport {
+    /// The encrypted file as written.
+    pub sealed: Vec<u8>,
+    /// The manifest as written.
+    pub manifest_text: String,
+}
+
+/// Seal `bundle` under a new passphrase, write it to `out` and its manifest beside it (new files only), and show
+/// the passphrase once.
+pub async fn write_sealed(bundle: &ExportBundle, out: &Path) -> anyhow::Result<WrittenExport> {
+    let manifest_out = manifest_path(out);
     let passphrase = generate_passphrase()?;
     let sealed = tokio::task::spawn_blocking({
         let bundle = bundle.clone();
@@ -50,8 +74,9 @@ pub async fn create(database: &str, admin: &str, station: &str, out: &Path) -> a
     })
     .await??;
     let manifest = bundle.manifest();
+    let manifest_text = manifest.to_text();
     write_new_file(out, &sealed, false)?;
-    write_new_file(&manifest_out, manifest.to_text().as_bytes(), false)?;
+    write_new_file(&manifest_out, manifest_text.as_bytes(), false)?;
     let rows: usize = manifest.entries.iter().map(|e| e.rows).sum();
     println!(
         "wrote {} ({} tables, {rows} rows, encrypted) and its manifest {}",
@@ -60,7 +85,7 @@ pub async fn create(database: &str, admin: &str, station: &str, out: &Path) -> a
         manifest_out.display()
     );
     println!("passphrase (shown only now; hand it over separately from the file): {passphrase}");
-    Ok(ExitCode::SUCCESS)
+    Ok(WrittenExport { sealed, manifest_text })
 }
 
 /// `export verify`: open an export with its passphrase and check it against its manifest.

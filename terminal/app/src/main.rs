@@ -7,6 +7,7 @@ mod certificate;
 mod cli_io;
 mod demo;
 mod devices_cmd;
+mod erase_cmd;
 mod export_cmd;
 
 use std::path::PathBuf;
@@ -15,7 +16,7 @@ use std::process::ExitCode;
 use anyhow::{Context as _, bail};
 use clap::{Parser, Subcommand};
 use madoguchi_core::auth::{Role, hash_password};
-use madoguchi_core::store::{NewUser, OpenMode, open_store};
+use madoguchi_core::store::{NewUser, OpenMode};
 
 #[derive(Debug, Parser)]
 #[command(name = "madoguchi", version, about = "窓口: counter terminal for a ward office's 戸籍住民課")]
@@ -33,15 +34,20 @@ enum Command {
         /// This terminal's station.
         #[arg(long, default_value = "post-1")]
         station: String,
+        /// The ward's security policy (TOML: idle_lock_minutes, [opening_hours], [lookups]); defaults when omitted.
+        #[arg(long, env = "MADOGUCHI_POLICY")]
+        policy: Option<PathBuf>,
     },
     /// The headless demo: one 住民票の写し request walked through the whole review loop, audit chain verified.
     Demo(demo::DemoArgs),
+    /// Contract end: write the encrypted return export, destroy the data keys (two admins), rebuild the database
+    /// files, scan the data folder for leftover resident data and write the deletion report (PDF).
+    Erase(erase_cmd::EraseArgs),
     /// Create or migrate a store and register its two first admins (passwords from MADOGUCHI_ADMIN_PASSWORD and
     /// MADOGUCHI_SECOND_ADMIN_PASSWORD, or two lines on stdin).
     Init {
-        /// sqlite://PATH or postgres://…
-        #[arg(long)]
-        database: String,
+        #[command(flatten)]
+        store: cli_io::StoreArgs,
         /// Login id of the first admin.
         #[arg(long, default_value = "admin")]
         admin: String,
@@ -89,9 +95,9 @@ enum Command {
 enum AuditCommand {
     /// Verify the hash chain (and signed checkpoints); exit 0 when it verifies, 1 naming the first problem.
     Verify {
-        /// sqlite://PATH or postgres://… (opened read-only; works on a copy of the store)
-        #[arg(long)]
-        database: String,
+        /// The store, opened read-only (works on a copy; no data key file needed).
+        #[command(flatten)]
+        store: cli_io::StoreArgs,
         /// A checkpoint file the ward signed and kept (repeatable); needs --public-key.
         #[arg(long = "checkpoint")]
         checkpoints: Vec<PathBuf>,
@@ -110,9 +116,8 @@ enum AuditCommand {
     },
     /// Sign a checkpoint of the verified chain with the ward's key and record the signing in the chain.
     Checkpoint {
-        /// sqlite://PATH or postgres://…
-        #[arg(long)]
-        database: String,
+        #[command(flatten)]
+        store: cli_io::StoreArgs,
         /// The ward's signing key file.
         #[arg(long)]
         key: PathBuf,
@@ -133,9 +138,8 @@ enum ExportCommand {
     /// Export every table, encrypted under a generated passphrase shown once (admin password from
     /// MADOGUCHI_ADMIN_PASSWORD or stdin); writes FILE and FILE.manifest.txt.
     Create {
-        /// sqlite://PATH or postgres://…
-        #[arg(long)]
-        database: String,
+        #[command(flatten)]
+        store: cli_io::StoreArgs,
         /// The admin who exports.
         #[arg(long, default_value = "admin")]
         admin: String,
@@ -236,20 +240,25 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    match cli.command.unwrap_or(Command::Terminal { demo: demo::DemoArgs::default(), station: "post-1".into() }) {
-        Command::Terminal { demo, station } => terminal(demo, station).await,
+    match cli.command.unwrap_or(Command::Terminal {
+        demo: demo::DemoArgs::default(),
+        station: "post-1".into(),
+        policy: None,
+    }) {
+        Command::Terminal { demo, station, policy } => terminal(demo, station, policy.as_deref()).await,
         Command::Demo(args) => demo::run(args).await,
-        Command::Init { database, admin, admin_name, second_admin, second_admin_name, station } => {
-            init(&database, [(&admin, &admin_name), (&second_admin, &second_admin_name)], &station).await
+        Command::Erase(args) => erase_cmd::run(&args).await,
+        Command::Init { store, admin, admin_name, second_admin, second_admin_name, station } => {
+            init(&store, [(&admin, &admin_name), (&second_admin, &second_admin_name)], &station).await
         }
-        Command::Audit { command: AuditCommand::Verify { database, checkpoints, public_key } } => {
-            audit_cmd::verify(&database, &checkpoints, public_key.as_deref()).await
+        Command::Audit { command: AuditCommand::Verify { store, checkpoints, public_key } } => {
+            audit_cmd::verify(&store, &checkpoints, public_key.as_deref()).await
         }
         Command::Audit { command: AuditCommand::Keygen { secret_out, public_out } } => {
             audit_cmd::keygen(&secret_out, &public_out)
         }
-        Command::Audit { command: AuditCommand::Checkpoint { database, key, origin, station, out } } => {
-            audit_cmd::checkpoint(&database, &key, &origin, &station, &out).await
+        Command::Audit { command: AuditCommand::Checkpoint { store, key, origin, station, out } } => {
+            audit_cmd::checkpoint(&store, &key, &origin, &station, &out).await
         }
         Command::Certificate { command } => {
             let written = match command {
@@ -267,8 +276,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Devices { command: DevicesCommand::Test { station, config, pin } } => {
             devices_cmd::test(&devices_cmd::load(config.as_deref())?, &station, &pin)
         }
-        Command::Export { command: ExportCommand::Create { database, admin, station, out } } => {
-            export_cmd::create(&database, &admin, &station, &out).await
+        Command::Export { command: ExportCommand::Create { store, admin, station, out } } => {
+            export_cmd::create(&store, &admin, &station, &out).await
         }
         Command::Export { command: ExportCommand::Verify { file, manifest } } => {
             export_cmd::verify(&file, manifest.as_deref()).await
@@ -291,18 +300,25 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 
 /// Open the terminal window on the demo store. The window runs on this thread (windowing systems require the main
 /// thread); the counter runs on the back end's own thread and runtime.
-async fn terminal(args: demo::DemoArgs, station: String) -> anyhow::Result<ExitCode> {
+async fn terminal(args: demo::DemoArgs, station: String, policy: Option<&std::path::Path>) -> anyhow::Result<ExitCode> {
     use std::sync::{Arc, Mutex};
 
     use devices::usb_printer::{PrinterClassIo, UsbPrinter, UsbPrinterModel};
     use madoguchi_app::ui::{TerminalApp, backend, install_theme};
+    use madoguchi_core::policy::SecurityPolicy;
 
+    // The policy is checked before anything starts: a wrong value stops the terminal with the key named.
+    let policy = match policy {
+        Some(path) => SecurityPolicy::load(path)?,
+        None => SecurityPolicy::default(),
+    };
     let setup = demo::prepare(args).await?;
     let model = UsbPrinterModel::new("MFG:madoguchi;MDL:Simulated certificate printer;CMD:PJL,PDF;CLS:PRINTER;");
     let printer: backend::StationPrinter =
         Arc::new(Mutex::new(UsbPrinter::new(Box::new(model) as Box<dyn PrinterClassIo>)));
     let accounts = demo::demo_account_list();
-    let counter = setup.counter;
+    let counter = setup.counter.with_anomaly_policy(policy.anomaly);
+    let idle_lock = policy.idle_lock;
     let options = eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default()
             .with_inner_size([1180.0, 820.0])
@@ -323,6 +339,7 @@ async fn terminal(args: demo::DemoArgs, station: String) -> anyhow::Result<ExitC
                     devices::config::DeviceConfig::demo(),
                     // The demo's bus is simulated: a real USB disk on the developer's PC must not lock the demo.
                     Some(backend::watch_bus(devices::usb::SimulatedBus::default())),
+                    idle_lock,
                     Arc::new(move || ctx.request_repaint()),
                 );
                 Ok(Box::new(TerminalApp::new(backend, &station, Some(accounts))))
@@ -341,9 +358,9 @@ fn read_admin_passwords() -> anyhow::Result<[String; 2]> {
     ])
 }
 
-async fn init(database: &str, admins: [(&str, &str); 2], station: &str) -> anyhow::Result<ExitCode> {
-    let store =
-        open_store(database, OpenMode::CreateAndMigrate).await.with_context(|| format!("opening {database}"))?;
+async fn init(store_args: &cli_io::StoreArgs, admins: [(&str, &str); 2], station: &str) -> anyhow::Result<ExitCode> {
+    let database = store_args.database.as_str();
+    let store = store_args.open(OpenMode::CreateAndMigrate).await?;
     if store.is_initialized().await? {
         println!("{database} is migrated and already has users; nothing else to do");
         return Ok(ExitCode::SUCCESS);

@@ -22,9 +22,18 @@ use madoguchi_core::store::{NewUser, OpenMode, open_store};
 
 const PG_URL_VAR: &str = "MADOGUCHI_TEST_POSTGRES_URL";
 
+/// The data key file of a PostgreSQL test database (the CLI needs one; SQLite keeps its own beside the file).
+fn pg_data_keys(database: &str) -> Option<std::path::PathBuf> {
+    let name = database.strip_prefix("postgres://")?.rsplit('/').next()?;
+    Some(std::env::temp_dir().join(format!("{name}.keys")))
+}
+
 fn madoguchi(args: &[&str], envs: &[(&str, &str)]) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_madoguchi"));
     command.args(args);
+    if let Some(keys) = args.windows(2).find(|pair| pair[0] == "--database").and_then(|pair| pg_data_keys(pair[1])) {
+        command.env("MADOGUCHI_DATA_KEYS", keys);
+    }
     for (key, value) in envs {
         command.env(key, value);
     }
@@ -37,6 +46,11 @@ fn text(output: &Output) -> String {
 
 /// Generate residents and initialize the store through the CLI, then run one case to issue through the core.
 async fn issued_case(dir: &Path, database: &str) -> i64 {
+    issued_case_for(dir, database, "請求 太郎").await
+}
+
+/// [`issued_case`] with the requester's name given (a canary for the erasure test).
+async fn issued_case_for(dir: &Path, database: &str, requester_name: &str) -> i64 {
     let residents_path = dir.join("residents.sqlite");
     let residents_arg = residents_path.to_str().expect("utf-8 path");
     let out = madoguchi(&["residents", "generate", "--out", residents_arg, "--seed", "5", "--households", "60"], &[]);
@@ -51,7 +65,8 @@ async fn issued_case(dir: &Path, database: &str) -> i64 {
     let out = madoguchi(&["init", "--database", database], &[]);
     assert!(out.status.success() && text(&out).contains("already has users"), "init is idempotent: {}", text(&out));
 
-    let store = open_store(database, OpenMode::CreateAndMigrate).await.expect("open store");
+    let store =
+        open_store(database, OpenMode::CreateAndMigrate, pg_data_keys(database).as_deref()).await.expect("open store");
     let residents = Arc::new(ReferenceResidentSystem::open(&residents_path).await.expect("residents"));
     let issuer = Issuer {
         municipality: "新宿区".into(), head_title: "新宿区長".into(), head_name: "試験 太郎".into()
@@ -86,7 +101,7 @@ async fn issued_case(dir: &Path, database: &str) -> i64 {
     let request = CounterRequest {
         requester: Requester {
             category: RequesterCategory::Self_,
-            name: "請求 太郎".into(),
+            name: requester_name.into(),
             address: "東京都新宿区".into(),
             corporate_number: None,
             purpose: String::new(),
@@ -633,6 +648,9 @@ impl PgTestDatabase {
     }
 
     async fn drop(self) {
+        if let Some(keys) = pg_data_keys(&self.url) {
+            std::fs::remove_file(keys).ok();
+        }
         let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
         sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&self.admin).await.ok();
     }
@@ -667,4 +685,168 @@ fn a_bad_device_configuration_is_refused_naming_the_key_and_nothing_runs() {
     let out = madoguchi(&["devices", "test", "--station", "post-9"], &[]);
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out).contains("no station named \"post-9\""), "{}", text(&out));
+}
+
+/// Contract end: `madoguchi erase` writes the return export (it opens with the passphrase shown once and matches
+/// its manifest, and holds the canary), destroys the data keys with two admins, and afterwards the canary planted
+/// in resident data is found in no file of the data folder — store, WAL, anything else — nor, on PostgreSQL, in
+/// any stored row; the deletion report PDF parses and names the destroyed keys and the clean scan.
+fn erase_round_trip(database: &str, data_dir: &Path, out_dir: &Path, canary: &str) {
+    let out_arg = out_dir.to_str().expect("utf-8");
+    let passwords =
+        [("MADOGUCHI_ADMIN_PASSWORD", "first-admin-pass"), ("MADOGUCHI_SECOND_ADMIN_PASSWORD", "second-admin-pass")];
+    let unconfirmed =
+        madoguchi(&["erase", "--database", database, "--out-dir", out_arg, "--confirm", "yes"], &passwords);
+    assert_eq!(unconfirmed.status.code(), Some(2), "{}", text(&unconfirmed));
+    assert!(text(&unconfirmed).contains("--confirm ERASE"), "{}", text(&unconfirmed));
+    let same_admin = madoguchi(
+        &["erase", "--database", database, "--out-dir", out_arg, "--second-admin", "admin", "--confirm", "ERASE"],
+        &[("MADOGUCHI_ADMIN_PASSWORD", "first-admin-pass"), ("MADOGUCHI_SECOND_ADMIN_PASSWORD", "first-admin-pass")],
+    );
+    assert_eq!(same_admin.status.code(), Some(2), "{}", text(&same_admin));
+    assert!(text(&same_admin).contains("second, different admin"), "{}", text(&same_admin));
+    std::fs::remove_dir_all(out_dir).ok();
+
+    let erased = madoguchi(&["erase", "--database", database, "--out-dir", out_arg, "--confirm", "ERASE"], &passwords);
+    let report = text(&erased);
+    assert!(erased.status.success(), "{report}");
+    assert!(report.contains("none found"), "{report}");
+    let passphrase = String::from_utf8_lossy(&erased.stdout)
+        .lines()
+        .find_map(|line| line.split("separately from the file): ").nth(1).map(|p| p.trim().to_string()))
+        .expect("the passphrase is shown once");
+
+    // The canary is nowhere in the data folder.
+    let mut scanned = 0;
+    let mut folders = vec![data_dir.to_path_buf()];
+    while let Some(folder) = folders.pop() {
+        for entry in std::fs::read_dir(&folder).expect("read dir") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                folders.push(path);
+                continue;
+            }
+            let bytes = std::fs::read(&path).expect("read");
+            assert!(
+                !bytes.windows(canary.len()).any(|w| w == canary.as_bytes()),
+                "the canary is still in {}",
+                path.display()
+            );
+            assert!(!path.to_string_lossy().ends_with(".keys"), "the key file is gone: {}", path.display());
+            scanned += 1;
+        }
+    }
+    assert!(scanned >= 1, "the data folder was scanned");
+
+    // The return export opens with the passphrase, matches its manifest and holds the canary.
+    let export = out_dir.join("return-export.age");
+    let verify = madoguchi(
+        &["export", "verify", "--file", export.to_str().expect("utf-8")],
+        &[("MADOGUCHI_EXPORT_PASSPHRASE", passphrase.as_str())],
+    );
+    assert!(verify.status.success() && text(&verify).contains("every table matches the manifest"), "{}", text(&verify));
+    let bundle = madoguchi_core::export::ExportBundle::open(&std::fs::read(&export).expect("export"), &passphrase)
+        .expect("opens");
+    assert!(bundle.tables["cases"].iter().any(|row| row.to_string().contains(canary)), "the export returns the data");
+
+    // The deletion report parses and says what was done.
+    let pdf = out_dir.join("deletion-report.pdf");
+    let pdftotext = Command::new("pdftotext").args(["-layout", pdf.to_str().expect("utf-8"), "-"]).output();
+    match pdftotext {
+        Ok(out) if out.status.success() => {
+            let content = String::from_utf8_lossy(&out.stdout);
+            for expected in
+                ["データ消去報告書", "完了：残存データなし", "暗号化消去", "case_requests", "outputs", "検出なし"]
+            {
+                assert!(content.contains(expected), "the report shows {expected}: {content}");
+            }
+            assert!(!content.contains(canary), "the report names no resident value");
+        }
+        _ => panic!("pdftotext (poppler-utils) is needed to check the deletion report; .ci/run installs it"),
+    }
+    let hash_line = std::fs::read_to_string(out_dir.join("deletion-report.pdf.sha256")).expect("hash file");
+    let actual = {
+        use sha2::Digest as _;
+        hex::encode(sha2::Sha256::digest(std::fs::read(&pdf).expect("pdf")))
+    };
+    assert!(hash_line.starts_with(&actual), "the report's hash is recorded beside it");
+
+    // The store still verifies for the auditor, takes no new work, and a second erasure writes no new files.
+    let verified = madoguchi(&["audit", "verify", "--database", database], &[]);
+    assert!(verified.status.success(), "{}", text(&verified));
+    let again = madoguchi(&["erase", "--database", database, "--out-dir", out_arg, "--confirm", "ERASE"], &passwords);
+    assert_eq!(again.status.code(), Some(2), "{}", text(&again));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_erase_a_canary_in_resident_data_is_nowhere_in_the_data_folder_and_the_export_matches_its_manifest() {
+    const CANARY: &str = "消去検体カナリア";
+    let residents_dir = tempfile::tempdir().expect("dir");
+    let data_dir = tempfile::tempdir().expect("dir");
+    let out_dir = tempfile::tempdir().expect("dir");
+    let database = format!("sqlite://{}", data_dir.path().join("store.sqlite").display());
+    issued_case_for(residents_dir.path(), &database, CANARY).await;
+    assert!(data_dir.path().join("store.sqlite.keys").exists(), "the data keys sit beside the store");
+    erase_round_trip(&database, data_dir.path(), &out_dir.path().join("return"), CANARY);
+
+    let Some(pg) = PgTestDatabase::create("madoguchi_erase", "the PostgreSQL half of the erasure test").await else {
+        return;
+    };
+    let pg_data = tempfile::tempdir().expect("dir");
+    let pg_residents = tempfile::tempdir().expect("dir");
+    issued_case_for(pg_residents.path(), &pg.url, CANARY).await;
+    let keys = pg_data_keys(&pg.url).expect("key path");
+    assert!(keys.exists(), "the PostgreSQL store's data keys are in their file");
+    // The terminal's data folder for a shared store holds its key file; scan that folder.
+    let local_keys = pg_data.path().join("data.keys");
+    std::fs::copy(&keys, &local_keys).expect("copy keys");
+    std::fs::remove_file(&keys).expect("move keys");
+    let out = out_dir.path().join("pg-return");
+    let out_arg = out.to_str().expect("utf-8");
+    let scan = pg_data.path().to_str().expect("utf-8");
+    let erased = madoguchi(
+        &[
+            "erase",
+            "--database",
+            &pg.url,
+            "--out-dir",
+            out_arg,
+            "--scan",
+            scan,
+            "--confirm",
+            "ERASE",
+            "--data-keys",
+            local_keys.to_str().expect("utf-8"),
+        ],
+        &[("MADOGUCHI_ADMIN_PASSWORD", "first-admin-pass"), ("MADOGUCHI_SECOND_ADMIN_PASSWORD", "second-admin-pass")],
+    );
+    assert!(erased.status.success() && text(&erased).contains("none found"), "{}", text(&erased));
+    assert!(!local_keys.exists(), "the key file was destroyed");
+    let options: sqlx::postgres::PgConnectOptions = pg.url.parse().expect("url");
+    let pool = sqlx::PgPool::connect_with(options).await.expect("raw");
+    let requests: Vec<String> = sqlx::query_scalar("SELECT request FROM cases").fetch_all(&pool).await.expect("rows");
+    assert!(!requests.is_empty() && requests.iter().all(|r| !r.contains(CANARY)), "no request is in the clear");
+    pool.close().await;
+    pg.drop().await;
+}
+
+#[test]
+fn a_bad_security_policy_stops_the_terminal_before_anything_starts_and_names_the_key() {
+    let dir = tempfile::tempdir().expect("dir");
+    let demo_dir = dir.path().join("demo");
+    for (policy, expected) in [
+        ("idle_lock_minutes = 45\n", "idle_lock_minutes: 45 is outside 1–30 minutes"),
+        ("[opening_hours]\nopens = \"17:00\"\ncloses = \"09:00\"\ndays = [\"mon\"]\n", "opening_hours.closes"),
+        ("idle_lock = 5\n", "unknown field"),
+    ] {
+        let file = dir.path().join("policy.toml");
+        std::fs::write(&file, policy).expect("policy");
+        let out = madoguchi(
+            &["terminal", "--policy", file.to_str().expect("utf-8"), "--data-dir", demo_dir.to_str().expect("utf-8")],
+            &[],
+        );
+        assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+        assert!(text(&out).contains(expected), "{policy}: {}", text(&out));
+        assert!(!demo_dir.exists(), "nothing was set up");
+    }
 }

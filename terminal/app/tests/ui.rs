@@ -80,6 +80,15 @@ async fn world() -> World {
 }
 
 fn terminal(world: &World, station: &str, with_printer: bool) -> Harness<'static, TerminalApp> {
+    terminal_with_idle_lock(world, station, with_printer, madoguchi_core::guard::DEFAULT_IDLE_LIMIT)
+}
+
+fn terminal_with_idle_lock(
+    world: &World,
+    station: &str,
+    with_printer: bool,
+    idle_lock: Duration,
+) -> Harness<'static, TerminalApp> {
     let printer: Option<backend::StationPrinter> = with_printer
         .then(|| Arc::new(Mutex::new(UsbPrinter::new(Box::new(world.printer.clone()) as Box<dyn PrinterClassIo>))));
     let backend = backend::spawn(
@@ -88,6 +97,7 @@ fn terminal(world: &World, station: &str, with_printer: bool) -> Harness<'static
         printer,
         devices::config::DeviceConfig::demo(),
         Some(backend::watch_bus(world.bus.clone())),
+        idle_lock,
         Arc::new(|| {}),
     );
     let app = TerminalApp::new(backend, station, None);
@@ -642,6 +652,25 @@ async fn five_idle_minutes_lock_the_terminal_and_input_postpones_the_lock() {
     assert!(notice_contains(harness.state(), "一定時間操作がなかった"), "{:?}", harness.state().notice());
     let admin = world.counter.login("admin", "admin-password-1", Role::Admin, "setup").await.expect("admin");
     assert!(world.counter.incidents(&admin, 10).await.expect("incidents").is_empty(), "an idle lock is no incident");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_wards_policy_file_sets_the_idle_lock() {
+    let world = world().await;
+    let file = world._dir.path().join("policy.toml");
+    std::fs::write(&file, "idle_lock_minutes = 2\n").expect("policy");
+    let policy = madoguchi_core::policy::SecurityPolicy::load(&file).expect("valid policy");
+    let mut harness = terminal_with_idle_lock(&world, "post-1", false, policy.idle_lock);
+    log_in(&mut harness, "op1");
+    world.clock.advance(Duration::from_secs(110));
+    for _ in 0..25 {
+        harness.step();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(harness.state().session().is_some(), "1 min 50 s idle: still open under a 2-minute policy");
+    world.clock.advance(Duration::from_secs(11));
+    wait_until(&mut harness, "the 2-minute idle lock", |app| app.session().is_none());
+    assert!(notice_contains(harness.state(), "一定時間操作がなかった"), "{:?}", harness.state().notice());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

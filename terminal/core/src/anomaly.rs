@@ -5,7 +5,6 @@
 
 use jiff::Timestamp;
 use jiff::civil::Weekday;
-use jiff::tz::TimeZone;
 
 /// When and how much looking up is ordinary at this ward.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,8 +49,7 @@ impl AnomalyPolicy {
     /// Whether `at_us` falls in opening hours at the ward (Asia/Tokyo).
     pub fn is_open(&self, at_us: i64) -> bool {
         let Ok(timestamp) = Timestamp::from_microsecond(at_us) else { return false };
-        let zone = TimeZone::get("Asia/Tokyo").unwrap_or(TimeZone::fixed(jiff::tz::offset(9)));
-        let local = timestamp.to_zoned(zone);
+        let local = timestamp.to_zoned(crate::clock::ward_zone());
         let minute = i32::from(local.hour()) * 60 + i32::from(local.minute());
         self.open_days.contains(&local.weekday())
             && minute >= i32::from(self.opens_at_minute)

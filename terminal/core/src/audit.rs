@@ -68,11 +68,13 @@ pub enum AuditAction {
     RoleRevoked,
     /// The store was exported (encrypted) for the ward.
     DataExported,
+    /// Contract end: the data keys were destroyed (crypto-shredding of the sealed resident data).
+    DataKeysDestroyed,
 }
 
 impl AuditAction {
     /// Every action, in the order the auditor's filter lists them.
-    pub const ALL: [AuditAction; 26] = [
+    pub const ALL: [AuditAction; 27] = [
         AuditAction::StoreInitialized,
         AuditAction::UserCreated,
         AuditAction::RoleGranted,
@@ -99,6 +101,7 @@ impl AuditAction {
         AuditAction::GrantRejected,
         AuditAction::RoleRevoked,
         AuditAction::DataExported,
+        AuditAction::DataKeysDestroyed,
     ];
 
     /// 操作の種類 as the auditor's screen shows it.
@@ -130,6 +133,7 @@ impl AuditAction {
             AuditAction::GrantRejected => "権限付与の却下",
             AuditAction::RoleRevoked => "権限の取消",
             AuditAction::DataExported => "データの書出し",
+            AuditAction::DataKeysDestroyed => "データの消去（鍵の破棄）",
         }
     }
 
@@ -167,6 +171,7 @@ impl AuditAction {
             AuditAction::GrantRejected => "grant.rejected",
             AuditAction::RoleRevoked => "role.revoked",
             AuditAction::DataExported => "data.exported",
+            AuditAction::DataKeysDestroyed => "data.keys_destroyed",
         }
     }
 }

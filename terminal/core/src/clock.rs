@@ -4,6 +4,11 @@ use jiff::civil::Date;
 use jiff::tz::TimeZone;
 use jiff::{Timestamp, Zoned};
 
+/// The ward's time zone (Asia/Tokyo; a fixed +09:00 if the system has no time zone database).
+pub fn ward_zone() -> TimeZone {
+    TimeZone::get("Asia/Tokyo").unwrap_or(TimeZone::fixed(jiff::tz::offset(9)))
+}
+
 /// A source of the current time.
 pub trait Clock: Send + Sync + std::fmt::Debug {
     /// Now, as a timestamp.
@@ -16,8 +21,7 @@ pub trait Clock: Send + Sync + std::fmt::Debug {
 
     /// Today's date at the ward (Asia/Tokyo).
     fn today(&self) -> Date {
-        let zone = TimeZone::get("Asia/Tokyo").unwrap_or(TimeZone::fixed(jiff::tz::offset(9)));
-        Zoned::new(self.now(), zone).date()
+        Zoned::new(self.now(), ward_zone()).date()
     }
 }
 

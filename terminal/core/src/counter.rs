@@ -19,8 +19,8 @@ use crate::export::ExportBundle;
 use crate::guard::{LockReason, TerminalGuard, UsbKey};
 use crate::request::{CounterRequest, ProtectedField, TaskRequest};
 use crate::store::{
-    Actor, AuditFilter, CaseFilter, CaseRecord, CaseSummary, GrantRequest, Incident, Issuance, NewCase, NewOutput,
-    NewUser, Output, ReservedNumbers, SYSTEM_ACTOR, Store, UserRecord,
+    Actor, AuditFilter, CaseFilter, CaseRecord, CaseSummary, DataKeyRecord, GrantRequest, Incident, Issuance, NewCase,
+    NewOutput, NewUser, Output, ReservedNumbers, SYSTEM_ACTOR, Store, UserRecord,
 };
 
 /// Consecutive failed logins that lock an account.
@@ -383,6 +383,20 @@ impl Counter {
         );
         self.store.append_audit(&record).await?;
         Ok(ExportBundle::new(now, self.store.export_tables().await?))
+    }
+
+    /// Contract-end erasure (データ消去): destroy the data keys that seal the resident data (crypto-shredding, one
+    /// audit row naming them), then rebuild the database files so freed pages and the WAL keep nothing old. Two
+    /// different admins take part: `session` erases, `witness` confirms. Make the return export first.
+    pub async fn erase(&self, session: &Session, witness: &Session) -> Result<Vec<DataKeyRecord>, CoreError> {
+        let now = self.authorize(session, Permission::ExportData).await?;
+        self.authorize(witness, Permission::ExportData).await?;
+        if witness.actor.user_id == session.actor.user_id {
+            return Err(CoreError::ErasureNeedsSecondAdmin);
+        }
+        let destroyed = self.store.destroy_data_keys(&session.actor, now).await?;
+        self.store.compact().await?;
+        Ok(destroyed)
     }
 
     /// Grant requests, newest first (admins only).

@@ -71,6 +71,12 @@ pub enum StoreError {
     /// Creating or migrating the schema failed.
     #[error("migration failed: {0}")]
     Migration(String),
+    /// The data keys that seal resident data are missing, do not match the store, or a sealed value does not open.
+    #[error(transparent)]
+    DataKeys(#[from] crate::datakeys::DataKeyError),
+    /// The store's data keys were destroyed at contract end: it accepts no new work.
+    #[error("this store was erased at contract end (its data keys were destroyed); it accepts no new work")]
+    Erased,
 }
 
 impl From<sqlx::Error> for StoreError {
@@ -160,6 +166,9 @@ pub enum CoreError {
         /// The request.
         request_id: i64,
     },
+    /// Erasure confirmed by the same admin who erases.
+    #[error("erasure needs a second, different admin to confirm it")]
+    ErasureNeedsSecondAdmin,
     /// The terminal locked or refused a session (USB key absent or removed, removable storage, idle).
     #[error("the terminal is locked: {0}")]
     TerminalLocked(crate::guard::LockReason),
@@ -224,6 +233,7 @@ impl CoreError {
                 "管理者は常に2名以上必要です（権限の付与には別の管理者の承認が要るため）".to_string()
             }
             CoreError::SameAdmin { .. } => "権限の付与は、申請した管理者とは別の管理者が承認してください".to_string(),
+            CoreError::ErasureNeedsSecondAdmin => "データの消去には、別の管理者の確認が必要です".to_string(),
             CoreError::FieldNotNeeded { field, .. } => {
                 format!("この案件では{}を表示できません（請求に含まれていない項目です）", field.label_ja())
             }
@@ -235,6 +245,13 @@ impl CoreError {
             CoreError::ResidentSystem(err) => err.message_ja(),
             CoreError::Store(StoreError::Refused(_)) => {
                 "データベースがこの変更を拒否しました。内容を確認してください".to_string()
+            }
+            CoreError::Store(StoreError::DataKeys(_)) => {
+                "データ鍵で記録を開けません（鍵ファイルがない、別の鍵、または消去済みです）。管理者に連絡してください"
+                    .to_string()
+            }
+            CoreError::Store(StoreError::Erased) => {
+                "この記録は契約終了により消去済みです。新しい業務には使えません".to_string()
             }
             CoreError::Store(_) => {
                 "データベースに接続できません。入力内容は保持されています。管理者に連絡してください".to_string()

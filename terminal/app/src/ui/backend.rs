@@ -18,7 +18,7 @@ use madoguchi_core::audit::AuditEntry;
 use madoguchi_core::auth::{Permission, Role, hash_password};
 use madoguchi_core::case::{CaseState, ReturnReason};
 use madoguchi_core::counter::{Counter, Session};
-use madoguchi_core::guard::{DEFAULT_IDLE_LIMIT, LockReason, TerminalGuard};
+use madoguchi_core::guard::{LockReason, TerminalGuard};
 use madoguchi_core::render::raster;
 use madoguchi_core::request::CounterRequest;
 use madoguchi_core::store::{
@@ -547,13 +547,15 @@ pub fn watch_bus<E: UsbEnumerator + 'static>(bus: E) -> WatcherThread {
 }
 
 /// Start the back end for `station`. `repaint` is called after every event (the UI's `request_repaint`); `bus`
-/// reports USB arrivals and removals (the second factor and removable-storage lock).
+/// reports USB arrivals and removals (the second factor and removable-storage lock); `idle_lock` is the ward's
+/// idle limit (`SecurityPolicy::idle_lock`).
 pub fn spawn(
     counter: Counter,
     station: &str,
     printer: Option<StationPrinter>,
     devices: DeviceConfig,
     bus: Option<WatcherThread>,
+    idle_lock: Duration,
     repaint: Arc<dyn Fn() + Send + Sync>,
 ) -> BackendHandle {
     let (commands, mut receiver) = tokio::sync::mpsc::unbounded_channel::<Command>();
@@ -567,7 +569,7 @@ pub fn spawn(
                 return;
             }
         };
-        let guard = TerminalGuard::new(DEFAULT_IDLE_LIMIT, counter.now_us());
+        let guard = TerminalGuard::new(idle_lock, counter.now_us());
         let mut worker = Worker {
             counter,
             station,

@@ -4,6 +4,7 @@
 //! editing the audit log), so the rules hold even for raw SQL.
 
 mod postgres;
+mod sealing;
 mod sqlite;
 
 use std::sync::Arc;
@@ -270,6 +271,25 @@ pub trait Store: Send + Sync {
     /// Every table of the store for the return export, read in one snapshot (withheld columns left out).
     async fn export_tables(&self) -> Result<std::collections::BTreeMap<String, Vec<serde_json::Value>>, StoreError>;
 
+    /// Every table as stored, sealed columns still sealed (what erasure scans on a shared database).
+    async fn stored_tables(&self) -> Result<std::collections::BTreeMap<String, Vec<serde_json::Value>>, StoreError>;
+
+    /// The data keys the database records (ids only; the key material is in the key file).
+    async fn data_keys(&self) -> Result<Vec<DataKeyRecord>, StoreError>;
+
+    /// Contract-end crypto-shredding: record every live data key as destroyed (one audit row), then destroy the key
+    /// file. From then on the sealed resident data opens nowhere and the store accepts no new work. Returns the
+    /// keys destroyed now or by an earlier, interrupted erasure.
+    async fn destroy_data_keys(&self, actor: &Actor, at_us: i64) -> Result<Vec<DataKeyRecord>, CoreError>;
+
+    /// Load the key file (creating it for a new store), check it against the keys the database records, and
+    /// register a new store's keys.
+    async fn attach_data_keys(&self, path: Option<&std::path::Path>, mode: OpenMode) -> Result<(), StoreError>;
+
+    /// Rebuild the database files so freed pages and the write-ahead log keep nothing that was deleted or
+    /// rewritten (SQLite: VACUUM and a truncating WAL checkpoint; PostgreSQL: VACUUM FULL of the sealed tables).
+    async fn compact(&self) -> Result<(), StoreError>;
+
     /// Grant requests, newest first (only the undecided ones when `pending_only`).
     async fn grant_requests(&self, pending_only: bool) -> Result<Vec<GrantRequest>, StoreError>;
 
@@ -433,6 +453,19 @@ pub struct Incident {
     pub detail: String,
 }
 
+/// A data key the database records (ids and dates only).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataKeyRecord {
+    /// Key id (16 hex digits).
+    pub key_id: String,
+    /// Which data it seals.
+    pub dataset: crate::datakeys::Dataset,
+    /// When it was created.
+    pub created_at_us: i64,
+    /// When it was destroyed (contract-end erasure).
+    pub destroyed_at_us: Option<i64>,
+}
+
 /// How to open a store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OpenMode {
@@ -442,15 +475,25 @@ pub enum OpenMode {
     ExistingReadOnly,
 }
 
-/// Open the store a URL names: `sqlite://PATH` or `postgres://…`.
-pub async fn open_store(url: &str, mode: OpenMode) -> Result<Arc<dyn Store>, StoreError> {
-    if let Some(path) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
-        Ok(Arc::new(SqliteStore::open_with(std::path::Path::new(path), mode).await?))
+/// Open the store a URL names: `sqlite://PATH` or `postgres://…`, with its data key file (`data_keys`; a SQLite
+/// store's defaults to the file beside it, a PostgreSQL store's must be given).
+pub async fn open_store(
+    url: &str,
+    mode: OpenMode,
+    data_keys: Option<&std::path::Path>,
+) -> Result<Arc<dyn Store>, StoreError> {
+    if let Some(path) = sqlite_path(url) {
+        Ok(Arc::new(SqliteStore::open_with(path, mode, data_keys).await?))
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Ok(Arc::new(PgStore::connect_with(url, mode).await?))
+        Ok(Arc::new(PgStore::connect_with(url, mode, data_keys).await?))
     } else {
         Err(StoreError::UnsupportedUrl(url.to_string()))
     }
+}
+
+/// The file of a `sqlite://PATH` URL.
+pub fn sqlite_path(url: &str) -> Option<&std::path::Path> {
+    url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).map(std::path::Path::new)
 }
 
 fn hash32(bytes: &[u8]) -> Result<[u8; 32], StoreError> {
@@ -613,7 +656,7 @@ macro_rules! store_impl {
                 .await?)
             }
 
-            async fn load_case(tx: &mut sqlx::Transaction<'_, $db>, case_id: i64) -> Result<CaseRecord, CoreError> {
+            async fn load_case(keys: &$crate::store::sealing::SharedKeys, tx: &mut sqlx::Transaction<'_, $db>, case_id: i64) -> Result<CaseRecord, CoreError> {
                 type Row = (i64, String, String, String, String, i64, String, String, Option<i64>, Option<String>, i64, i64);
                 let row: Option<Row> = sqlx::query_as(
                     "SELECT id, family, kind, state, station, preparer_id, request, subject, current_output_id, return_reason,
@@ -648,7 +691,7 @@ macro_rules! store_impl {
                     state: CaseState::parse(&state).ok_or_else(|| StoreError::Corrupt(format!("case {id}: unknown state {state:?}")))?,
                     station,
                     preparer_id,
-                    request: serde_json::from_str(&request).map_err(|e| StoreError::Corrupt(format!("case {id}: {e}")))?,
+                    request: $crate::store::sealing::open_request(keys, id, &request)?,
                     subject,
                     current_output,
                     return_reason: reason.as_deref().and_then(ReturnReason::parse),
@@ -845,7 +888,127 @@ macro_rules! store_impl {
             }
 
             async fn export_tables(&self) -> Result<std::collections::BTreeMap<String, Vec<serde_json::Value>>, StoreError> {
+                let mut tables = self.export_snapshot().await?;
+                $crate::store::sealing::unseal_export(&self.keys, &mut tables)?;
+                Ok(tables)
+            }
+
+            async fn stored_tables(&self) -> Result<std::collections::BTreeMap<String, Vec<serde_json::Value>>, StoreError> {
                 self.export_snapshot().await
+            }
+
+            async fn data_keys(&self) -> Result<Vec<$crate::store::DataKeyRecord>, StoreError> {
+                let rows: Vec<(String, String, i64, Option<i64>)> = sqlx::query_as(
+                    "SELECT key_id, dataset, created_at_us, destroyed_at_us FROM data_keys ORDER BY dataset, key_id",
+                )
+                .fetch_all(&self.pool)
+                .await?;
+                rows.into_iter()
+                    .map(|(key_id, dataset, created_at_us, destroyed_at_us)| {
+                        let dataset = $crate::datakeys::Dataset::parse(&dataset)
+                            .ok_or_else(|| StoreError::Corrupt(format!("data key {key_id}: unknown dataset {dataset:?}")))?;
+                        Ok($crate::store::DataKeyRecord { key_id, dataset, created_at_us, destroyed_at_us })
+                    })
+                    .collect()
+            }
+
+            async fn destroy_data_keys(&self, actor: &Actor, at_us: i64) -> Result<Vec<$crate::store::DataKeyRecord>, CoreError> {
+                let mut tx = self.begin_write().await?;
+                let live: Vec<(String, String)> =
+                    sqlx::query_as("SELECT key_id, dataset FROM data_keys WHERE destroyed_at_us IS NULL ORDER BY dataset, key_id")
+                        .fetch_all(&mut *tx)
+                        .await?;
+                if !live.is_empty() {
+                    let detail = serde_json::json!({
+                        "method": "crypto-shredding",
+                        "keys": live.iter().map(|(id, dataset)| format!("{dataset}:{id}")).collect::<Vec<_>>(),
+                    });
+                    Self::append_in(&mut tx, &Self::record(actor, at_us, $crate::audit::AuditAction::DataKeysDestroyed, "store".to_string(), detail)).await?;
+                    sqlx::query("UPDATE data_keys SET destroyed_at_us = $1 WHERE destroyed_at_us IS NULL")
+                        .bind(at_us)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await.map_err(StoreError::from)?;
+                // The database says the keys are gone before the file goes: a failure here leaves a file that the
+                // next `erase` destroys, never live keys the database has forgotten.
+                let mut ring = {
+                    let guard = self.keys.read().map_err(|_| StoreError::Corrupt("the data key lock was poisoned".to_string()))?;
+                    guard.ring.clone()
+                };
+                ring.destroy().map_err(StoreError::from)?;
+                $crate::store::sealing::replace(&self.keys, $crate::store::sealing::KeyState { ring, erased: true })?;
+                Ok(self.data_keys().await?.into_iter().filter(|key| key.destroyed_at_us.is_some()).collect())
+            }
+
+            async fn compact(&self) -> Result<(), StoreError> {
+                let statements: &[&'static str] = match $backend {
+                    Backend::Sqlite => &["VACUUM", "PRAGMA wal_checkpoint(TRUNCATE)"],
+                    Backend::Postgres => &["VACUUM FULL cases", "VACUUM FULL outputs"],
+                };
+                for statement in statements {
+                    sqlx::query(*statement).execute(&self.pool).await?;
+                }
+                Ok(())
+            }
+
+            async fn attach_data_keys(&self, path: Option<&std::path::Path>, mode: OpenMode) -> Result<(), StoreError> {
+                use $crate::datakeys::{DataKeyError, DataKeyRing};
+                let recorded = match self.data_keys().await {
+                    Ok(recorded) => recorded,
+                    // A read-only copy of a store older than sealing has no data_keys table.
+                    Err(_) if mode == OpenMode::ExistingReadOnly => Vec::new(),
+                    Err(err) => return Err(err),
+                };
+                let erased = recorded.iter().any(|key| key.destroyed_at_us.is_some());
+                let loaded = match path {
+                    Some(path) => DataKeyRing::load(path)?,
+                    None => None,
+                };
+                let ring = match loaded {
+                    Some(ring) => ring,
+                    None if erased || mode == OpenMode::ExistingReadOnly => DataKeyRing::empty(),
+                    None => {
+                        let path = path.ok_or(DataKeyError::NotConfigured)?;
+                        if !recorded.is_empty() {
+                            let ids: Vec<&str> = recorded.iter().map(|key| key.key_id.as_str()).collect();
+                            return Err(DataKeyError::File {
+                                path: path.to_path_buf(),
+                                reason: format!("missing, but the store's resident data is sealed under keys {}", ids.join(", ")),
+                            }
+                            .into());
+                        }
+                        DataKeyRing::create(path)?
+                    }
+                };
+                if !erased && mode == OpenMode::CreateAndMigrate {
+                    let mut in_file: Vec<String> = ring.key_ids().into_iter().map(|(_, id)| id).collect();
+                    in_file.sort();
+                    if recorded.is_empty() {
+                        let now = jiff::Timestamp::now().as_microsecond();
+                        for (dataset, key_id) in ring.key_ids() {
+                            sqlx::query(
+                                "INSERT INTO data_keys (key_id, dataset, created_at_us) VALUES ($1, $2, $3) ON CONFLICT (key_id) DO NOTHING",
+                            )
+                            .bind(key_id)
+                            .bind(dataset.as_str())
+                            .bind(now)
+                            .execute(&self.pool)
+                            .await?;
+                        }
+                    }
+                    let mut live: Vec<String> = self.data_keys().await?.into_iter().map(|key| key.key_id).collect();
+                    live.sort();
+                    if live != in_file {
+                        return Err(DataKeyError::Mismatch {
+                            path: ring.path().map(std::path::Path::to_path_buf).unwrap_or_default(),
+                            in_file: in_file.join(", "),
+                            recorded: live.join(", "),
+                        }
+                        .into());
+                    }
+                }
+                $crate::store::sealing::replace(&self.keys, $crate::store::sealing::KeyState { ring, erased })
             }
 
             async fn grant_requests(&self, pending_only: bool) -> Result<Vec<$crate::store::GrantRequest>, StoreError> {
@@ -970,7 +1133,7 @@ macro_rules! store_impl {
                     "subject": case.subject,
                 });
                 let seq = Self::append_in(&mut tx, &Self::record(actor, at_us, $crate::audit::AuditAction::CaseCreated, subject_of_case(case_id), detail)).await?;
-                let request = serde_json::to_string(&case.request).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                let request = $crate::store::sealing::seal_request(&self.keys, case_id, &case.request)?;
                 sqlx::query(
                     "INSERT INTO cases (id, family, kind, state, station, preparer_id, request, subject, created_at_us, updated_at_us, audit_seq)
                      VALUES ($1, $2, $3, 'draft', $4, $5, $6, $7, $8, $8, $9)",
@@ -992,7 +1155,7 @@ macro_rules! store_impl {
 
             async fn reserve_numbers(&self, actor: &Actor, case_id: i64, at_us: i64) -> Result<ReservedNumbers, CoreError> {
                 let mut tx = self.begin_write().await?;
-                let case = Self::load_case(&mut tx, case_id).await?;
+                let case = Self::load_case(&self.keys, &mut tx, case_id).await?;
                 Self::transition(&case, $crate::case::CaseAction::Submit)?;
                 let issue_number: i64 = sqlx::query_scalar("SELECT coalesce(max(issue_number), 0) + 1 FROM number_reservations")
                     .fetch_one(&mut *tx)
@@ -1023,12 +1186,13 @@ macro_rules! store_impl {
             async fn submit_case(&self, actor: &Actor, case_id: i64, output: NewOutput<'_>, at_us: i64) -> Result<Output, CoreError> {
                 let NewOutput { media_type, bytes, issue_number, document } = output;
                 let mut tx = self.begin_write().await?;
-                let case = Self::load_case(&mut tx, case_id).await?;
+                let case = Self::load_case(&self.keys, &mut tx, case_id).await?;
                 let next = Self::transition(&case, $crate::case::CaseAction::Submit)?;
                 let sha256: [u8; 32] = {
                     use sha2::Digest as _;
                     sha2::Sha256::digest(bytes).into()
                 };
+                let (sealed_bytes, sealed_document) = $crate::store::sealing::seal_output(&self.keys, case_id, &sha256, bytes, document)?;
                 let detail = serde_json::json!({ "sha256": hex::encode(sha256), "media_type": media_type, "bytes": bytes.len(), "issue_number": issue_number });
                 let seq = Self::append_in(&mut tx, &Self::record(actor, at_us, $crate::audit::AuditAction::CaseSubmitted, subject_of_case(case_id), detail)).await?;
                 let output_id: i64 = sqlx::query_scalar(
@@ -1038,12 +1202,12 @@ macro_rules! store_impl {
                 .bind(case_id)
                 .bind(sha256.as_slice())
                 .bind(media_type)
-                .bind(bytes)
+                .bind(sealed_bytes)
                 .bind(actor.user_id)
                 .bind(at_us)
                 .bind(seq)
                 .bind(issue_number)
-                .bind(document)
+                .bind(sealed_document)
                 .fetch_one(&mut *tx)
                 .await?;
                 sqlx::query(
@@ -1070,7 +1234,7 @@ macro_rules! store_impl {
 
             async fn approve_case(&self, actor: &Actor, case_id: i64, output_sha256: [u8; 32], at_us: i64) -> Result<(), CoreError> {
                 let mut tx = self.begin_write().await?;
-                let case = Self::load_case(&mut tx, case_id).await?;
+                let case = Self::load_case(&self.keys, &mut tx, case_id).await?;
                 let next = Self::transition(&case, $crate::case::CaseAction::Approve)?;
                 if case.preparer_id == actor.user_id {
                     return Err(CoreError::SelfApproval { case_id });
@@ -1102,7 +1266,7 @@ macro_rules! store_impl {
 
             async fn return_case(&self, actor: &Actor, case_id: i64, reason: ReturnReason, at_us: i64) -> Result<(), CoreError> {
                 let mut tx = self.begin_write().await?;
-                let case = Self::load_case(&mut tx, case_id).await?;
+                let case = Self::load_case(&self.keys, &mut tx, case_id).await?;
                 let next = Self::transition(&case, $crate::case::CaseAction::Return)?;
                 let Some((output_id, _)) = case.current_output else {
                     return Err(CoreError::OutputMismatch { case_id });
@@ -1134,7 +1298,7 @@ macro_rules! store_impl {
 
             async fn issue_case(&self, actor: &Actor, case_id: i64, sheets: i64, copies: i64, at_us: i64) -> Result<Issuance, CoreError> {
                 let mut tx = self.begin_write().await?;
-                let case = Self::load_case(&mut tx, case_id).await?;
+                let case = Self::load_case(&self.keys, &mut tx, case_id).await?;
                 let next = Self::transition(&case, $crate::case::CaseAction::Issue)?;
                 let Some((output_id, sha256)) = case.current_output else {
                     return Err(CoreError::OutputMismatch { case_id });
@@ -1198,7 +1362,7 @@ macro_rules! store_impl {
                 record_as: &(dyn for<'c> Fn(&'c CaseRecord) -> ($crate::audit::AuditAction, serde_json::Value) + Send + Sync),
             ) -> Result<CaseRecord, CoreError> {
                 let mut tx = self.begin_write().await?;
-                let case = Self::load_case(&mut tx, case_id).await?;
+                let case = Self::load_case(&self.keys, &mut tx, case_id).await?;
                 let (action, detail) = record_as(&case);
                 Self::append_in(&mut tx, &Self::record(actor, at_us, action, subject_of_case(case_id), detail)).await?;
                 tx.commit().await.map_err(StoreError::from)?;
@@ -1207,7 +1371,7 @@ macro_rules! store_impl {
 
             async fn case_with_output(&self, actor: &Actor, case_id: i64, at_us: i64) -> Result<(CaseRecord, Output), CoreError> {
                 let mut tx = self.begin_write().await?;
-                let case = Self::load_case(&mut tx, case_id).await?;
+                let case = Self::load_case(&self.keys, &mut tx, case_id).await?;
                 let Some((output_id, _)) = case.current_output else {
                     return Err(CoreError::NotFound { what: "output of case", id: case_id.to_string() });
                 };
@@ -1218,7 +1382,9 @@ macro_rules! store_impl {
                         .await?;
                 Self::append_in(&mut tx, &Self::record(actor, at_us, $crate::audit::AuditAction::CaseRead, subject_of_case(case_id), serde_json::json!({ "what": "case and output", "output_id": output_id }))).await?;
                 tx.commit().await.map_err(StoreError::from)?;
-                Ok((case, Output { id: output_id, case_id, sha256: hash32(&sha)?, media_type, bytes, issue_number, document }))
+                let sha256 = hash32(&sha)?;
+                let (bytes, document) = $crate::store::sealing::open_output(&self.keys, case_id, &sha256, bytes, document)?;
+                Ok((case, Output { id: output_id, case_id, sha256, media_type, bytes, issue_number, document }))
             }
 
             async fn cases(&self, filter: &CaseFilter) -> Result<Vec<CaseSummary>, StoreError> {

@@ -20,16 +20,22 @@ use crate::request::TaskFamily;
 #[derive(Debug, Clone)]
 pub struct PgStore {
     pool: PgPool,
+    keys: super::sealing::SharedKeys,
 }
 
 impl PgStore {
-    /// Connect to `url` and migrate.
-    pub async fn connect(url: &str) -> Result<Self, StoreError> {
-        Self::connect_with(url, OpenMode::CreateAndMigrate).await
+    /// Connect to `url` and migrate, with the store's data key file.
+    pub async fn connect(url: &str, data_keys: &std::path::Path) -> Result<Self, StoreError> {
+        Self::connect_with(url, OpenMode::CreateAndMigrate, Some(data_keys)).await
     }
 
-    /// Connect to `url`, migrating only when `mode` says so.
-    pub async fn connect_with(url: &str, mode: OpenMode) -> Result<Self, StoreError> {
+    /// Connect to `url`, migrating only when `mode` says so. Without a data key file only a read-only opening
+    /// works (offline audit verification).
+    pub async fn connect_with(
+        url: &str,
+        mode: OpenMode,
+        data_keys: Option<&std::path::Path>,
+    ) -> Result<Self, StoreError> {
         let pool = PgPoolOptions::new().max_connections(8).connect(url).await?;
         if mode == OpenMode::CreateAndMigrate {
             migration(&[
@@ -42,12 +48,15 @@ impl PgStore {
                     include_str!("../../migrations/postgres/0004_incidents_and_usb_keys.sql"),
                 ),
                 (5, "grant requests", include_str!("../../migrations/postgres/0005_grant_requests.sql")),
+                (6, "sealed resident data", include_str!("../../migrations/postgres/0006_sealed_resident_data.sql")),
             ])
             .run(&pool)
             .await
             .map_err(|e| StoreError::Migration(e.to_string()))?;
         }
-        Ok(Self { pool })
+        let store = Self { pool, keys: Default::default() };
+        store.attach_data_keys(data_keys, mode).await?;
+        Ok(store)
     }
 
     /// The connection pool, for tests that must reach the database with raw SQL.

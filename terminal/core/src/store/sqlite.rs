@@ -16,6 +16,7 @@ use super::{
 use crate::audit::{AuditEntry, AuditRecord};
 use crate::auth::Role;
 use crate::case::{CaseState, ReturnReason};
+use crate::datakeys::DataKeyRing;
 use crate::error::{CoreError, StoreError};
 use crate::request::TaskFamily;
 
@@ -23,16 +24,17 @@ use crate::request::TaskFamily;
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    keys: super::sealing::SharedKeys,
 }
 
 impl SqliteStore {
-    /// Open (creating and migrating if needed) the store file at `path`.
+    /// Open (creating and migrating if needed) the store file at `path`, its data keys in the file beside it.
     pub async fn open(path: &Path) -> Result<Self, StoreError> {
-        Self::open_with(path, OpenMode::CreateAndMigrate).await
+        Self::open_with(path, OpenMode::CreateAndMigrate, None).await
     }
 
-    /// Open the store file at `path` as `mode` says.
-    pub async fn open_with(path: &Path, mode: OpenMode) -> Result<Self, StoreError> {
+    /// Open the store file at `path` as `mode` says, with its data key file (`None`: the file beside it).
+    pub async fn open_with(path: &Path, mode: OpenMode, data_keys: Option<&Path>) -> Result<Self, StoreError> {
         let read_only = mode == OpenMode::ExistingReadOnly;
         if read_only && !path.exists() {
             return Err(StoreError::Database(format!("{} does not exist", path.display())));
@@ -54,12 +56,16 @@ impl SqliteStore {
                 (3, "output documents", include_str!("../../migrations/sqlite/0003_output_documents.sql")),
                 (4, "incidents and usb keys", include_str!("../../migrations/sqlite/0004_incidents_and_usb_keys.sql")),
                 (5, "grant requests", include_str!("../../migrations/sqlite/0005_grant_requests.sql")),
+                (6, "sealed resident data", include_str!("../../migrations/sqlite/0006_sealed_resident_data.sql")),
             ])
             .run(&pool)
             .await
             .map_err(|e| StoreError::Migration(e.to_string()))?;
         }
-        Ok(Self { pool })
+        let store = Self { pool, keys: Default::default() };
+        let key_file = data_keys.map_or_else(|| DataKeyRing::path_beside(path), Path::to_path_buf);
+        store.attach_data_keys(Some(&key_file), mode).await?;
+        Ok(store)
     }
 
     /// The connection pool, for tests that must reach the database with raw SQL.
