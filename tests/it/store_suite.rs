@@ -72,6 +72,7 @@ on_both_backends! {
     a_grant_takes_effect_only_when_a_second_admin_approves_it => grants_need_a_second_admin;
     resident_data_is_sealed_at_rest_and_erasure_by_two_admins_shreds_it => sealed_data_and_erasure;
     the_return_export_covers_every_table_of_the_store => export_covers_every_table;
+    a_reply_to_a_seal_inquiry_is_accepted_on_its_last_day_and_refused_the_day_after => inquiry_deadline;
 }
 
 struct Fixture {
@@ -1258,4 +1259,77 @@ async fn export_covers_every_table(store: &TestStore) {
     missing.sort();
     assert!(missing.is_empty(), "tables missing from the return export: {missing:?}");
     assert!(tables.len() > madoguchi_core::export::EXPORT_TABLES.len(), "the query saw the tables: {tables:?}");
+}
+
+/// 印鑑登録 by 照会書: the 回答書 is accepted on the deadline day and refused the day after (refusal recorded, the
+/// 照会 left pending until it expires); a 代理人 cannot register any other way; the database itself refuses an
+/// acceptance after the deadline.
+async fn inquiry_deadline(store: &TestStore) {
+    use backend_adapter::ResidentSystem as _;
+    use madoguchi_core::inquiry::InquiryState;
+    use madoguchi_core::request::SealRegistrationPath;
+    let dir = tempfile::tempdir().expect("dir");
+    let residents = residents(dir.path(), 40).await;
+    let clock = test_clock();
+    let counter = counter_with_users(store.store.clone(), residents.clone(), clock.clone()).await.with_inquiry_days(14);
+    let operator = login(&counter, "op1", "post-1").await;
+    let household = ordinary_household(&residents).await;
+    let person = residents.household(household).await.expect("household").members[0].id;
+    let seal_request = |path| {
+        let mut request = copy_request(household, RequesterCategory::Proxy, OptionalItems::default());
+        request.task = TaskRequest::Seal { person, path, registration_number: None };
+        request
+    };
+    let err = counter.open_case(&operator, seal_request(SealRegistrationPath::SameDay)).await.expect_err("proxy");
+    assert!(err.message_ja().contains("代理人による印鑑登録は照会書"), "{}", err.message_ja());
+
+    let on_time = counter.open_case(&operator, seal_request(SealRegistrationPath::Inquiry)).await.expect("case");
+    let late = counter.open_case(&operator, seal_request(SealRegistrationPath::Inquiry)).await.expect("case");
+    let sent = counter.send_inquiry(&operator, on_time).await.expect("send");
+    counter.send_inquiry(&operator, late).await.expect("send");
+    assert_eq!(sent.sent_on, jiff::civil::date(2026, 11, 20));
+    assert_eq!(sent.deadline, jiff::civil::date(2026, 12, 4), "14 days");
+    assert!(counter.send_inquiry(&operator, on_time).await.is_err(), "one 照会書 per case");
+    let certificate_case = {
+        let request = copy_request(household, RequesterCategory::Self_, OptionalItems::default());
+        counter.open_case(&operator, request).await.expect("certificate case")
+    };
+    assert!(matches!(counter.send_inquiry(&operator, certificate_case).await, Err(CoreError::NotAnInquiryCase { .. })));
+
+    let day = std::time::Duration::from_secs(24 * 3600);
+    clock.advance(14 * day); // 2026-12-04, the last day
+    let answered = counter.accept_answer(&operator, on_time).await.expect("accepted on the last day");
+    assert_eq!((answered.state, answered.decided_on), (InquiryState::Answered, Some(jiff::civil::date(2026, 12, 4))));
+    assert!(matches!(
+        counter.accept_answer(&operator, on_time).await,
+        Err(CoreError::InquiryNotPending { state: InquiryState::Answered, .. })
+    ));
+
+    clock.advance(day); // 2026-12-05, the day after
+    let before = audit_count(store).await;
+    let err = counter.accept_answer(&operator, late).await.expect_err("refused the day after");
+    assert!(matches!(err, CoreError::AnswerPastDeadline { .. }), "{err:?}");
+    assert!(err.message_ja().contains("令和8年12月4日"), "{}", err.message_ja());
+    assert_eq!(audit_count(store).await, before + 1, "the refusal is recorded");
+    let pending = counter.inquiries(&operator, true).await.expect("pending");
+    assert_eq!(pending.iter().map(|i| i.case_id).collect::<Vec<_>>(), vec![late], "still pending until it expires");
+
+    // Even raw SQL cannot record an acceptance after the deadline.
+    let seq = raw_i64!(&store.raw, "SELECT seq FROM audit_head").expect("head");
+    let err = raw_exec!(
+        &store.raw,
+        "UPDATE seal_inquiries SET state = 'answered', decided_on = '2026-12-05', decision_audit_seq = $1 WHERE case_id = $2",
+        seq,
+        late
+    )
+    .expect_err("the database refuses a late acceptance");
+    assert!(err.to_string().contains("on or before the deadline"), "{err}");
+
+    let reviewer = login(&counter, "rev1", "review-1").await;
+    let expired = counter.expire_inquiries(&reviewer).await.expect("expire");
+    assert_eq!(expired.len(), 1);
+    assert_eq!((expired[0].case_id, expired[0].state), (late, InquiryState::Expired));
+    assert!(counter.inquiries(&operator, true).await.expect("pending").is_empty());
+    assert_eq!(counter.inquiries(&reviewer, false).await.expect("all").len(), 2);
+    verify_audit_chain(store.store.as_ref()).await.expect("read").expect("chain");
 }

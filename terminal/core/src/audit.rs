@@ -70,11 +70,19 @@ pub enum AuditAction {
     DataExported,
     /// Contract end: the data keys were destroyed (crypto-shredding of the sealed resident data).
     DataKeysDestroyed,
+    /// 照会書 sent for a 印鑑登録 (照会書・回答書方式).
+    SealInquirySent,
+    /// 回答書 accepted by its deadline.
+    SealAnswerAccepted,
+    /// 回答書 refused: it came after the deadline.
+    SealAnswerRefused,
+    /// A 照会 expired unanswered.
+    SealInquiryExpired,
 }
 
 impl AuditAction {
     /// Every action, in the order the auditor's filter lists them.
-    pub const ALL: [AuditAction; 27] = [
+    pub const ALL: [AuditAction; 31] = [
         AuditAction::StoreInitialized,
         AuditAction::UserCreated,
         AuditAction::RoleGranted,
@@ -102,6 +110,10 @@ impl AuditAction {
         AuditAction::RoleRevoked,
         AuditAction::DataExported,
         AuditAction::DataKeysDestroyed,
+        AuditAction::SealInquirySent,
+        AuditAction::SealAnswerAccepted,
+        AuditAction::SealAnswerRefused,
+        AuditAction::SealInquiryExpired,
     ];
 
     /// 操作の種類 as the auditor's screen shows it.
@@ -134,6 +146,10 @@ impl AuditAction {
             AuditAction::RoleRevoked => "権限の取消",
             AuditAction::DataExported => "データの書出し",
             AuditAction::DataKeysDestroyed => "データの消去（鍵の破棄）",
+            AuditAction::SealInquirySent => "照会書の発送",
+            AuditAction::SealAnswerAccepted => "回答書の受理",
+            AuditAction::SealAnswerRefused => "回答書の受理拒否（期限後）",
+            AuditAction::SealInquiryExpired => "照会の期限切れ",
         }
     }
 
@@ -172,6 +188,10 @@ impl AuditAction {
             AuditAction::RoleRevoked => "role.revoked",
             AuditAction::DataExported => "data.exported",
             AuditAction::DataKeysDestroyed => "data.keys_destroyed",
+            AuditAction::SealInquirySent => "seal.inquiry_sent",
+            AuditAction::SealAnswerAccepted => "seal.answer_accepted",
+            AuditAction::SealAnswerRefused => "seal.answer_refused",
+            AuditAction::SealInquiryExpired => "seal.inquiry_expired",
         }
     }
 }

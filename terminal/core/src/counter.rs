@@ -17,6 +17,7 @@ use crate::clock::Clock;
 use crate::error::{CoreError, StoreError};
 use crate::export::ExportBundle;
 use crate::guard::{LockReason, TerminalGuard, UsbKey};
+use crate::inquiry::SealInquiry;
 use crate::request::{CounterRequest, ProtectedField, TaskRequest};
 use crate::store::{
     Actor, AuditFilter, CaseFilter, CaseRecord, CaseSummary, DataKeyRecord, GrantRequest, Incident, Issuance, NewCase,
@@ -53,6 +54,8 @@ pub struct Counter {
     clock: Arc<dyn Clock>,
     profile: CertificateProfile,
     anomaly: AnomalyPolicy,
+    /// Days a 回答書 may take (the ward's 印鑑条例).
+    inquiry_days: u16,
 }
 
 impl std::fmt::Debug for dyn Store {
@@ -79,7 +82,14 @@ impl Counter {
         clock: Arc<dyn Clock>,
         profile: CertificateProfile,
     ) -> Self {
-        Self { store, residents, clock, profile, anomaly: AnomalyPolicy::default() }
+        Self {
+            store,
+            residents,
+            clock,
+            profile,
+            anomaly: AnomalyPolicy::default(),
+            inquiry_days: crate::inquiry::DEFAULT_INQUIRY_DAYS,
+        }
     }
 
     /// The store.
@@ -142,6 +152,51 @@ impl Counter {
     pub fn with_anomaly_policy(mut self, policy: AnomalyPolicy) -> Self {
         self.anomaly = policy;
         self
+    }
+
+    /// The same counter with the ward's 回答書 deadline (days after the 照会書 is sent; its 印鑑条例 says 14–30).
+    pub fn with_inquiry_days(mut self, days: u16) -> Self {
+        self.inquiry_days = days;
+        self
+    }
+
+    /// Send the 照会書 of a 印鑑登録 by 照会書 (a draft case): the deadline is the ward's days after today.
+    pub async fn send_inquiry(&self, session: &Session, case_id: i64) -> Result<SealInquiry, CoreError> {
+        let now = self.authorize(session, Permission::PrepareCase).await?;
+        let today = self.clock.today();
+        let deadline =
+            crate::inquiry::deadline(today, self.inquiry_days).ok_or(CoreError::NotAnInquiryCase { case_id })?;
+        self.store.record_inquiry(&session.actor, case_id, today, deadline, now).await
+    }
+
+    /// Accept the 回答書 of a pending 照会 today; after its deadline it is refused (and the refusal recorded).
+    pub async fn accept_answer(&self, session: &Session, case_id: i64) -> Result<SealInquiry, CoreError> {
+        let now = self.authorize(session, Permission::PrepareCase).await?;
+        self.store.decide_inquiry(&session.actor, case_id, self.clock.today(), true, now).await
+    }
+
+    /// Let every pending 照会 whose deadline has passed expire (staff, e.g. at the day's close). Returns them.
+    pub async fn expire_inquiries(&self, session: &Session) -> Result<Vec<SealInquiry>, CoreError> {
+        let now = self.authorize(session, Permission::ReadQueue).await?;
+        let today = self.clock.today();
+        let mut expired = Vec::new();
+        for inquiry in self.store.inquiries(true).await? {
+            if !crate::inquiry::in_time(inquiry.deadline, today) {
+                expired.push(self.store.decide_inquiry(&session.actor, inquiry.case_id, today, false, now).await?);
+            }
+        }
+        Ok(expired)
+    }
+
+    /// The 照会 of 印鑑登録 cases by deadline (operators and staff).
+    pub async fn inquiries(&self, session: &Session, pending_only: bool) -> Result<Vec<SealInquiry>, CoreError> {
+        let permission = if session.actor.role.allows(Permission::ReadQueue) {
+            Permission::ReadQueue
+        } else {
+            Permission::PrepareCase
+        };
+        self.authorize(session, permission).await?;
+        Ok(self.store.inquiries(pending_only).await?)
     }
 
     /// The counter's clock, in µs since the epoch.

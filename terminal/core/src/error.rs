@@ -166,6 +166,28 @@ pub enum CoreError {
         /// The request.
         request_id: i64,
     },
+    /// The case is not a 印鑑登録 by 照会書 that is still being taken (a draft).
+    #[error("case {case_id} is not a seal registration by inquiry (照会書方式) still in draft")]
+    NotAnInquiryCase {
+        /// The case.
+        case_id: i64,
+    },
+    /// The 照会 was already decided.
+    #[error("the inquiry of case {case_id} is already {}", state.as_str())]
+    InquiryNotPending {
+        /// The case.
+        case_id: i64,
+        /// Where it stands.
+        state: crate::inquiry::InquiryState,
+    },
+    /// A 回答書 brought after the deadline.
+    #[error("the answer (回答書) for case {case_id} came after its deadline {deadline}")]
+    AnswerPastDeadline {
+        /// The case.
+        case_id: i64,
+        /// The last day it was accepted.
+        deadline: jiff::civil::Date,
+    },
     /// Erasure confirmed by the same admin who erases.
     #[error("erasure needs a second, different admin to confirm it")]
     ErasureNeedsSecondAdmin,
@@ -233,6 +255,12 @@ impl CoreError {
                 "管理者は常に2名以上必要です（権限の付与には別の管理者の承認が要るため）".to_string()
             }
             CoreError::SameAdmin { .. } => "権限の付与は、申請した管理者とは別の管理者が承認してください".to_string(),
+            CoreError::NotAnInquiryCase { .. } => "この案件は受付中の照会書方式の印鑑登録ではありません".to_string(),
+            CoreError::InquiryNotPending { state, .. } => format!("この照会はすでに「{}」です", state.label_ja()),
+            CoreError::AnswerPastDeadline { deadline, .. } => format!(
+                "回答期限（{}）を過ぎているため回答書を受理できません。改めて登録の申請を受け付けてください",
+                crate::wareki::format_date_kanji(*deadline).unwrap_or_else(|_| deadline.to_string())
+            ),
             CoreError::ErasureNeedsSecondAdmin => "データの消去には、別の管理者の確認が必要です".to_string(),
             CoreError::FieldNotNeeded { field, .. } => {
                 format!("この案件では{}を表示できません（請求に含まれていない項目です）", field.label_ja())

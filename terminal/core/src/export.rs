@@ -11,7 +11,7 @@ use sha2::{Digest as _, Sha256};
 const MANIFEST_HEADER: &str = "madoguchi-return-export/v1";
 
 /// Every table of the store, in the order the bundle lists them.
-pub const EXPORT_TABLES: [&str; 15] = [
+pub const EXPORT_TABLES: [&str; 16] = [
     "users",
     "grants",
     "grant_requests",
@@ -27,6 +27,7 @@ pub const EXPORT_TABLES: [&str; 15] = [
     "data_keys",
     "number_reservations",
     "incidents",
+    "seal_inquiries",
 ];
 
 /// Columns never exported.

@@ -15,6 +15,7 @@ pub mod erase;
 pub mod error;
 pub mod export;
 pub mod guard;
+pub mod inquiry;
 pub mod kana;
 pub mod policy;
 pub mod render;

@@ -491,6 +491,16 @@ impl CounterRequest {
                 "印鑑登録の手続は本人または代理人のみできます",
             ));
         }
+        if let TaskRequest::Seal { path, registration_number: None, .. } = &self.task
+            && category == RequesterCategory::Proxy
+            && *path != SealRegistrationPath::Inquiry
+        {
+            errors.push(FieldError::new(
+                "seal.path",
+                "a seal registration by a proxy always goes through the inquiry (照会書)",
+                "代理人による印鑑登録は照会書・回答書方式でのみ受け付けます",
+            ));
+        }
         errors.into_result()
     }
 

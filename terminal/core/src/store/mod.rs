@@ -271,6 +271,30 @@ pub trait Store: Send + Sync {
     /// Every table of the store for the return export, read in one snapshot (withheld columns left out).
     async fn export_tables(&self) -> Result<std::collections::BTreeMap<String, Vec<serde_json::Value>>, StoreError>;
 
+    /// Record that a 照会書 was sent for a 印鑑登録 case by 照会書 (still a draft): one audit row.
+    async fn record_inquiry(
+        &self,
+        actor: &Actor,
+        case_id: i64,
+        sent_on: jiff::civil::Date,
+        deadline: jiff::civil::Date,
+        at_us: i64,
+    ) -> Result<crate::inquiry::SealInquiry, CoreError>;
+
+    /// Decide a pending 照会 on the ward's day `today`: accept its 回答書 (refused after the deadline, the refusal
+    /// recorded) or, when `accept` is false, let it expire (only after the deadline). One audit row either way.
+    async fn decide_inquiry(
+        &self,
+        actor: &Actor,
+        case_id: i64,
+        today: jiff::civil::Date,
+        accept: bool,
+        at_us: i64,
+    ) -> Result<crate::inquiry::SealInquiry, CoreError>;
+
+    /// The 照会 of 印鑑登録 cases, by deadline (only the pending ones when `pending_only`).
+    async fn inquiries(&self, pending_only: bool) -> Result<Vec<crate::inquiry::SealInquiry>, StoreError>;
+
     /// Every table as stored, sealed columns still sealed (what erasure scans on a shared database).
     async fn stored_tables(&self) -> Result<std::collections::BTreeMap<String, Vec<serde_json::Value>>, StoreError>;
 
@@ -489,6 +513,25 @@ pub async fn open_store(
     } else {
         Err(StoreError::UnsupportedUrl(url.to_string()))
     }
+}
+
+/// A `seal_inquiries` row: (sent_on, deadline, state, decided_on).
+fn inquiry_from_row(
+    case_id: i64,
+    (sent_on, deadline, state, decided_on): (String, String, String, Option<String>),
+) -> Result<crate::inquiry::SealInquiry, StoreError> {
+    let date = |text: &str| {
+        text.parse::<jiff::civil::Date>()
+            .map_err(|e| StoreError::Corrupt(format!("inquiry of case {case_id}: date {text:?}: {e}")))
+    };
+    Ok(crate::inquiry::SealInquiry {
+        case_id,
+        sent_on: date(&sent_on)?,
+        deadline: date(&deadline)?,
+        state: crate::inquiry::InquiryState::parse(&state)
+            .ok_or_else(|| StoreError::Corrupt(format!("inquiry of case {case_id}: state {state:?}")))?,
+        decided_on: decided_on.as_deref().map(date).transpose()?,
+    })
 }
 
 /// The file of a `sqlite://PATH` URL.
@@ -939,6 +982,101 @@ macro_rules! store_impl {
                 ring.destroy().map_err(StoreError::from)?;
                 $crate::store::sealing::replace(&self.keys, $crate::store::sealing::KeyState { ring, erased: true })?;
                 Ok(self.data_keys().await?.into_iter().filter(|key| key.destroyed_at_us.is_some()).collect())
+            }
+
+            async fn record_inquiry(
+                &self,
+                actor: &Actor,
+                case_id: i64,
+                sent_on: jiff::civil::Date,
+                deadline: jiff::civil::Date,
+                at_us: i64,
+            ) -> Result<$crate::inquiry::SealInquiry, CoreError> {
+                use $crate::request::{SealRegistrationPath, TaskRequest};
+                let mut tx = self.begin_write().await?;
+                let case = Self::load_case(&self.keys, &mut tx, case_id).await?;
+                let by_inquiry = matches!(
+                    case.request.task,
+                    TaskRequest::Seal { path: SealRegistrationPath::Inquiry, registration_number: None, .. }
+                );
+                if !by_inquiry || case.state != CaseState::Draft {
+                    return Err(CoreError::NotAnInquiryCase { case_id });
+                }
+                let detail = serde_json::json!({ "sent_on": sent_on.to_string(), "deadline": deadline.to_string() });
+                let seq = Self::append_in(&mut tx, &Self::record(actor, at_us, $crate::audit::AuditAction::SealInquirySent, subject_of_case(case_id), detail)).await?;
+                sqlx::query("INSERT INTO seal_inquiries (case_id, sent_on, deadline, audit_seq) VALUES ($1, $2, $3, $4)")
+                    .bind(case_id)
+                    .bind(sent_on.to_string())
+                    .bind(deadline.to_string())
+                    .bind(seq)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await.map_err(StoreError::from)?;
+                Ok($crate::inquiry::SealInquiry { case_id, sent_on, deadline, state: $crate::inquiry::InquiryState::Pending, decided_on: None })
+            }
+
+            async fn decide_inquiry(
+                &self,
+                actor: &Actor,
+                case_id: i64,
+                today: jiff::civil::Date,
+                accept: bool,
+                at_us: i64,
+            ) -> Result<$crate::inquiry::SealInquiry, CoreError> {
+                use $crate::audit::AuditAction;
+                use $crate::inquiry::{InquiryState, in_time};
+                let mut tx = self.begin_write().await?;
+                let row: Option<(String, String, String, Option<String>)> =
+                    sqlx::query_as("SELECT sent_on, deadline, state, decided_on FROM seal_inquiries WHERE case_id = $1")
+                        .bind(case_id)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                let Some(row) = row else {
+                    return Err(CoreError::NotFound { what: "照会 of case", id: case_id.to_string() });
+                };
+                let mut inquiry = $crate::store::inquiry_from_row(case_id, row)?;
+                if inquiry.state != InquiryState::Pending {
+                    return Err(CoreError::InquiryNotPending { case_id, state: inquiry.state });
+                }
+                let on_time = in_time(inquiry.deadline, today);
+                let detail = serde_json::json!({ "deadline": inquiry.deadline.to_string(), "on": today.to_string() });
+                let (action, next) = match (accept, on_time) {
+                    (true, true) => (AuditAction::SealAnswerAccepted, InquiryState::Answered),
+                    (false, false) => (AuditAction::SealInquiryExpired, InquiryState::Expired),
+                    (true, false) => {
+                        Self::append_in(&mut tx, &Self::record(actor, at_us, AuditAction::SealAnswerRefused, subject_of_case(case_id), detail)).await?;
+                        tx.commit().await.map_err(StoreError::from)?;
+                        return Err(CoreError::AnswerPastDeadline { case_id, deadline: inquiry.deadline });
+                    }
+                    (false, true) => return Err(CoreError::InquiryNotPending { case_id, state: InquiryState::Pending }),
+                };
+                let seq = Self::append_in(&mut tx, &Self::record(actor, at_us, action, subject_of_case(case_id), detail)).await?;
+                sqlx::query("UPDATE seal_inquiries SET state = $1, decided_on = $2, decision_audit_seq = $3 WHERE case_id = $4")
+                    .bind(next.as_str())
+                    .bind(today.to_string())
+                    .bind(seq)
+                    .bind(case_id)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await.map_err(StoreError::from)?;
+                inquiry.state = next;
+                inquiry.decided_on = Some(today);
+                Ok(inquiry)
+            }
+
+            async fn inquiries(&self, pending_only: bool) -> Result<Vec<$crate::inquiry::SealInquiry>, StoreError> {
+                let rows: Vec<(i64, String, String, String, Option<String>)> = sqlx::query_as(
+                    "SELECT case_id, sent_on, deadline, state, decided_on FROM seal_inquiries
+                     WHERE state = 'pending' OR NOT $1 ORDER BY deadline, case_id",
+                )
+                .bind(pending_only)
+                .fetch_all(&self.pool)
+                .await?;
+                rows.into_iter()
+                    .map(|(case_id, sent_on, deadline, state, decided_on)| {
+                        $crate::store::inquiry_from_row(case_id, (sent_on, deadline, state, decided_on))
+                    })
+                    .collect()
             }
 
             async fn compact(&self) -> Result<(), StoreError> {

@@ -57,6 +57,7 @@ impl SqliteStore {
                 (4, "incidents and usb keys", include_str!("../../migrations/sqlite/0004_incidents_and_usb_keys.sql")),
                 (5, "grant requests", include_str!("../../migrations/sqlite/0005_grant_requests.sql")),
                 (6, "sealed resident data", include_str!("../../migrations/sqlite/0006_sealed_resident_data.sql")),
+                (7, "seal inquiries", include_str!("../../migrations/sqlite/0007_seal_inquiries.sql")),
             ])
             .run(&pool)
             .await
