@@ -73,6 +73,7 @@ on_both_backends! {
     resident_data_is_sealed_at_rest_and_erasure_by_two_admins_shreds_it => sealed_data_and_erasure;
     the_return_export_covers_every_table_of_the_store => export_covers_every_table;
     a_reply_to_a_seal_inquiry_is_accepted_on_its_last_day_and_refused_the_day_after => inquiry_deadline;
+    each_issue_records_its_fee_from_the_wards_table_and_the_days_cash_adds_up_per_post => fees_and_daily_cash;
 }
 
 struct Fixture {
@@ -1332,4 +1333,57 @@ async fn inquiry_deadline(store: &TestStore) {
     assert!(counter.inquiries(&operator, true).await.expect("pending").is_empty());
     assert_eq!(counter.inquiries(&reviewer, false).await.expect("all").len(), 2);
     verify_audit_chain(store.store.as_ref()).await.expect("read").expect("chain");
+}
+
+/// 手数料: an issue is charged from the ward's table (here ¥350 a 世帯連記 copy), a 公用 request is exempt with the
+/// reason recorded, and the day's cash (日計) adds up per counter post for the ward's day only.
+async fn fees_and_daily_cash(store: &TestStore) {
+    use madoguchi_core::fees::FeeTable;
+    let mut table = String::from("[certificates]\n");
+    for kind in CertificateKind::ALL {
+        let yen = if kind == CertificateKind::ResidentRecordHousehold { 350 } else { 300 };
+        table.push_str(&format!("{} = {yen}\n", kind.as_str()));
+    }
+    let dir = tempfile::tempdir().expect("dir");
+    let residents = residents(dir.path(), 40).await;
+    let clock = test_clock();
+    let counter = counter_with_users(store.store.clone(), residents.clone(), clock.clone())
+        .await
+        .with_fee_table(FeeTable::parse(&table).expect("table"));
+    let household = ordinary_household(&residents).await;
+    let reviewer = login(&counter, "rev1", "review-1").await;
+    let issue = |operator: Session, request: CounterRequest| {
+        let counter = &counter;
+        let reviewer = &reviewer;
+        async move {
+            let case_id = counter.open_case(&operator, request).await.expect("open");
+            let output = counter.prepare_and_submit(&operator, case_id).await.expect("submit");
+            counter.approve(reviewer, case_id, output.sha256).await.expect("approve");
+            counter.issue(reviewer, case_id, 1).await.expect("issue")
+        }
+    };
+    let mut two_copies = copy_request(household, RequesterCategory::Self_, OptionalItems::default());
+    if let TaskRequest::Certificate(certificate) = &mut two_copies.task {
+        certificate.copies = 2;
+    }
+    let paid = issue(login(&counter, "op1", "post-1").await, two_copies).await;
+    assert_eq!((paid.fee_yen, paid.fee_exemption.as_deref(), paid.post.as_str()), (700, None, "post-1"));
+    let mut official = copy_request(household, RequesterCategory::Official, OptionalItems::default());
+    official.requester.identity.documents = vec![IdentityDocument::OfficialRequestForm];
+    let exempt = issue(login(&counter, "op2", "post-2").await, official).await;
+    assert_eq!((exempt.fee_yen, exempt.fee_exemption.as_deref()), (0, Some("公用請求")));
+    let single = copy_request(household, RequesterCategory::Self_, OptionalItems::default());
+    issue(login(&counter, "op2", "post-2").await, single).await;
+    assert_eq!(store.store.issuances(paid.case_id).await.expect("issuances")[0].fee_yen, 700, "stored");
+
+    let today = counter.daily_cash(&reviewer, jiff::civil::date(2026, 11, 20)).await.expect("cash");
+    let summary: Vec<(&str, i64, i64, i64, i64)> =
+        today.iter().map(|s| (s.station.as_str(), s.issues, s.copies, s.fees_yen, s.exempt)).collect();
+    assert_eq!(summary, vec![("post-1", 1, 2, 700, 0), ("post-2", 2, 2, 350, 1)]);
+    assert!(counter.daily_cash(&reviewer, jiff::civil::date(2026, 11, 21)).await.expect("cash").is_empty());
+    let operator = login(&counter, "op1", "post-1").await;
+    assert!(matches!(
+        counter.daily_cash(&operator, jiff::civil::date(2026, 11, 20)).await,
+        Err(CoreError::Forbidden { .. })
+    ));
 }

@@ -37,6 +37,9 @@ enum Command {
         /// The ward's security policy (TOML: idle_lock_minutes, [opening_hours], [lookups]); defaults when omitted.
         #[arg(long, env = "MADOGUCHI_POLICY")]
         policy: Option<PathBuf>,
+        /// The ward's 手数料 table (TOML: [certificates] with an amount per kind); the demo's ¥300 table when omitted.
+        #[arg(long, env = "MADOGUCHI_FEES")]
+        fees: Option<PathBuf>,
     },
     /// The headless demo: one 住民票の写し request walked through the whole review loop, audit chain verified.
     Demo(demo::DemoArgs),
@@ -244,8 +247,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         demo: demo::DemoArgs::default(),
         station: "post-1".into(),
         policy: None,
+        fees: None,
     }) {
-        Command::Terminal { demo, station, policy } => terminal(demo, station, policy.as_deref()).await,
+        Command::Terminal { demo, station, policy, fees } => {
+            terminal(demo, station, policy.as_deref(), fees.as_deref()).await
+        }
         Command::Demo(args) => demo::run(args).await,
         Command::Erase(args) => erase_cmd::run(&args).await,
         Command::Init { store, admin, admin_name, second_admin, second_admin_name, station } => {
@@ -300,24 +306,34 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 
 /// Open the terminal window on the demo store. The window runs on this thread (windowing systems require the main
 /// thread); the counter runs on the back end's own thread and runtime.
-async fn terminal(args: demo::DemoArgs, station: String, policy: Option<&std::path::Path>) -> anyhow::Result<ExitCode> {
+async fn terminal(
+    args: demo::DemoArgs,
+    station: String,
+    policy: Option<&std::path::Path>,
+    fees: Option<&std::path::Path>,
+) -> anyhow::Result<ExitCode> {
     use std::sync::{Arc, Mutex};
 
     use devices::usb_printer::{PrinterClassIo, UsbPrinter, UsbPrinterModel};
     use madoguchi_app::ui::{TerminalApp, backend, install_theme};
     use madoguchi_core::policy::SecurityPolicy;
 
-    // The policy is checked before anything starts: a wrong value stops the terminal with the key named.
+    // The policy and the fee table are checked before anything starts: a wrong value stops the terminal with the
+    // key named.
     let policy = match policy {
         Some(path) => SecurityPolicy::load(path)?,
         None => SecurityPolicy::default(),
+    };
+    let fees = match fees {
+        Some(path) => madoguchi_core::fees::FeeTable::load(path)?,
+        None => madoguchi_core::fees::FeeTable::demo(),
     };
     let setup = demo::prepare(args).await?;
     let model = UsbPrinterModel::new("MFG:madoguchi;MDL:Simulated certificate printer;CMD:PJL,PDF;CLS:PRINTER;");
     let printer: backend::StationPrinter =
         Arc::new(Mutex::new(UsbPrinter::new(Box::new(model) as Box<dyn PrinterClassIo>)));
     let accounts = demo::demo_account_list();
-    let counter = setup.counter.with_anomaly_policy(policy.anomaly);
+    let counter = setup.counter.with_anomaly_policy(policy.anomaly).with_fee_table(fees);
     let idle_lock = policy.idle_lock;
     let options = eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default()

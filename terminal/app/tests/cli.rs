@@ -850,3 +850,24 @@ fn a_bad_security_policy_stops_the_terminal_before_anything_starts_and_names_the
         assert!(!demo_dir.exists(), "nothing was set up");
     }
 }
+
+#[test]
+fn a_fee_table_with_a_gap_or_a_negative_amount_stops_the_terminal_before_anything_starts() {
+    let dir = tempfile::tempdir().expect("dir");
+    let demo_dir = dir.path().join("demo");
+    let complete = "juminhyo-setai = 300\njuminhyo-kojin = 300\nkisai-jiko = 300\ntenshutsu = 0\n";
+    for (table, expected) in [
+        (format!("[certificates]\n{complete}"), "certificates.inkan is missing"),
+        (format!("[certificates]\n{complete}inkan = -300\n"), "certificates.inkan = -300 is outside"),
+    ] {
+        let file = dir.path().join("fees.toml");
+        std::fs::write(&file, &table).expect("fees");
+        let out = madoguchi(
+            &["terminal", "--fees", file.to_str().expect("utf-8"), "--data-dir", demo_dir.to_str().expect("utf-8")],
+            &[],
+        );
+        assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+        assert!(text(&out).contains(expected), "{table}: {}", text(&out));
+        assert!(!demo_dir.exists(), "nothing was set up");
+    }
+}

@@ -18,7 +18,7 @@ use crate::error::{CoreError, StoreError};
 use crate::export::ExportBundle;
 use crate::guard::{LockReason, TerminalGuard, UsbKey};
 use crate::inquiry::SealInquiry;
-use crate::request::{CounterRequest, ProtectedField, TaskRequest};
+use crate::request::{CertificateKind, CounterRequest, ProtectedField, TaskRequest};
 use crate::store::{
     Actor, AuditFilter, CaseFilter, CaseRecord, CaseSummary, DataKeyRecord, GrantRequest, Incident, Issuance, NewCase,
     NewOutput, NewUser, Output, ReservedNumbers, SYSTEM_ACTOR, Store, UserRecord,
@@ -46,6 +46,21 @@ pub struct Session {
     pub display_name: String,
 }
 
+/// The day's cash (日計) of one counter post.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StationCash {
+    /// The post that took the requests (where the fees are collected).
+    pub station: String,
+    /// Certificates issued.
+    pub issues: i64,
+    /// Copies issued.
+    pub copies: i64,
+    /// 手数料 due (yen).
+    pub fees_yen: i64,
+    /// Issues exempt from the fee.
+    pub exempt: i64,
+}
+
 /// The counter: store, resident system and clock wired together.
 #[derive(Clone)]
 pub struct Counter {
@@ -56,6 +71,8 @@ pub struct Counter {
     anomaly: AnomalyPolicy,
     /// Days a 回答書 may take (the ward's 印鑑条例).
     inquiry_days: u16,
+    /// The ward's 手数料 table.
+    fees: crate::fees::FeeTable,
 }
 
 impl std::fmt::Debug for dyn Store {
@@ -89,6 +106,7 @@ impl Counter {
             profile,
             anomaly: AnomalyPolicy::default(),
             inquiry_days: crate::inquiry::DEFAULT_INQUIRY_DAYS,
+            fees: crate::fees::FeeTable::demo(),
         }
     }
 
@@ -152,6 +170,45 @@ impl Counter {
     pub fn with_anomaly_policy(mut self, policy: AnomalyPolicy) -> Self {
         self.anomaly = policy;
         self
+    }
+
+    /// The same counter with the ward's 手数料 table.
+    pub fn with_fee_table(mut self, fees: crate::fees::FeeTable) -> Self {
+        self.fees = fees;
+        self
+    }
+
+    /// The day's cash (日計) per counter post: what was issued on the ward's day `date` and the fees it should have
+    /// brought in (staff and supervisors).
+    pub async fn daily_cash(&self, session: &Session, date: jiff::civil::Date) -> Result<Vec<StationCash>, CoreError> {
+        self.authorize(session, Permission::ReadQueue).await?;
+        let zone = crate::clock::ward_zone();
+        let day_start = |day: jiff::civil::Date| {
+            day.to_zoned(zone.clone())
+                .map(|z| z.timestamp().as_microsecond())
+                .map_err(|e| StoreError::Corrupt(e.to_string()))
+        };
+        let next = date.tomorrow().map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let issuances = self.store.issuances_between(day_start(date)?, day_start(next)?).await?;
+        let mut stations: Vec<StationCash> = Vec::new();
+        for issuance in issuances {
+            let index = match stations.iter().position(|s| s.station == issuance.post) {
+                Some(index) => index,
+                None => {
+                    stations.push(StationCash { station: issuance.post.clone(), ..StationCash::default() });
+                    stations.len() - 1
+                }
+            };
+            let entry = &mut stations[index];
+            entry.issues += 1;
+            entry.copies += issuance.copies;
+            entry.fees_yen += issuance.fee_yen;
+            if issuance.fee_exemption.is_some() {
+                entry.exempt += 1;
+            }
+        }
+        stations.sort_by(|a, b| a.station.cmp(&b.station));
+        Ok(stations)
     }
 
     /// The same counter with the ward's 回答書 deadline (days after the 照会書 is sent; its 印鑑条例 says 14–30).
@@ -698,10 +755,16 @@ impl Counter {
     pub async fn issue(&self, session: &Session, case_id: i64, sheets: i64) -> Result<Issuance, CoreError> {
         let now = self.authorize(session, Permission::IssueCertificate).await?;
         let case = self.store.case(&session.actor, case_id, now).await?;
-        let copies = match &case.request.task {
-            TaskRequest::Certificate(certificate) => i64::from(certificate.copies),
-            _ => 1,
+        let (kind, copies) = match &case.request.task {
+            TaskRequest::Certificate(certificate) => (Some(certificate.kind), i64::from(certificate.copies)),
+            TaskRequest::Seal { registration_number: Some(_), .. } => (Some(CertificateKind::SealCertificate), 1),
+            TaskRequest::Move { special_card_procedure: false, .. } => (Some(CertificateKind::MoveOutCertificate), 1),
+            _ => (None, 1),
         };
-        self.store.issue_case(&session.actor, case_id, sheets, copies, now).await
+        let fee = match kind {
+            Some(kind) => self.fees.fee(kind, copies, case.request.requester.category),
+            None => crate::fees::Fee { yen: 0, exemption: None },
+        };
+        self.store.issue_case(&session.actor, case_id, sheets, copies, &fee, now).await
     }
 }

@@ -14,6 +14,7 @@ pub mod datakeys;
 pub mod erase;
 pub mod error;
 pub mod export;
+pub mod fees;
 pub mod guard;
 pub mod inquiry;
 pub mod kana;

@@ -219,6 +219,12 @@ mod tests {
     }
 
     #[test]
+    fn the_shipped_example_policy_is_the_default() {
+        let policy = SecurityPolicy::parse(include_str!("../../../config/policy.example.toml")).expect("example");
+        assert_eq!(policy, SecurityPolicy::default());
+    }
+
+    #[test]
     fn every_bad_value_is_refused_naming_its_key() {
         let hours = |opens: &str, closes: &str, days: &str| {
             format!("[opening_hours]\nopens = \"{opens}\"\ncloses = \"{closes}\"\ndays = {days}\n")

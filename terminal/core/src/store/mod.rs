@@ -224,14 +224,20 @@ pub struct Issuance {
     pub issue_number: i64,
     /// 管理番号 (per station).
     pub control_number: String,
-    /// Station.
+    /// Station that recorded the issue.
     pub station: String,
+    /// The counter post that took the request (where the fee is collected).
+    pub post: String,
     /// Sheets printed.
     pub sheets: i64,
     /// Copies.
     pub copies: i64,
     /// When (µs).
     pub issued_at_us: i64,
+    /// 手数料 charged (yen).
+    pub fee_yen: i64,
+    /// Why less or nothing was charged (免除の理由), if so.
+    pub fee_exemption: Option<String>,
 }
 
 /// The counter's storage.
@@ -373,8 +379,12 @@ pub trait Store: Send + Sync {
         case_id: i64,
         sheets: i64,
         copies: i64,
+        fee: &crate::fees::Fee,
         at_us: i64,
     ) -> Result<Issuance, CoreError>;
+
+    /// Issuances recorded in `[from_us, until_us)`, by 発行番号 (the day's cash, 日計).
+    async fn issuances_between(&self, from_us: i64, until_us: i64) -> Result<Vec<Issuance>, StoreError>;
 
     /// Read a case (recorded as a read).
     async fn case(&self, actor: &Actor, case_id: i64, at_us: i64) -> Result<CaseRecord, CoreError> {
@@ -512,6 +522,38 @@ pub async fn open_store(
         Ok(Arc::new(PgStore::connect_with(url, mode, data_keys).await?))
     } else {
         Err(StoreError::UnsupportedUrl(url.to_string()))
+    }
+}
+
+/// An `issuances` row as both backends return it.
+type IssuanceRow = (i64, i64, i64, String, String, String, i64, i64, i64, i64, Option<String>);
+
+fn issuance_from_row(row: IssuanceRow) -> Issuance {
+    let (
+        id,
+        case_id,
+        issue_number,
+        control_number,
+        station,
+        post,
+        sheets,
+        copies,
+        issued_at_us,
+        fee_yen,
+        fee_exemption,
+    ) = row;
+    Issuance {
+        id,
+        case_id,
+        issue_number,
+        control_number,
+        station,
+        post,
+        sheets,
+        copies,
+        issued_at_us,
+        fee_yen,
+        fee_exemption,
     }
 }
 
@@ -1434,7 +1476,7 @@ macro_rules! store_impl {
                 Ok(())
             }
 
-            async fn issue_case(&self, actor: &Actor, case_id: i64, sheets: i64, copies: i64, at_us: i64) -> Result<Issuance, CoreError> {
+            async fn issue_case(&self, actor: &Actor, case_id: i64, sheets: i64, copies: i64, fee: &$crate::fees::Fee, at_us: i64) -> Result<Issuance, CoreError> {
                 let mut tx = self.begin_write().await?;
                 let case = Self::load_case(&self.keys, &mut tx, case_id).await?;
                 let next = Self::transition(&case, $crate::case::CaseAction::Issue)?;
@@ -1467,12 +1509,14 @@ macro_rules! store_impl {
                     "sha256": hex::encode(sha256),
                     "sheets": sheets,
                     "copies": copies,
+                    "fee_yen": fee.yen,
+                    "fee_exemption": fee.exemption,
                 });
                 let seq = Self::append_in(&mut tx, &Self::record(actor, at_us, $crate::audit::AuditAction::CaseIssued, subject_of_case(case_id), detail)).await?;
                 let id: i64 = sqlx::query_scalar(
                     "INSERT INTO issuances (case_id, approval_id, issue_number, control_number, station, output_sha256, sheets, copies,
-                                            issued_by, issued_at_us, audit_seq)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
+                                            issued_by, issued_at_us, audit_seq, fee_yen, fee_exemption)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id",
                 )
                 .bind(case_id)
                 .bind(approval_id)
@@ -1485,11 +1529,25 @@ macro_rules! store_impl {
                 .bind(actor.user_id)
                 .bind(at_us)
                 .bind(seq)
+                .bind(fee.yen)
+                .bind(fee.exemption.as_deref())
                 .fetch_one(&mut *tx)
                 .await?;
                 Self::set_state(&mut tx, case_id, next, seq, at_us).await?;
                 tx.commit().await.map_err(StoreError::from)?;
-                Ok(Issuance { id, case_id, issue_number, control_number, station: actor.station.clone(), sheets, copies, issued_at_us: at_us })
+                Ok(Issuance {
+                    id,
+                    case_id,
+                    issue_number,
+                    control_number,
+                    station: actor.station.clone(),
+                    post: case.station.clone(),
+                    sheets,
+                    copies,
+                    issued_at_us: at_us,
+                    fee_yen: fee.yen,
+                    fee_exemption: fee.exemption.clone(),
+                })
             }
 
             async fn case_recorded_as(
@@ -1553,19 +1611,29 @@ macro_rules! store_impl {
             }
 
             async fn issuances(&self, case_id: i64) -> Result<Vec<Issuance>, StoreError> {
-                let rows: Vec<(i64, i64, i64, String, String, i64, i64, i64)> = sqlx::query_as(
-                    "SELECT id, case_id, issue_number, control_number, station, sheets, copies, issued_at_us FROM issuances
-                     WHERE case_id = $1 ORDER BY issue_number",
+                let rows: Vec<$crate::store::IssuanceRow> = sqlx::query_as(
+                    "SELECT i.id, i.case_id, i.issue_number, i.control_number, i.station, c.station, i.sheets, i.copies,
+                            i.issued_at_us, i.fee_yen, i.fee_exemption
+                     FROM issuances i JOIN cases c ON c.id = i.case_id WHERE i.case_id = $1 ORDER BY i.issue_number",
                 )
                 .bind(case_id)
                 .fetch_all(&self.pool)
                 .await?;
-                Ok(rows
-                    .into_iter()
-                    .map(|(id, case_id, issue_number, control_number, station, sheets, copies, issued_at_us)| Issuance {
-                        id, case_id, issue_number, control_number, station, sheets, copies, issued_at_us,
-                    })
-                    .collect())
+                Ok(rows.into_iter().map($crate::store::issuance_from_row).collect())
+            }
+
+            async fn issuances_between(&self, from_us: i64, until_us: i64) -> Result<Vec<Issuance>, StoreError> {
+                let rows: Vec<$crate::store::IssuanceRow> = sqlx::query_as(
+                    "SELECT i.id, i.case_id, i.issue_number, i.control_number, i.station, c.station, i.sheets, i.copies,
+                            i.issued_at_us, i.fee_yen, i.fee_exemption
+                     FROM issuances i JOIN cases c ON c.id = i.case_id
+                     WHERE i.issued_at_us >= $1 AND i.issued_at_us < $2 ORDER BY i.issue_number",
+                )
+                .bind(from_us)
+                .bind(until_us)
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(rows.into_iter().map($crate::store::issuance_from_row).collect())
             }
 
             async fn audit_entries(&self, from_seq: i64, limit: i64) -> Result<Vec<AuditEntry>, StoreError> {

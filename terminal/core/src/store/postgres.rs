@@ -50,6 +50,7 @@ impl PgStore {
                 (5, "grant requests", include_str!("../../migrations/postgres/0005_grant_requests.sql")),
                 (6, "sealed resident data", include_str!("../../migrations/postgres/0006_sealed_resident_data.sql")),
                 (7, "seal inquiries", include_str!("../../migrations/postgres/0007_seal_inquiries.sql")),
+                (8, "issuance fees", include_str!("../../migrations/postgres/0008_issuance_fees.sql")),
             ])
             .run(&pool)
             .await

@@ -58,6 +58,7 @@ impl SqliteStore {
                 (5, "grant requests", include_str!("../../migrations/sqlite/0005_grant_requests.sql")),
                 (6, "sealed resident data", include_str!("../../migrations/sqlite/0006_sealed_resident_data.sql")),
                 (7, "seal inquiries", include_str!("../../migrations/sqlite/0007_seal_inquiries.sql")),
+                (8, "issuance fees", include_str!("../../migrations/sqlite/0008_issuance_fees.sql")),
             ])
             .run(&pool)
             .await
