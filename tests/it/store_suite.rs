@@ -74,6 +74,7 @@ on_both_backends! {
     the_return_export_covers_every_table_of_the_store => export_covers_every_table;
     a_reply_to_a_seal_inquiry_is_accepted_on_its_last_day_and_refused_the_day_after => inquiry_deadline;
     each_issue_records_its_fee_from_the_wards_table_and_the_days_cash_adds_up_per_post => fees_and_daily_cash;
+    issues_to_representatives_and_third_parties_become_notice_data_without_the_requester => notice_data;
 }
 
 struct Fixture {
@@ -1352,16 +1353,7 @@ async fn fees_and_daily_cash(store: &TestStore) {
         .with_fee_table(FeeTable::parse(&table).expect("table"));
     let household = ordinary_household(&residents).await;
     let reviewer = login(&counter, "rev1", "review-1").await;
-    let issue = |operator: Session, request: CounterRequest| {
-        let counter = &counter;
-        let reviewer = &reviewer;
-        async move {
-            let case_id = counter.open_case(&operator, request).await.expect("open");
-            let output = counter.prepare_and_submit(&operator, case_id).await.expect("submit");
-            counter.approve(reviewer, case_id, output.sha256).await.expect("approve");
-            counter.issue(reviewer, case_id, 1).await.expect("issue")
-        }
-    };
+    let issue = |operator: Session, request: CounterRequest| issue_request(&counter, operator, &reviewer, request);
     let mut two_copies = copy_request(household, RequesterCategory::Self_, OptionalItems::default());
     if let TaskRequest::Certificate(certificate) = &mut two_copies.task {
         certificate.copies = 2;
@@ -1386,4 +1378,56 @@ async fn fees_and_daily_cash(store: &TestStore) {
         counter.daily_cash(&operator, jiff::civil::date(2026, 11, 20)).await,
         Err(CoreError::Forbidden { .. })
     ));
+}
+
+/// Take a request from open to issue: `operator` prepares, `reviewer` approves and issues one sheet.
+async fn issue_request(
+    counter: &Counter,
+    operator: Session,
+    reviewer: &Session,
+    request: CounterRequest,
+) -> madoguchi_core::store::Issuance {
+    let case_id = counter.open_case(&operator, request).await.expect("open");
+    let output = counter.prepare_and_submit(&operator, case_id).await.expect("submit");
+    counter.approve(reviewer, case_id, output.sha256).await.expect("approve");
+    counter.issue(reviewer, case_id, 1).await.expect("issue")
+}
+
+/// 本人通知: issues to a 代理人 or a 第三者 become notice records (date, certificate, copies, requester kind, whose
+/// record), issues to the person, the household or 公用 do not, and the CSV never carries the requester's name.
+async fn notice_data(store: &TestStore) {
+    use madoguchi_core::notice::{NoticeClass, to_csv};
+    let f = fixture(store).await;
+    let household = ordinary_household(&f.residents).await;
+    let reviewer = login(&f.counter, "rev1", "review-1").await;
+    let mut official = copy_request(household, RequesterCategory::Official, OptionalItems::default());
+    official.requester.identity.documents = vec![IdentityDocument::OfficialRequestForm];
+    let mut proxy = copy_request(household, RequesterCategory::Proxy, OptionalItems::default());
+    if let TaskRequest::Certificate(certificate) = &mut proxy.task {
+        certificate.copies = 2;
+    }
+    for request in [
+        copy_request(household, RequesterCategory::Self_, OptionalItems::default()),
+        proxy,
+        copy_request(household, RequesterCategory::ThirdPartyIndividual, OptionalItems::default()),
+        official,
+    ] {
+        issue_request(&f.counter, login(&f.counter, "op1", "post-1").await, &reviewer, request).await;
+    }
+    let admin = login(&f.counter, "admin", "admin-pc").await;
+    let day = jiff::civil::date(2026, 11, 20);
+    let before = audit_count(store).await;
+    let records = f.counter.notice_records(&admin, day, day).await.expect("notice data");
+    assert_eq!(audit_count(store).await, before + 1, "one read row");
+    let summary: Vec<(NoticeClass, i64, i64)> = records.iter().map(|r| (r.class, r.copies, r.household)).collect();
+    assert_eq!(summary, vec![(NoticeClass::Representative, 2, household.0), (NoticeClass::ThirdParty, 1, household.0)]);
+    assert!(records.iter().all(|r| r.issued_on == day && r.kind == CertificateKind::ResidentRecordHousehold));
+    let csv = to_csv(&records);
+    assert_eq!(csv.lines().count(), 3, "{csv}");
+    assert!(csv.contains("2026-11-20,住民票の写し（世帯連記式）,2,代理人,任意代理人,"), "{csv}");
+    assert!(csv.contains(",第三者,第三者（個人）,"), "{csv}");
+    assert!(!csv.contains("請求 太郎") && !csv.contains("西新宿"), "no requester name or address: {csv}");
+    let next_day = day.tomorrow().expect("date");
+    assert!(f.counter.notice_records(&admin, next_day, next_day).await.expect("empty").is_empty());
+    assert!(matches!(f.counter.notice_records(&reviewer, day, day).await, Err(CoreError::Forbidden { .. })));
 }

@@ -88,6 +88,44 @@ pub async fn write_sealed(bundle: &ExportBundle, out: &Path) -> anyhow::Result<W
     Ok(WrittenExport { sealed, manifest_text })
 }
 
+/// `notices export`: the 本人通知 data of a span of ward days as CSV, encrypted under a passphrase shown once (admins
+/// only; the read is audited). `from` and `until` take 和暦 or 西暦.
+pub async fn notices(
+    store_args: &crate::cli_io::StoreArgs,
+    admin: &str,
+    station: &str,
+    (from, until): (&str, &str),
+    out: &Path,
+) -> anyhow::Result<ExitCode> {
+    use madoguchi_core::wareki::parse_date;
+    if out.exists() {
+        bail!("{} already exists; an export is never written over another file", out.display());
+    }
+    let from = parse_date(from).map_err(|e| anyhow::anyhow!("--from: {e}"))?;
+    let until = parse_date(until).map_err(|e| anyhow::anyhow!("--until: {e}"))?;
+    if until < from {
+        bail!("--until {until} is before --from {from}");
+    }
+    let password = read_secret("MADOGUCHI_ADMIN_PASSWORD", "admin password")?;
+    let counter = store_counter(store_args.open(OpenMode::CreateAndMigrate).await?)?;
+    let session = counter
+        .login(admin, &password, Role::Admin, station)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e} (only an admin may export)"))?;
+    let records = counter.notice_records(&session, from, until).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let csv = madoguchi_core::notice::to_csv(&records);
+    let passphrase = generate_passphrase()?;
+    let sealed = tokio::task::spawn_blocking({
+        let passphrase = passphrase.clone();
+        move || madoguchi_core::export::seal_bytes(csv.as_bytes(), &passphrase)
+    })
+    .await??;
+    write_new_file(out, &sealed, false)?;
+    println!("wrote {} ({} notifiable issues, {from}..={until}, encrypted CSV)", out.display(), records.len());
+    println!("passphrase (shown only now; hand it over separately from the file): {passphrase}");
+    Ok(ExitCode::SUCCESS)
+}
+
 /// `export verify`: open an export with its passphrase and check it against its manifest.
 pub async fn verify(file: &Path, manifest: Option<&Path>) -> anyhow::Result<ExitCode> {
     let manifest_file = manifest.map_or_else(|| manifest_path(file), Path::to_path_buf);

@@ -46,6 +46,11 @@ enum Command {
     /// Contract end: write the encrypted return export, destroy the data keys (two admins), rebuild the database
     /// files, scan the data folder for leftover resident data and write the deletion report (PDF).
     Erase(erase_cmd::EraseArgs),
+    /// 本人通知 data for the ward's notice system.
+    Notices {
+        #[command(subcommand)]
+        command: NoticesCommand,
+    },
     /// Create or migrate a store and register its two first admins (passwords from MADOGUCHI_ADMIN_PASSWORD and
     /// MADOGUCHI_SECOND_ADMIN_PASSWORD, or two lines on stdin).
     Init {
@@ -136,6 +141,38 @@ enum AuditCommand {
     },
 }
 
+/// Who exports, from where, into which new file.
+#[derive(Debug, clap::Args)]
+struct AdminExportArgs {
+    /// The admin who exports (password from MADOGUCHI_ADMIN_PASSWORD or stdin).
+    #[arg(long, default_value = "admin")]
+    admin: String,
+    /// Station recorded for the export.
+    #[arg(long, default_value = "admin-pc")]
+    station: String,
+    /// The encrypted file to write (never overwritten), e.g. return.age or notices.csv.age.
+    #[arg(long)]
+    out: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+enum NoticesCommand {
+    /// Write the 本人通知 data (issues to a 代理人 or 第三者) of the ward days FROM..=UNTIL as an encrypted CSV for
+    /// the ward's notice system (admin password from MADOGUCHI_ADMIN_PASSWORD or stdin; passphrase shown once).
+    Export {
+        #[command(flatten)]
+        store: cli_io::StoreArgs,
+        /// First day (和暦 or 西暦: 令和8年11月1日, R8.11.1, 2026-11-01).
+        #[arg(long)]
+        from: String,
+        /// Last day, inclusive.
+        #[arg(long)]
+        until: String,
+        #[command(flatten)]
+        by: AdminExportArgs,
+    },
+}
+
 #[derive(Debug, Subcommand)]
 enum ExportCommand {
     /// Export every table, encrypted under a generated passphrase shown once (admin password from
@@ -143,15 +180,8 @@ enum ExportCommand {
     Create {
         #[command(flatten)]
         store: cli_io::StoreArgs,
-        /// The admin who exports.
-        #[arg(long, default_value = "admin")]
-        admin: String,
-        /// Station recorded for the export.
-        #[arg(long, default_value = "admin-pc")]
-        station: String,
-        /// The encrypted file to write (never overwritten), e.g. return.age.
-        #[arg(long)]
-        out: PathBuf,
+        #[command(flatten)]
+        by: AdminExportArgs,
     },
     /// Open an export with its passphrase (MADOGUCHI_EXPORT_PASSPHRASE or stdin) and check it against its manifest.
     Verify {
@@ -254,6 +284,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Demo(args) => demo::run(args).await,
         Command::Erase(args) => erase_cmd::run(&args).await,
+        Command::Notices { command: NoticesCommand::Export { store, from, until, by } } => {
+            export_cmd::notices(&store, &by.admin, &by.station, (&from, &until), &by.out).await
+        }
         Command::Init { store, admin, admin_name, second_admin, second_admin_name, station } => {
             init(&store, [(&admin, &admin_name), (&second_admin, &second_admin_name)], &station).await
         }
@@ -282,8 +315,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Devices { command: DevicesCommand::Test { station, config, pin } } => {
             devices_cmd::test(&devices_cmd::load(config.as_deref())?, &station, &pin)
         }
-        Command::Export { command: ExportCommand::Create { store, admin, station, out } } => {
-            export_cmd::create(&store, &admin, &station, &out).await
+        Command::Export { command: ExportCommand::Create { store, by } } => {
+            export_cmd::create(&store, &by.admin, &by.station, &by.out).await
         }
         Command::Export { command: ExportCommand::Verify { file, manifest } } => {
             export_cmd::verify(&file, manifest.as_deref()).await

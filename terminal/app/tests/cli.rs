@@ -871,3 +871,51 @@ fn a_fee_table_with_a_gap_or_a_negative_amount_stops_the_terminal_before_anythin
         assert!(!demo_dir.exists(), "nothing was set up");
     }
 }
+
+/// 本人通知 data leaves only encrypted, for admins: the file opens with the passphrase shown once and is the CSV
+/// (here with no notifiable issue: the one case was the person's own request); a bad date is refused by name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notice_data_is_exported_encrypted_by_an_admin_only() {
+    let dir = tempfile::tempdir().expect("dir");
+    let database = format!("sqlite://{}", dir.path().join("store.sqlite").display());
+    issued_case(dir.path(), &database).await;
+    let out = dir.path().join("notices.csv.age");
+    let out_arg = out.to_str().expect("utf-8");
+    let export = |admin: &str, password: &str, from: &str| {
+        madoguchi(
+            &[
+                "notices",
+                "export",
+                "--database",
+                &database,
+                "--from",
+                from,
+                "--until",
+                "令和9年1月1日",
+                "--admin",
+                admin,
+                "--out",
+                out_arg,
+            ],
+            &[("MADOGUCHI_ADMIN_PASSWORD", password)],
+        )
+    };
+    let refused = export("op1", "a-long-password", "2026-01-01");
+    assert_eq!(refused.status.code(), Some(2), "{}", text(&refused));
+    let bad_date = export("admin", "first-admin-pass", "2026-13-01");
+    assert!(text(&bad_date).contains("--from"), "{}", text(&bad_date));
+    assert!(!out.exists());
+    let done = export("admin", "first-admin-pass", "R8.1.1");
+    assert!(done.status.success(), "{}", text(&done));
+    let passphrase = String::from_utf8_lossy(&done.stdout)
+        .lines()
+        .find_map(|line| line.split("separately from the file): ").nth(1).map(|p| p.trim().to_string()))
+        .expect("passphrase shown once");
+    let sealed = std::fs::read(&out).expect("file");
+    assert!(sealed.starts_with(b"age-encryption.org/v1"), "age file");
+    let csv =
+        String::from_utf8(madoguchi_core::export::open_bytes(&sealed, &passphrase).expect("opens")).expect("utf-8");
+    assert!(csv.starts_with("交付年月日,証明書の種別,通数,交付請求者の種別"), "{csv}");
+    assert_eq!(csv.lines().count(), 1, "the person's own request is not notified: {csv}");
+    assert!(madoguchi_core::export::open_bytes(&sealed, "wrong").is_err());
+}

@@ -87,6 +87,15 @@ impl std::fmt::Debug for Counter {
     }
 }
 
+/// The first µs of a ward day (Asia/Tokyo).
+fn ward_day_start(day: jiff::civil::Date) -> Result<i64, StoreError> {
+    day.to_zoned(crate::clock::ward_zone()).map(|z| z.timestamp().as_microsecond()).map_err(corrupt)
+}
+
+fn corrupt(err: jiff::Error) -> StoreError {
+    StoreError::Corrupt(err.to_string())
+}
+
 fn digest_hex(text: &str) -> String {
     hex::encode(Sha256::digest(text.as_bytes()))
 }
@@ -182,14 +191,8 @@ impl Counter {
     /// brought in (staff and supervisors).
     pub async fn daily_cash(&self, session: &Session, date: jiff::civil::Date) -> Result<Vec<StationCash>, CoreError> {
         self.authorize(session, Permission::ReadQueue).await?;
-        let zone = crate::clock::ward_zone();
-        let day_start = |day: jiff::civil::Date| {
-            day.to_zoned(zone.clone())
-                .map(|z| z.timestamp().as_microsecond())
-                .map_err(|e| StoreError::Corrupt(e.to_string()))
-        };
-        let next = date.tomorrow().map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let issuances = self.store.issuances_between(day_start(date)?, day_start(next)?).await?;
+        let next = date.tomorrow().map_err(corrupt)?;
+        let issuances = self.store.issuances_between(ward_day_start(date)?, ward_day_start(next)?).await?;
         let mut stations: Vec<StationCash> = Vec::new();
         for issuance in issuances {
             let index = match stations.iter().position(|s| s.station == issuance.post) {
@@ -209,6 +212,20 @@ impl Counter {
         }
         stations.sort_by(|a, b| a.station.cmp(&b.station));
         Ok(stations)
+    }
+
+    /// The 本人通知 data of the ward's days `from..=until`: every issue to a 代理人 or 第三者 with its date,
+    /// certificate, copies and requester kind (admins, for the encrypted hand-over; one audit row).
+    pub async fn notice_records(
+        &self,
+        session: &Session,
+        from: jiff::civil::Date,
+        until: jiff::civil::Date,
+    ) -> Result<Vec<crate::notice::NoticeRecord>, CoreError> {
+        let now = self.authorize(session, Permission::ExportData).await?;
+        let (from_us, until_us) = (ward_day_start(from)?, ward_day_start(until.tomorrow().map_err(corrupt)?)?);
+        let issued = self.store.issued_requests_between(&session.actor, from_us, until_us, now).await?;
+        Ok(crate::notice::notice_records(&issued))
     }
 
     /// The same counter with the ward's 回答書 deadline (days after the 照会書 is sent; its 印鑑条例 says 14–30).

@@ -10,6 +10,18 @@ use sha2::{Digest as _, Sha256};
 
 const MANIFEST_HEADER: &str = "madoguchi-return-export/v1";
 
+/// Encrypt any export (the return export, 本人通知 data) under a passphrase: age with scrypt.
+pub fn seal_bytes(plaintext: &[u8], passphrase: &str) -> Result<Vec<u8>, ExportError> {
+    let recipient = age::scrypt::Recipient::new(SecretString::from(passphrase.to_string()));
+    age::encrypt(&recipient, plaintext).map_err(|e| ExportError::Seal(e.to_string()))
+}
+
+/// Decrypt what [`seal_bytes`] sealed; a wrong passphrase is [`ExportError::WrongPassphrase`].
+pub fn open_bytes(sealed: &[u8], passphrase: &str) -> Result<Vec<u8>, ExportError> {
+    let identity = age::scrypt::Identity::new(SecretString::from(passphrase.to_string()));
+    age::decrypt(&identity, sealed).map_err(|_| ExportError::WrongPassphrase)
+}
+
 /// Every table of the store, in the order the bundle lists them.
 pub const EXPORT_TABLES: [&str; 16] = [
     "users",
@@ -144,14 +156,12 @@ impl ExportBundle {
     /// Seal the bundle under `passphrase` (age, scrypt).
     pub fn seal(&self, passphrase: &str) -> Result<Vec<u8>, ExportError> {
         let plaintext = serde_json::to_vec(self).map_err(|e| ExportError::Seal(e.to_string()))?;
-        let recipient = age::scrypt::Recipient::new(SecretString::from(passphrase.to_string()));
-        age::encrypt(&recipient, &plaintext).map_err(|e| ExportError::Seal(e.to_string()))
+        seal_bytes(&plaintext, passphrase)
     }
 
     /// Open a sealed bundle with its passphrase.
     pub fn open(sealed: &[u8], passphrase: &str) -> Result<ExportBundle, ExportError> {
-        let identity = age::scrypt::Identity::new(SecretString::from(passphrase.to_string()));
-        let plaintext = age::decrypt(&identity, sealed).map_err(|_| ExportError::WrongPassphrase)?;
+        let plaintext = open_bytes(sealed, passphrase)?;
         let bundle: ExportBundle =
             serde_json::from_slice(&plaintext).map_err(|e| malformed("bundle", e.to_string()))?;
         if bundle.format != MANIFEST_HEADER {

@@ -18,6 +18,7 @@ pub mod fees;
 pub mod guard;
 pub mod inquiry;
 pub mod kana;
+pub mod notice;
 pub mod policy;
 pub mod render;
 pub mod request;

@@ -383,6 +383,16 @@ pub trait Store: Send + Sync {
         at_us: i64,
     ) -> Result<Issuance, CoreError>;
 
+    /// The issuances recorded in `[from_us, until_us)` with the requests they answered (本人通知 data): one
+    /// transaction, one audit row recorded as `actor`.
+    async fn issued_requests_between(
+        &self,
+        actor: &Actor,
+        from_us: i64,
+        until_us: i64,
+        at_us: i64,
+    ) -> Result<Vec<(Issuance, CounterRequest)>, CoreError>;
+
     /// Issuances recorded in `[from_us, until_us)`, by 発行番号 (the day's cash, 日計).
     async fn issuances_between(&self, from_us: i64, until_us: i64) -> Result<Vec<Issuance>, StoreError>;
 
@@ -1620,6 +1630,39 @@ macro_rules! store_impl {
                 .fetch_all(&self.pool)
                 .await?;
                 Ok(rows.into_iter().map($crate::store::issuance_from_row).collect())
+            }
+
+            async fn issued_requests_between(
+                &self,
+                actor: &Actor,
+                from_us: i64,
+                until_us: i64,
+                at_us: i64,
+            ) -> Result<Vec<(Issuance, $crate::request::CounterRequest)>, CoreError> {
+                let mut tx = self.begin_write().await?;
+                let rows: Vec<($crate::store::IssuanceRow, String)> = sqlx::query_as::<_, (i64, i64, i64, String, String, String, i64, i64, i64, i64, Option<String>, String)>(
+                    "SELECT i.id, i.case_id, i.issue_number, i.control_number, i.station, c.station, i.sheets, i.copies,
+                            i.issued_at_us, i.fee_yen, i.fee_exemption, c.request
+                     FROM issuances i JOIN cases c ON c.id = i.case_id
+                     WHERE i.issued_at_us >= $1 AND i.issued_at_us < $2 ORDER BY i.issue_number",
+                )
+                .bind(from_us)
+                .bind(until_us)
+                .fetch_all(&mut *tx)
+                .await?
+                .into_iter()
+                .map(|(a, b, c, d, e, f, g, h, i, j, k, request)| ((a, b, c, d, e, f, g, h, i, j, k), request))
+                .collect();
+                let detail = serde_json::json!({ "what": "issued requests (本人通知)", "from_us": from_us, "until_us": until_us, "rows": rows.len() });
+                Self::append_in(&mut tx, &Self::record(actor, at_us, $crate::audit::AuditAction::CaseRead, "issuances".to_string(), detail)).await?;
+                let mut issued = Vec::with_capacity(rows.len());
+                for (row, stored) in rows {
+                    let issuance = $crate::store::issuance_from_row(row);
+                    let request = $crate::store::sealing::open_request(&self.keys, issuance.case_id, &stored)?;
+                    issued.push((issuance, request));
+                }
+                tx.commit().await.map_err(StoreError::from)?;
+                Ok(issued)
             }
 
             async fn issuances_between(&self, from_us: i64, until_us: i64) -> Result<Vec<Issuance>, StoreError> {
