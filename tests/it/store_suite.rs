@@ -75,6 +75,7 @@ on_both_backends! {
     a_reply_to_a_seal_inquiry_is_accepted_on_its_last_day_and_refused_the_day_after => inquiry_deadline;
     each_issue_records_its_fee_from_the_wards_table_and_the_days_cash_adds_up_per_post => fees_and_daily_cash;
     issues_to_representatives_and_third_parties_become_notice_data_without_the_requester => notice_data;
+    the_day_closes_only_when_cash_and_paper_match_the_records_or_the_mismatch_is_explained => paper_and_day_close;
 }
 
 struct Fixture {
@@ -821,6 +822,7 @@ async fn try_permission(
         P::ManageStations => f.counter.check_permission(session, P::ManageStations).await,
         P::ReadAudit => f.counter.audit_log(session, &AuditFilter::default()).await.map(drop),
         P::ExportData => f.counter.export(session).await.map(drop),
+        P::CloseDay => f.counter.receive_paper(session, "review-1", 10).await,
     }
 }
 
@@ -1430,4 +1432,70 @@ async fn notice_data(store: &TestStore) {
     let next_day = day.tomorrow().expect("date");
     assert!(f.counter.notice_records(&admin, next_day, next_day).await.expect("empty").is_empty());
     assert!(matches!(f.counter.notice_records(&reviewer, day, day).await, Err(CoreError::Forbidden { .. })));
+}
+
+/// The day's close: fees per post and sheets on hand per printer station must match what staff counted; a planted
+/// mismatch (a missing ¥300) blocks the close and records nothing, an explained mismatch closes with its
+/// explanation, a day closes once, and the database refuses an unexplained mismatch even from raw SQL.
+async fn paper_and_day_close(store: &TestStore) {
+    use madoguchi_core::dayclose::DayFigures;
+    let f = fixture(store).await;
+    let household = ordinary_household(&f.residents).await;
+    let reviewer = login(&f.counter, "rev1", "review-1").await;
+    let supervisor = login(&f.counter, "sup1", "sup-pc").await;
+    let operator = login(&f.counter, "op1", "post-1").await;
+    f.counter.receive_paper(&supervisor, "review-1", 100).await.expect("paper received");
+    assert!(matches!(f.counter.receive_paper(&operator, "review-1", 5).await, Err(CoreError::Forbidden { .. })));
+    assert!(matches!(f.counter.receive_paper(&supervisor, "review-1", 0).await, Err(CoreError::Validation(_))));
+    for _ in 0..2 {
+        let request = copy_request(household, RequesterCategory::Self_, OptionalItems::default());
+        issue_request(&f.counter, login(&f.counter, "op1", "post-1").await, &reviewer, request).await;
+    }
+    let err = f.counter.spoil_paper(&supervisor, "review-1", 1, "  ").await.expect_err("a reason is needed");
+    assert!(err.message_ja().contains("損紙の理由"), "{}", err.message_ja());
+    f.counter.spoil_paper(&supervisor, "review-1", 1, "紙詰まり").await.expect("spoiled");
+
+    let day = jiff::civil::date(2026, 11, 20);
+    let figures = |cash: i64, paper: i64| DayFigures {
+        cash: vec![("post-1".to_string(), cash)],
+        paper: vec![("review-1".to_string(), paper)],
+    };
+    let before = audit_count(store).await;
+    for explanation in [None, Some("  ")] {
+        let err = f.counter.close_day(&supervisor, day, figures(300, 97), explanation).await.expect_err("mismatch");
+        let CoreError::CloseMismatch { lines } = &err else { panic!("{err:?}") };
+        assert_eq!(lines, &vec!["現金（post-1）：記録 600、実数 300（差 -300）".to_string()]);
+        assert!(err.message_ja().contains("理由を記入すると"), "{}", err.message_ja());
+    }
+    assert_eq!(audit_count(store).await, before, "a refused close records nothing");
+    assert!(store.store.day_close(day).await.expect("read").is_none());
+
+    let closed = f.counter.close_day(&supervisor, day, figures(600, 97), None).await.expect("close");
+    assert_eq!((closed.explanation, closed.closed_by.as_str()), (None, "sup1"));
+    assert!(matches!(
+        f.counter.close_day(&supervisor, day, figures(600, 97), None).await,
+        Err(CoreError::DayAlreadyClosed { .. })
+    ));
+    let next_day = day.tomorrow().expect("date");
+    let counted = DayFigures { cash: Vec::new(), paper: vec![("review-1".to_string(), 96)] };
+    let explained = f
+        .counter
+        .close_day(&supervisor, next_day, counted, Some("1枚を研修で使用（損紙記録漏れ）"))
+        .await
+        .expect("an explained mismatch closes");
+    let stored = store.store.day_close(next_day).await.expect("read").expect("closed");
+    assert_eq!(stored.explanation.as_deref(), Some("1枚を研修で使用（損紙記録漏れ）"));
+    assert_eq!(stored, explained);
+
+    let seq = raw_i64!(&store.raw, "SELECT seq FROM audit_head").expect("head");
+    let user = raw_i64!(&store.raw, "SELECT id FROM users WHERE login_id = 'sup1'").expect("user");
+    let err = raw_exec!(
+        &store.raw,
+        "INSERT INTO day_closes (day, expected, counted, mismatch, closed_by, closed_at_us, audit_seq)
+         VALUES ('2026-11-22', '{}', '{}', 1, $1, 0, $2)",
+        user,
+        seq
+    )
+    .expect_err("an unexplained mismatch cannot be closed");
+    assert!(err.to_string().to_lowercase().contains("check"), "{err}");
 }

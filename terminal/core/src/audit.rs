@@ -78,11 +78,15 @@ pub enum AuditAction {
     SealAnswerRefused,
     /// A 照会 expired unanswered.
     SealInquiryExpired,
+    /// Security paper received or spoiled at a printer station.
+    PaperRecorded,
+    /// The business day was closed (with the explanation of any mismatch).
+    DayClosed,
 }
 
 impl AuditAction {
     /// Every action, in the order the auditor's filter lists them.
-    pub const ALL: [AuditAction; 31] = [
+    pub const ALL: [AuditAction; 33] = [
         AuditAction::StoreInitialized,
         AuditAction::UserCreated,
         AuditAction::RoleGranted,
@@ -114,6 +118,8 @@ impl AuditAction {
         AuditAction::SealAnswerAccepted,
         AuditAction::SealAnswerRefused,
         AuditAction::SealInquiryExpired,
+        AuditAction::PaperRecorded,
+        AuditAction::DayClosed,
     ];
 
     /// 操作の種類 as the auditor's screen shows it.
@@ -150,6 +156,8 @@ impl AuditAction {
             AuditAction::SealAnswerAccepted => "回答書の受理",
             AuditAction::SealAnswerRefused => "回答書の受理拒否（期限後）",
             AuditAction::SealInquiryExpired => "照会の期限切れ",
+            AuditAction::PaperRecorded => "用紙の受払",
+            AuditAction::DayClosed => "日計の締め",
         }
     }
 
@@ -192,6 +200,8 @@ impl AuditAction {
             AuditAction::SealAnswerAccepted => "seal.answer_accepted",
             AuditAction::SealAnswerRefused => "seal.answer_refused",
             AuditAction::SealInquiryExpired => "seal.inquiry_expired",
+            AuditAction::PaperRecorded => "paper.recorded",
+            AuditAction::DayClosed => "day.closed",
         }
     }
 }

@@ -41,11 +41,13 @@ pub enum Permission {
     ReadAudit,
     /// Export the store (always encrypted) for the ward.
     ExportData,
+    /// Keep the security-paper ledger and close the business day (日計・用紙の締め).
+    CloseDay,
 }
 
 impl Permission {
     /// Every permission (the rows of the permission matrix test).
-    pub const ALL: [Permission; 8] = [
+    pub const ALL: [Permission; 9] = [
         Permission::PrepareCase,
         Permission::ReviewCase,
         Permission::IssueCertificate,
@@ -54,6 +56,7 @@ impl Permission {
         Permission::ManageStations,
         Permission::ReadAudit,
         Permission::ExportData,
+        Permission::CloseDay,
     ];
 }
 
@@ -100,7 +103,7 @@ impl Role {
         match self {
             Role::Operator => matches!(permission, P::PrepareCase),
             Role::Reviewer => matches!(permission, P::ReviewCase | P::IssueCertificate | P::ReadQueue),
-            Role::Supervisor => matches!(permission, P::ReadQueue),
+            Role::Supervisor => matches!(permission, P::ReadQueue | P::CloseDay),
             Role::Admin => matches!(permission, P::ManageUsers | P::ManageStations | P::ExportData),
             Role::Auditor => matches!(permission, P::ReadAudit),
         }

@@ -14,7 +14,7 @@ use crate::auth::{Permission, Role, verify_password};
 use crate::case::ReturnReason;
 use crate::certificate::{CertificateDocument, CertificateProfile, PDF_MEDIA_TYPE};
 use crate::clock::Clock;
-use crate::error::{CoreError, StoreError};
+use crate::error::{CoreError, FieldError, StoreError, ValidationErrors};
 use crate::export::ExportBundle;
 use crate::guard::{LockReason, TerminalGuard, UsbKey};
 use crate::inquiry::SealInquiry;
@@ -191,6 +191,10 @@ impl Counter {
     /// brought in (staff and supervisors).
     pub async fn daily_cash(&self, session: &Session, date: jiff::civil::Date) -> Result<Vec<StationCash>, CoreError> {
         self.authorize(session, Permission::ReadQueue).await?;
+        self.cash_of_day(date).await
+    }
+
+    async fn cash_of_day(&self, date: jiff::civil::Date) -> Result<Vec<StationCash>, CoreError> {
         let next = date.tomorrow().map_err(corrupt)?;
         let issuances = self.store.issuances_between(ward_day_start(date)?, ward_day_start(next)?).await?;
         let mut stations: Vec<StationCash> = Vec::new();
@@ -212,6 +216,81 @@ impl Counter {
         }
         stations.sort_by(|a, b| a.station.cmp(&b.station));
         Ok(stations)
+    }
+
+    /// Record security paper (改ざん防止用紙) received at a printer station (supervisors).
+    pub async fn receive_paper(&self, session: &Session, station: &str, sheets: i64) -> Result<(), CoreError> {
+        let now = self.authorize(session, Permission::CloseDay).await?;
+        Self::check_paper(station, sheets)?;
+        self.store.record_paper(&session.actor, station, false, sheets, "", now).await
+    }
+
+    /// Record sheets spoiled (書き損じ・損紙) at a printer station, with the reason (supervisors).
+    pub async fn spoil_paper(
+        &self,
+        session: &Session,
+        station: &str,
+        sheets: i64,
+        reason: &str,
+    ) -> Result<(), CoreError> {
+        let now = self.authorize(session, Permission::CloseDay).await?;
+        Self::check_paper(station, sheets)?;
+        if reason.trim().is_empty() {
+            return Err(CoreError::Validation(ValidationErrors(vec![FieldError::new(
+                "paper.reason",
+                "spoiled sheets need their reason",
+                "損紙の理由を入力してください",
+            )])));
+        }
+        self.store.record_paper(&session.actor, station, true, sheets, reason.trim(), now).await
+    }
+
+    fn check_paper(station: &str, sheets: i64) -> Result<(), CoreError> {
+        let mut errors = ValidationErrors::default();
+        if station.trim().is_empty() {
+            errors.push(FieldError::new(
+                "paper.station",
+                "the printer station is missing",
+                "プリンタの窓口を選んでください",
+            ));
+        }
+        if !(1..=100_000).contains(&sheets) {
+            errors.push(FieldError::new(
+                "paper.sheets",
+                "sheets must be 1–100000",
+                "枚数は1〜100000で入力してください",
+            ));
+        }
+        errors.into_result().map_err(CoreError::Validation)
+    }
+
+    /// Close the business day: the fees per post and the sheets on hand per printer station that the records
+    /// expect, against what staff counted. A mismatch is refused (nothing recorded) unless `explanation` says why;
+    /// then it is closed with the explanation (supervisors). A day closes once.
+    pub async fn close_day(
+        &self,
+        session: &Session,
+        day: jiff::civil::Date,
+        counted: crate::dayclose::DayFigures,
+        explanation: Option<&str>,
+    ) -> Result<crate::dayclose::DayClose, CoreError> {
+        use crate::dayclose::{DayClose, DayFigures, discrepancies};
+        let now = self.authorize(session, Permission::CloseDay).await?;
+        if self.store.day_close(day).await?.is_some() {
+            return Err(CoreError::DayAlreadyClosed { day });
+        }
+        let cash = self.cash_of_day(day).await?.into_iter().map(|s| (s.station, s.fees_yen)).collect();
+        let paper = self.store.paper_on_hand(ward_day_start(day.tomorrow().map_err(corrupt)?)?).await?;
+        let expected = DayFigures { cash, paper }.normalized();
+        let counted = counted.normalized();
+        let lines: Vec<String> = discrepancies(&expected, &counted).iter().map(|d| d.describe_ja()).collect();
+        let explanation = explanation.map(str::trim).filter(|text| !text.is_empty()).map(str::to_string);
+        if !lines.is_empty() && explanation.is_none() {
+            return Err(CoreError::CloseMismatch { lines });
+        }
+        let close = DayClose { day, expected, counted, explanation, closed_by: session.actor.login_id.clone() };
+        self.store.record_day_close(&session.actor, &close, !lines.is_empty(), now).await?;
+        Ok(close)
     }
 
     /// The 本人通知 data of the ward's days `from..=until`: every issue to a 代理人 or 第三者 with its date,

@@ -188,6 +188,18 @@ pub enum CoreError {
         /// The last day it was accepted.
         deadline: jiff::civil::Date,
     },
+    /// The count differs from the records and no explanation was given; nothing was closed.
+    #[error("the day's count differs from the records ({}); explain it to close the day", lines.join("; "))]
+    CloseMismatch {
+        /// Each differing line, described.
+        lines: Vec<String>,
+    },
+    /// The day was closed already.
+    #[error("{day} is already closed")]
+    DayAlreadyClosed {
+        /// The day.
+        day: jiff::civil::Date,
+    },
     /// Erasure confirmed by the same admin who erases.
     #[error("erasure needs a second, different admin to confirm it")]
     ErasureNeedsSecondAdmin,
@@ -260,6 +272,13 @@ impl CoreError {
             CoreError::AnswerPastDeadline { deadline, .. } => format!(
                 "回答期限（{}）を過ぎているため回答書を受理できません。改めて登録の申請を受け付けてください",
                 crate::wareki::format_date_kanji(*deadline).unwrap_or_else(|_| deadline.to_string())
+            ),
+            CoreError::CloseMismatch { lines } => {
+                format!("記録と実数が合いません：{}。理由を記入すると締めることができます", lines.join("／"))
+            }
+            CoreError::DayAlreadyClosed { day } => format!(
+                "{}はすでに締め済みです",
+                crate::wareki::format_date_kanji(*day).unwrap_or_else(|_| day.to_string())
             ),
             CoreError::ErasureNeedsSecondAdmin => "データの消去には、別の管理者の確認が必要です".to_string(),
             CoreError::FieldNotNeeded { field, .. } => {

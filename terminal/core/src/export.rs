@@ -23,7 +23,7 @@ pub fn open_bytes(sealed: &[u8], passphrase: &str) -> Result<Vec<u8>, ExportErro
 }
 
 /// Every table of the store, in the order the bundle lists them.
-pub const EXPORT_TABLES: [&str; 16] = [
+pub const EXPORT_TABLES: [&str; 18] = [
     "users",
     "grants",
     "grant_requests",
@@ -40,6 +40,8 @@ pub const EXPORT_TABLES: [&str; 16] = [
     "number_reservations",
     "incidents",
     "seal_inquiries",
+    "paper_movements",
+    "day_closes",
 ];
 
 /// Columns never exported.

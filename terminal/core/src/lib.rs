@@ -11,6 +11,7 @@ pub mod checkpoint;
 pub mod clock;
 pub mod counter;
 pub mod datakeys;
+pub mod dayclose;
 pub mod erase;
 pub mod error;
 pub mod export;

@@ -393,6 +393,32 @@ pub trait Store: Send + Sync {
         at_us: i64,
     ) -> Result<Vec<(Issuance, CounterRequest)>, CoreError>;
 
+    /// Record security paper received (`spoiled` false) or spoiled with its reason at a printer station.
+    async fn record_paper(
+        &self,
+        actor: &Actor,
+        station: &str,
+        spoiled: bool,
+        sheets: i64,
+        reason: &str,
+        at_us: i64,
+    ) -> Result<(), CoreError>;
+
+    /// Sheets on hand per printer station before `until_us`: received − spoiled − issued.
+    async fn paper_on_hand(&self, until_us: i64) -> Result<Vec<(String, i64)>, StoreError>;
+
+    /// Record the close of a day (refused by the database if closed already or a mismatch is unexplained).
+    async fn record_day_close(
+        &self,
+        actor: &Actor,
+        close: &crate::dayclose::DayClose,
+        mismatch: bool,
+        at_us: i64,
+    ) -> Result<(), CoreError>;
+
+    /// The close of a day, if it was closed.
+    async fn day_close(&self, day: jiff::civil::Date) -> Result<Option<crate::dayclose::DayClose>, StoreError>;
+
     /// Issuances recorded in `[from_us, until_us)`, by 発行番号 (the day's cash, 日計).
     async fn issuances_between(&self, from_us: i64, until_us: i64) -> Result<Vec<Issuance>, StoreError>;
 
@@ -1663,6 +1689,92 @@ macro_rules! store_impl {
                 }
                 tx.commit().await.map_err(StoreError::from)?;
                 Ok(issued)
+            }
+
+            async fn record_paper(
+                &self,
+                actor: &Actor,
+                station: &str,
+                spoiled: bool,
+                sheets: i64,
+                reason: &str,
+                at_us: i64,
+            ) -> Result<(), CoreError> {
+                let kind = if spoiled { "spoiled" } else { "received" };
+                let mut tx = self.begin_write().await?;
+                let detail = serde_json::json!({ "kind": kind, "sheets": sheets, "reason": reason });
+                let seq = Self::append_in(&mut tx, &Self::record(actor, at_us, $crate::audit::AuditAction::PaperRecorded, format!("printer:{station}"), detail)).await?;
+                sqlx::query("INSERT INTO paper_movements (station, kind, sheets, reason, at_us, audit_seq) VALUES ($1, $2, $3, $4, $5, $6)")
+                    .bind(station)
+                    .bind(kind)
+                    .bind(sheets)
+                    .bind(reason)
+                    .bind(at_us)
+                    .bind(seq)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await.map_err(StoreError::from)?;
+                Ok(())
+            }
+
+            async fn paper_on_hand(&self, until_us: i64) -> Result<Vec<(String, i64)>, StoreError> {
+                Ok(sqlx::query_as(
+                    "SELECT station, CAST(sum(delta) AS BIGINT) FROM (
+                         SELECT station, CASE kind WHEN 'received' THEN sheets ELSE -sheets END AS delta
+                         FROM paper_movements WHERE at_us < $1
+                         UNION ALL
+                         SELECT station, -sheets FROM issuances WHERE issued_at_us < $1
+                     ) m GROUP BY station ORDER BY station",
+                )
+                .bind(until_us)
+                .fetch_all(&self.pool)
+                .await?)
+            }
+
+            async fn record_day_close(
+                &self,
+                actor: &Actor,
+                close: &$crate::dayclose::DayClose,
+                mismatch: bool,
+                at_us: i64,
+            ) -> Result<(), CoreError> {
+                let json = |figures: &$crate::dayclose::DayFigures| serde_json::to_string(figures).map_err(|e| StoreError::Corrupt(e.to_string()));
+                let (expected, counted) = (json(&close.expected)?, json(&close.counted)?);
+                let mut tx = self.begin_write().await?;
+                let detail = serde_json::json!({
+                    "day": close.day.to_string(), "mismatch": mismatch, "explanation": close.explanation,
+                    "expected": close.expected, "counted": close.counted,
+                });
+                let seq = Self::append_in(&mut tx, &Self::record(actor, at_us, $crate::audit::AuditAction::DayClosed, format!("day:{}", close.day), detail)).await?;
+                sqlx::query(
+                    "INSERT INTO day_closes (day, expected, counted, mismatch, explanation, closed_by, closed_at_us, audit_seq)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                )
+                .bind(close.day.to_string())
+                .bind(expected)
+                .bind(counted)
+                .bind(i64::from(mismatch))
+                .bind(close.explanation.as_deref())
+                .bind(actor.user_id)
+                .bind(at_us)
+                .bind(seq)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await.map_err(StoreError::from)?;
+                Ok(())
+            }
+
+            async fn day_close(&self, day: jiff::civil::Date) -> Result<Option<$crate::dayclose::DayClose>, StoreError> {
+                let row: Option<(String, String, Option<String>, String)> = sqlx::query_as(
+                    "SELECT d.expected, d.counted, d.explanation, u.login_id FROM day_closes d JOIN users u ON u.id = d.closed_by
+                     WHERE d.day = $1",
+                )
+                .bind(day.to_string())
+                .fetch_optional(&self.pool)
+                .await?;
+                let Some((expected, counted, explanation, closed_by)) = row else { return Ok(None) };
+                let parse = |text: &str| serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("close of {day}: {e}")));
+                Ok(Some($crate::dayclose::DayClose { day, expected: parse(&expected)?, counted: parse(&counted)?, explanation, closed_by }))
             }
 
             async fn issuances_between(&self, from_us: i64, until_us: i64) -> Result<Vec<Issuance>, StoreError> {

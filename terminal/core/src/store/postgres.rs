@@ -51,6 +51,7 @@ impl PgStore {
                 (6, "sealed resident data", include_str!("../../migrations/postgres/0006_sealed_resident_data.sql")),
                 (7, "seal inquiries", include_str!("../../migrations/postgres/0007_seal_inquiries.sql")),
                 (8, "issuance fees", include_str!("../../migrations/postgres/0008_issuance_fees.sql")),
+                (9, "paper and day close", include_str!("../../migrations/postgres/0009_paper_and_day_close.sql")),
             ])
             .run(&pool)
             .await

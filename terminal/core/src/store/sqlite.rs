@@ -59,6 +59,7 @@ impl SqliteStore {
                 (6, "sealed resident data", include_str!("../../migrations/sqlite/0006_sealed_resident_data.sql")),
                 (7, "seal inquiries", include_str!("../../migrations/sqlite/0007_seal_inquiries.sql")),
                 (8, "issuance fees", include_str!("../../migrations/sqlite/0008_issuance_fees.sql")),
+                (9, "paper and day close", include_str!("../../migrations/sqlite/0009_paper_and_day_close.sql")),
             ])
             .run(&pool)
             .await
