@@ -38,7 +38,7 @@ fn sample_pages(kind: CertificateKind) -> Vec<Page> {
     pages_of(&document, true).expect("sample pages")
 }
 
-fn tool(name: &str, args: &[&str]) -> Vec<u8> {
+pub(crate) fn tool(name: &str, args: &[&str]) -> Vec<u8> {
     let output = Command::new(name).args(args).output().unwrap_or_else(|e| {
         panic!("{name} is needed for this test (Debian package poppler-utils; .ci/run installs it): {e}")
     });
@@ -81,7 +81,7 @@ fn every_sample_pdf_carries_the_exact_names_in_embedded_subset_fonts() {
 }
 
 /// Gray value of every pixel of a PNG.
-fn gray_pixels(png_bytes: &[u8]) -> (u32, u32, Vec<u8>) {
+pub(crate) fn gray_pixels(png_bytes: &[u8]) -> (u32, u32, Vec<u8>) {
     let decoder = png::Decoder::new(std::io::Cursor::new(png_bytes));
     let mut reader = decoder.read_info().expect("png");
     let mut buffer = vec![0; reader.output_buffer_size().expect("size")];

@@ -76,6 +76,7 @@ on_both_backends! {
     each_issue_records_its_fee_from_the_wards_table_and_the_days_cash_adds_up_per_post => fees_and_daily_cash;
     issues_to_representatives_and_third_parties_become_notice_data_without_the_requester => notice_data;
     the_day_closes_only_when_cash_and_paper_match_the_records_or_the_mismatch_is_explained => paper_and_day_close;
+    the_monthly_report_of_a_simulated_month_has_the_right_totals_and_renders_with_charts => monthly_report;
 }
 
 struct Fixture {
@@ -1498,4 +1499,118 @@ async fn paper_and_day_close(store: &TestStore) {
     )
     .expect_err("an unexplained mismatch cannot be closed");
     assert!(err.to_string().to_lowercase().contains("check"), "{err}");
+}
+
+/// A simulated November: three posts take requests on every weekday (本人, 代理人, 第三者 and 公用 in turn), some are
+/// returned with a coded reason and handed over again, all are issued; paper is received and spoiled. The 月報 must
+/// add up to exactly what was done, its PDF must show those totals (pdftotext) and draw its bar charts (pdftoppm),
+/// and its CSV must carry the same figures.
+async fn monthly_report(store: &TestStore) {
+    use madoguchi_core::report::PeriodReport;
+    let dir = tempfile::tempdir().expect("dir");
+    let residents = residents(dir.path(), 40).await;
+    // The month starts on Monday 2 November, 09:00 at the ward.
+    let clock = Arc::new(madoguchi_core::clock::FixedClock::new("2026-11-02T00:00:00Z".parse().expect("start")));
+    let counter = counter_with_users(store.store.clone(), residents.clone(), clock.clone()).await;
+    let household = ordinary_household(&residents).await;
+    let supervisor = login(&counter, "sup1", "sup-pc").await;
+    let reviewer = login(&counter, "rev1", "review-1").await;
+    counter.receive_paper(&supervisor, "review-1", 500).await.expect("paper");
+    let categories = [
+        RequesterCategory::Self_,
+        RequesterCategory::Proxy,
+        RequesterCategory::ThirdPartyIndividual,
+        RequesterCategory::Official,
+    ];
+    let (mut taken, mut returned, mut fees, mut exempt) = (std::collections::BTreeMap::new(), 0, 0, 0);
+    let mut n = 0usize;
+    let minute = std::time::Duration::from_secs(60);
+    for day in 0..28 {
+        let date = jiff::civil::date(2026, 11, 2).checked_add(jiff::Span::new().days(day)).expect("date");
+        if matches!(date.weekday(), jiff::civil::Weekday::Saturday | jiff::civil::Weekday::Sunday) {
+            clock.advance(24 * 60 * minute);
+            continue;
+        }
+        for post in ["post-1", "post-2", "post-3"] {
+            let category = categories[n % categories.len()];
+            let mut request = copy_request(household, category, OptionalItems::default());
+            if category == RequesterCategory::Official {
+                request.requester.identity.documents = vec![IdentityDocument::OfficialRequestForm];
+            }
+            let operator = login(&counter, ["op1", "op2"][n % 2], post).await;
+            let case_id = counter.open_case(&operator, request).await.expect("open");
+            clock.advance(4 * minute);
+            let mut output = counter.prepare_and_submit(&operator, case_id).await.expect("submit");
+            clock.advance(3 * minute);
+            if n % 7 == 3 {
+                counter.return_case(&reviewer, case_id, ReturnReason::WrongItems).await.expect("return");
+                returned += 1;
+                clock.advance(2 * minute);
+                output = counter.prepare_and_submit(&operator, case_id).await.expect("again");
+                clock.advance(minute);
+            }
+            counter.approve(&reviewer, case_id, output.sha256).await.expect("approve");
+            counter.issue(&reviewer, case_id, 1).await.expect("issue");
+            *taken.entry(post).or_insert(0i64) += 1;
+            if category == RequesterCategory::Official {
+                exempt += 1
+            } else {
+                fees += 300
+            }
+            n += 1;
+            clock.advance(20 * minute);
+        }
+        counter.spoil_paper(&supervisor, "review-1", 1, "紙詰まり").await.expect("one spoiled sheet a day");
+        clock.advance(24 * 60 * minute - 60 * minute);
+    }
+    let spoiled = 20; // one sheet each weekday
+    let report: PeriodReport = counter
+        .period_report(&supervisor, jiff::civil::date(2026, 11, 1), jiff::civil::date(2026, 11, 30))
+        .await
+        .expect("report");
+    assert_eq!(n, 60, "20 weekdays × 3 posts");
+    assert_eq!(report.by_post, taken.iter().map(|(p, c)| (p.to_string(), *c)).collect::<Vec<_>>());
+    assert_eq!(report.by_family, vec![("証明書".to_string(), 60)]);
+    assert_eq!(report.by_certificate, vec![(CertificateKind::ResidentRecordHousehold, 60)]);
+    assert_eq!(report.returns, vec![(ReturnReason::WrongItems, returned)]);
+    assert_eq!((report.issued, report.copies, report.fees_yen, report.exempt), (60, 60, fees, exempt));
+    assert_eq!((report.paper_received, report.paper_issued, report.paper_spoiled), (500, 60, spoiled));
+    assert_eq!((report.processing.count, report.processing.p50_s), (60, 240), "4 minutes from taking to hand-over");
+    assert_eq!(report.review_wait.p50_s, 180, "3 minutes in review");
+    let requesters: i64 = report.by_requester.iter().map(|(_, c)| c).sum();
+    assert_eq!(requesters, 60);
+    assert_eq!(report.title_ja(), "月報");
+
+    let pdf = dir.path().join("monthly.pdf");
+    std::fs::write(&pdf, report.to_pdf().expect("pdf")).expect("write");
+    let pdf_arg = pdf.to_str().expect("utf-8");
+    let text = String::from_utf8(crate::certificates::tool("pdftotext", &["-layout", pdf_arg, "-"])).expect("utf-8");
+    for expected in [
+        "月報".to_string(),
+        "令和8年11月1日 〜 令和8年11月30日".to_string(),
+        "60件（60通）".to_string(),
+        format!("{fees}円（免除 {exempt}件）"),
+        format!("受入 500枚・交付 60枚・損紙 {spoiled}枚"),
+        "窓口別の受付件数".to_string(),
+        "差戻しの理由別件数".to_string(),
+        format!("R03 {}", ReturnReason::WrongItems.label_ja()),
+    ] {
+        assert!(text.contains(&expected), "the PDF shows {expected}: {text}");
+    }
+    let png = crate::certificates::tool("pdftoppm", &["-r", "72", "-gray", "-png", "-f", "1", "-l", "1", pdf_arg]);
+    let (width, height, gray) = crate::certificates::gray_pixels(&png);
+    let long_dark_rows = (0..height as usize)
+        .filter(|row| {
+            let line = &gray[row * width as usize..(row + 1) * width as usize];
+            let mut run = 0;
+            line.iter().any(|&p| {
+                run = if p < 100 { run + 1 } else { 0 };
+                run >= 60
+            })
+        })
+        .count();
+    assert!(long_dark_rows >= 5 * 8, "bar charts are drawn ({long_dark_rows} rows with a long dark run)");
+    let csv = report.to_csv();
+    assert!(csv.contains(&format!("合計,手数料,{fees}円（免除 {exempt}件）")), "{csv}");
+    assert!(csv.contains("窓口別の受付件数,post-1,20"), "{csv}");
 }

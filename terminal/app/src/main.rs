@@ -9,6 +9,7 @@ mod demo;
 mod devices_cmd;
 mod erase_cmd;
 mod export_cmd;
+mod report_cmd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -46,6 +47,27 @@ enum Command {
     /// Contract end: write the encrypted return export, destroy the data keys (two admins), rebuild the database
     /// files, scan the data folder for leftover resident data and write the deletion report (PDF).
     Erase(erase_cmd::EraseArgs),
+    /// The 日報 (one day) or 月報 (FROM..=UNTIL) as PDF with charts and optionally CSV (staff or supervisor;
+    /// password from MADOGUCHI_PASSWORD or stdin).
+    Report {
+        #[command(flatten)]
+        store: cli_io::StoreArgs,
+        /// Who reports (a reviewer or supervisor).
+        #[arg(long)]
+        user: String,
+        /// First day (和暦 or 西暦).
+        #[arg(long)]
+        from: String,
+        /// Last day, inclusive (default: the first day, a 日報).
+        #[arg(long)]
+        until: Option<String>,
+        /// The PDF to write (never overwritten).
+        #[arg(long)]
+        pdf: PathBuf,
+        /// Also write the CSV here.
+        #[arg(long)]
+        csv: Option<PathBuf>,
+    },
     /// 本人通知 data for the ward's notice system.
     Notices {
         #[command(subcommand)]
@@ -284,6 +306,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Demo(args) => demo::run(args).await,
         Command::Erase(args) => erase_cmd::run(&args).await,
+        Command::Report { store, user, from, until, pdf, csv } => {
+            let until = until.unwrap_or_else(|| from.clone());
+            report_cmd::run(&store, &user, (&from, &until), &pdf, csv.as_deref()).await
+        }
         Command::Notices { command: NoticesCommand::Export { store, from, until, by } } => {
             export_cmd::notices(&store, &by.admin, &by.station, (&from, &until), &by.out).await
         }

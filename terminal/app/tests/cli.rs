@@ -919,3 +919,57 @@ async fn notice_data_is_exported_encrypted_by_an_admin_only() {
     assert_eq!(csv.lines().count(), 1, "the person's own request is not notified: {csv}");
     assert!(madoguchi_core::export::open_bytes(&sealed, "wrong").is_err());
 }
+
+/// The 日報 from the CLI: a PDF whose text shows the day's issue and fee, and the same figures in the CSV.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daily_report_is_written_as_pdf_and_csv() {
+    let dir = tempfile::tempdir().expect("dir");
+    let database = format!("sqlite://{}", dir.path().join("store.sqlite").display());
+    issued_case(dir.path(), &database).await;
+    let today =
+        jiff::Zoned::now().with_time_zone(jiff::tz::TimeZone::get("Asia/Tokyo").expect("tz")).date().to_string();
+    let (pdf, csv) = (dir.path().join("daily.pdf"), dir.path().join("daily.csv"));
+    let out = madoguchi(
+        &[
+            "report",
+            "--database",
+            &database,
+            "--user",
+            "rev1",
+            "--from",
+            &today,
+            "--pdf",
+            pdf.to_str().expect("utf-8"),
+            "--csv",
+            csv.to_str().expect("utf-8"),
+        ],
+        &[("MADOGUCHI_PASSWORD", "a-long-password")],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let pdf_text = Command::new("pdftotext")
+        .args([pdf.to_str().expect("utf-8"), "-"])
+        .output()
+        .expect("pdftotext (poppler-utils)");
+    let pdf_text = String::from_utf8_lossy(&pdf_text.stdout);
+    assert!(pdf_text.contains("日報") && pdf_text.contains("1件（1通）") && pdf_text.contains("300円"), "{pdf_text}");
+    let csv_text = std::fs::read_to_string(&csv).expect("csv");
+    assert!(
+        csv_text.contains("合計,交付件数,1件（1通）") && csv_text.contains("窓口別の受付件数,post-1,1"),
+        "{csv_text}"
+    );
+    let operator = madoguchi(
+        &[
+            "report",
+            "--database",
+            &database,
+            "--user",
+            "op1",
+            "--from",
+            &today,
+            "--pdf",
+            dir.path().join("x.pdf").to_str().expect("utf-8"),
+        ],
+        &[("MADOGUCHI_PASSWORD", "a-long-password")],
+    );
+    assert_eq!(operator.status.code(), Some(2), "an operator gets no report: {}", text(&operator));
+}

@@ -293,6 +293,30 @@ impl Counter {
         Ok(close)
     }
 
+    /// The 日報 (one day) or 月報 (`from..=until`): cases taken per post, family, certificate and requester kind,
+    /// returns by reason, processing and review-wait times, issues, fees and paper (staff and supervisors; one read
+    /// row).
+    pub async fn period_report(
+        &self,
+        session: &Session,
+        from: jiff::civil::Date,
+        until: jiff::civil::Date,
+    ) -> Result<crate::report::PeriodReport, CoreError> {
+        let now = self.authorize(session, Permission::ReadQueue).await?;
+        let (from_us, until_us) = (ward_day_start(from)?, ward_day_start(until.tomorrow().map_err(corrupt)?)?);
+        let cases = self.store.report_cases(&session.actor, from_us, until_us, now).await?;
+        let returns = self.store.returns_between(from_us, until_us).await?;
+        let issuances = self.store.issuances_between(from_us, until_us).await?;
+        let paper_moved = self.store.paper_moved_between(from_us, until_us).await?;
+        Ok(crate::report::PeriodReport::from_records(&crate::report::PeriodRecords {
+            days: (from, until),
+            cases: &cases,
+            returns: &returns,
+            issuances: &issuances,
+            paper_moved,
+        }))
+    }
+
     /// The 本人通知 data of the ward's days `from..=until`: every issue to a 代理人 or 第三者 with its date,
     /// certificate, copies and requester kind (admins, for the encrypted hand-over; one audit row).
     pub async fn notice_records(

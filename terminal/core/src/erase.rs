@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 use aho_corasick::AhoCorasick;
 
 use crate::certificate::CertificateDocument;
-use crate::render::page::{Color, Element, Page, TextRun};
-use crate::render::{fonts::FontRole, pdf};
+use crate::render::page::{Element, Page};
+use crate::render::pdf;
 use crate::request::CounterRequest;
 use crate::store::DataKeyRecord;
 
@@ -328,17 +328,7 @@ impl DeletionReport {
         const TOP_MM: f32 = 45.0;
         const LINE_MM: f32 = 6.0;
         const BOTTOM_MM: f32 = 280.0;
-        let text = |x_mm: f32, y_mm: f32, size_pt: f32, text: String| {
-            Element::Text(TextRun {
-                x_mm,
-                y_mm,
-                size_pt,
-                font: FontRole::Gothic,
-                text,
-                color: Color::BLACK,
-                rotation_deg: 0.0,
-            })
-        };
+        let text = Element::gothic_text;
         let lines = self.lines();
         let per_page = ((BOTTOM_MM - TOP_MM) / LINE_MM) as usize;
         let page_count = lines.len().div_ceil(per_page).max(1);

@@ -22,6 +22,7 @@ pub mod kana;
 pub mod notice;
 pub mod policy;
 pub mod render;
+pub mod report;
 pub mod request;
 pub mod sample;
 pub mod store;

@@ -105,6 +105,21 @@ pub struct Page {
     pub elements: Vec<Element>,
 }
 
+impl Element {
+    /// Black upright text in the Gothic font (reports and other plain documents).
+    pub fn gothic_text(x_mm: f32, y_mm: f32, size_pt: f32, text: String) -> Element {
+        Element::Text(TextRun {
+            x_mm,
+            y_mm,
+            size_pt,
+            font: FontRole::Gothic,
+            text,
+            color: Color::BLACK,
+            rotation_deg: 0.0,
+        })
+    }
+}
+
 impl Page {
     /// An empty A4 portrait page.
     pub fn a4() -> Self {

@@ -419,6 +419,22 @@ pub trait Store: Send + Sync {
     /// The close of a day, if it was closed.
     async fn day_close(&self, day: jiff::civil::Date) -> Result<Option<crate::dayclose::DayClose>, StoreError>;
 
+    /// The cases taken in `[from_us, until_us)` as the 日報・月報 count them (requester kinds from the sealed
+    /// requests; no resident data leaves): one transaction, one read row recorded as `actor`.
+    async fn report_cases(
+        &self,
+        actor: &Actor,
+        from_us: i64,
+        until_us: i64,
+        at_us: i64,
+    ) -> Result<Vec<crate::report::ReportCase>, CoreError>;
+
+    /// The reasons of the returns decided in `[from_us, until_us)`.
+    async fn returns_between(&self, from_us: i64, until_us: i64) -> Result<Vec<ReturnReason>, StoreError>;
+
+    /// Security paper (received, spoiled) recorded in `[from_us, until_us)`.
+    async fn paper_moved_between(&self, from_us: i64, until_us: i64) -> Result<(i64, i64), StoreError>;
+
     /// Issuances recorded in `[from_us, until_us)`, by 発行番号 (the day's cash, 日計).
     async fn issuances_between(&self, from_us: i64, until_us: i64) -> Result<Vec<Issuance>, StoreError>;
 
@@ -1689,6 +1705,76 @@ macro_rules! store_impl {
                 }
                 tx.commit().await.map_err(StoreError::from)?;
                 Ok(issued)
+            }
+
+            async fn report_cases(
+                &self,
+                actor: &Actor,
+                from_us: i64,
+                until_us: i64,
+                at_us: i64,
+            ) -> Result<Vec<$crate::report::ReportCase>, CoreError> {
+                use $crate::request::TaskRequest;
+                let mut tx = self.begin_write().await?;
+                let rows: Vec<(i64, String, i64, String, Option<i64>, Option<i64>)> = sqlx::query_as(
+                    "SELECT c.id, c.station, c.created_at_us, c.request,
+                            (SELECT min(o.created_at_us) FROM outputs o WHERE o.case_id = c.id),
+                            (SELECT min(a.decided_at_us) FROM approvals a WHERE a.case_id = c.id)
+                     FROM cases c WHERE c.created_at_us >= $1 AND c.created_at_us < $2 ORDER BY c.id",
+                )
+                .bind(from_us)
+                .bind(until_us)
+                .fetch_all(&mut *tx)
+                .await?;
+                let detail = serde_json::json!({ "what": "report (日報・月報)", "from_us": from_us, "until_us": until_us, "rows": rows.len() });
+                Self::append_in(&mut tx, &Self::record(actor, at_us, $crate::audit::AuditAction::CaseRead, "cases".to_string(), detail)).await?;
+                let mut cases = Vec::with_capacity(rows.len());
+                for (case_id, post, created_at_us, stored, submitted_at_us, approved_at_us) in rows {
+                    let request = $crate::store::sealing::open_request(&self.keys, case_id, &stored)?;
+                    let certificate = match &request.task {
+                        TaskRequest::Certificate(certificate) => Some(certificate.kind),
+                        TaskRequest::Seal { registration_number: Some(_), .. } => Some($crate::request::CertificateKind::SealCertificate),
+                        _ => None,
+                    };
+                    cases.push($crate::report::ReportCase {
+                        case_id,
+                        family: request.task.family(),
+                        post,
+                        certificate,
+                        requester: request.requester.category,
+                        created_at_us,
+                        submitted_at_us,
+                        approved_at_us,
+                    });
+                }
+                tx.commit().await.map_err(StoreError::from)?;
+                Ok(cases)
+            }
+
+            async fn returns_between(&self, from_us: i64, until_us: i64) -> Result<Vec<ReturnReason>, StoreError> {
+                let codes: Vec<String> = sqlx::query_scalar(
+                    "SELECT reason_code FROM returns WHERE decided_at_us >= $1 AND decided_at_us < $2 ORDER BY id",
+                )
+                .bind(from_us)
+                .bind(until_us)
+                .fetch_all(&self.pool)
+                .await?;
+                codes
+                    .iter()
+                    .map(|code| ReturnReason::parse(code).ok_or_else(|| StoreError::Corrupt(format!("return reason {code:?}"))))
+                    .collect()
+            }
+
+            async fn paper_moved_between(&self, from_us: i64, until_us: i64) -> Result<(i64, i64), StoreError> {
+                Ok(sqlx::query_as(
+                    "SELECT CAST(coalesce(sum(CASE kind WHEN 'received' THEN sheets ELSE 0 END), 0) AS BIGINT),
+                            CAST(coalesce(sum(CASE kind WHEN 'spoiled' THEN sheets ELSE 0 END), 0) AS BIGINT)
+                     FROM paper_movements WHERE at_us >= $1 AND at_us < $2",
+                )
+                .bind(from_us)
+                .bind(until_us)
+                .fetch_one(&self.pool)
+                .await?)
             }
 
             async fn record_paper(

@@ -1,0 +1,310 @@
+//! 日報・月報: the contract asks for counts by post, task family, certificate and requester kind, the returns and
+//! their reasons, how long requests took, fees and security paper — for a day or a month. This module adds the
+//! period's records up (nothing is estimated) and lays the report out with bar charts as a PDF, and as CSV for the
+//! ward's own spreadsheets. It names no resident.
+
+use jiff::civil::Date;
+
+use crate::case::ReturnReason;
+use crate::render::page::{Element, Page};
+use crate::request::{CertificateKind, RequesterCategory, TaskFamily};
+use crate::store::Issuance;
+
+/// One case taken in the period, as the report needs it (no resident data).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportCase {
+    /// The case.
+    pub case_id: i64,
+    /// 業務区分.
+    pub family: TaskFamily,
+    /// The post that took it.
+    pub post: String,
+    /// The certificate asked for, if any.
+    pub certificate: Option<CertificateKind>,
+    /// 請求者種別.
+    pub requester: RequesterCategory,
+    /// Taken (µs).
+    pub created_at_us: i64,
+    /// First handed to review (µs).
+    pub submitted_at_us: Option<i64>,
+    /// First approved (µs).
+    pub approved_at_us: Option<i64>,
+}
+
+/// P50 and P90 of a duration, in seconds (nearest rank), with the number of cases measured.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Percentiles {
+    /// Cases measured.
+    pub count: usize,
+    /// Median.
+    pub p50_s: i64,
+    /// 90th percentile.
+    pub p90_s: i64,
+}
+
+impl Percentiles {
+    fn of(mut seconds: Vec<i64>) -> Self {
+        if seconds.is_empty() {
+            return Percentiles::default();
+        }
+        seconds.sort_unstable();
+        let rank = |p: usize| seconds[(seconds.len() * p).div_ceil(100).clamp(1, seconds.len()) - 1];
+        Percentiles { count: seconds.len(), p50_s: rank(50), p90_s: rank(90) }
+    }
+}
+
+/// The report of a period (a day for 日報, a month for 月報).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeriodReport {
+    /// First day.
+    pub from: Date,
+    /// Last day (inclusive).
+    pub until: Date,
+    /// Cases taken per post.
+    pub by_post: Vec<(String, i64)>,
+    /// Cases per task family (label).
+    pub by_family: Vec<(String, i64)>,
+    /// Certificate requests per kind.
+    pub by_certificate: Vec<(CertificateKind, i64)>,
+    /// Cases per requester kind (label).
+    pub by_requester: Vec<(String, i64)>,
+    /// Returns (差戻し) per reason.
+    pub returns: Vec<(ReturnReason, i64)>,
+    /// Taken → handed to review (処理時間).
+    pub processing: Percentiles,
+    /// Handed to review → approved (審査待ち時間).
+    pub review_wait: Percentiles,
+    /// Certificates issued, and copies.
+    pub issued: i64,
+    /// Copies issued.
+    pub copies: i64,
+    /// Fees due (yen).
+    pub fees_yen: i64,
+    /// Issues exempt from the fee.
+    pub exempt: i64,
+    /// Security paper: received, used by issues, spoiled.
+    pub paper_received: i64,
+    /// Sheets used by issues.
+    pub paper_issued: i64,
+    /// Sheets spoiled.
+    pub paper_spoiled: i64,
+}
+
+fn count_by<K: PartialEq + Clone>(keys: impl IntoIterator<Item = K>) -> Vec<(K, i64)> {
+    let mut counts: Vec<(K, i64)> = Vec::new();
+    for key in keys {
+        match counts.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((key, 1)),
+        }
+    }
+    counts
+}
+
+fn family_label(family: TaskFamily) -> &'static str {
+    match family {
+        TaskFamily::Move => "住民票異動",
+        TaskFamily::Certificate => "証明書",
+        TaskFamily::Seal => "印鑑登録",
+    }
+}
+
+/// What the period's records add up to.
+pub struct PeriodRecords<'a> {
+    /// First and last day.
+    pub days: (Date, Date),
+    /// Cases taken in the period.
+    pub cases: &'a [ReportCase],
+    /// Return reasons decided in the period.
+    pub returns: &'a [ReturnReason],
+    /// Issues in the period.
+    pub issuances: &'a [Issuance],
+    /// Sheets received and spoiled in the period.
+    pub paper_moved: (i64, i64),
+}
+
+impl PeriodReport {
+    /// Add the period's records up.
+    pub fn from_records(records: &PeriodRecords<'_>) -> PeriodReport {
+        let cases = records.cases;
+        let mut by_post = count_by(cases.iter().map(|c| c.post.clone()));
+        by_post.sort();
+        let mut by_family = count_by(cases.iter().map(|c| c.family));
+        by_family.sort_by_key(|(family, _)| family.as_str());
+        let by_certificate = CertificateKind::ALL
+            .into_iter()
+            .map(|kind| (kind, cases.iter().filter(|c| c.certificate == Some(kind)).count() as i64))
+            .filter(|(_, n)| *n > 0)
+            .collect();
+        let by_requester = count_by(cases.iter().map(|c| c.requester.label_ja()));
+        let returns = ReturnReason::ALL
+            .into_iter()
+            .map(|reason| (reason, records.returns.iter().filter(|r| **r == reason).count() as i64))
+            .filter(|(_, n)| *n > 0)
+            .collect();
+        let seconds = |from: i64, to: i64| (to - from) / 1_000_000;
+        let processing = Percentiles::of(
+            cases.iter().filter_map(|c| c.submitted_at_us.map(|s| seconds(c.created_at_us, s))).collect(),
+        );
+        let review_wait = Percentiles::of(
+            cases.iter().filter_map(|c| Some(seconds(c.submitted_at_us?, c.approved_at_us?))).collect(),
+        );
+        let issuances = records.issuances;
+        PeriodReport {
+            from: records.days.0,
+            until: records.days.1,
+            by_post,
+            by_family: by_family.into_iter().map(|(f, n)| (family_label(f).to_string(), n)).collect(),
+            by_certificate,
+            by_requester,
+            returns,
+            processing,
+            review_wait,
+            issued: issuances.len() as i64,
+            copies: issuances.iter().map(|i| i.copies).sum(),
+            fees_yen: issuances.iter().map(|i| i.fee_yen).sum(),
+            exempt: issuances.iter().filter(|i| i.fee_exemption.is_some()).count() as i64,
+            paper_received: records.paper_moved.0,
+            paper_issued: issuances.iter().map(|i| i.sheets).sum(),
+            paper_spoiled: records.paper_moved.1,
+        }
+    }
+
+    /// 「日報」 for one day, 「月報」 otherwise.
+    pub fn title_ja(&self) -> &'static str {
+        if self.from == self.until { "日報" } else { "月報" }
+    }
+
+    fn charts(&self) -> Vec<(&'static str, Vec<(String, i64)>)> {
+        vec![
+            ("窓口別の受付件数", self.by_post.clone()),
+            ("業務別の受付件数", self.by_family.clone()),
+            (
+                "証明書の種類別の請求件数",
+                self.by_certificate.iter().map(|(k, n)| (k.template_ja().to_string(), *n)).collect(),
+            ),
+            ("請求者種別の件数", self.by_requester.clone()),
+            (
+                "差戻しの理由別件数",
+                self.returns.iter().map(|(r, n)| (format!("{} {}", r.code(), r.label_ja()), *n)).collect(),
+            ),
+        ]
+    }
+
+    fn totals(&self) -> Vec<(String, String)> {
+        let duration = |p: Percentiles| {
+            if p.count == 0 {
+                "該当なし".to_string()
+            } else {
+                format!("P50 {}秒・P90 {}秒（{}件）", p.p50_s, p.p90_s, p.count)
+            }
+        };
+        vec![
+            ("交付件数".into(), format!("{}件（{}通）", self.issued, self.copies)),
+            ("手数料".into(), format!("{}円（免除 {}件）", self.fees_yen, self.exempt)),
+            (
+                "用紙".into(),
+                format!("受入 {}枚・交付 {}枚・損紙 {}枚", self.paper_received, self.paper_issued, self.paper_spoiled),
+            ),
+            ("処理時間（受付→審査依頼）".into(), duration(self.processing)),
+            ("審査待ち（審査依頼→承認）".into(), duration(self.review_wait)),
+        ]
+    }
+
+    /// The report on A4 pages: totals, then one bar chart per breakdown.
+    pub fn pages(&self) -> Vec<Page> {
+        let text = Element::gothic_text;
+        let mut pages = vec![Page::a4()];
+        let mut y = 25.0;
+        let period = |date: Date| crate::wareki::format_date_kanji(date).unwrap_or_else(|_| date.to_string());
+        let current = |pages: &mut Vec<Page>| pages.len() - 1;
+        let index = current(&mut pages);
+        pages[index].elements.push(text(20.0, y, 18.0, format!("{}（窓口業務）", self.title_ja())));
+        y += 8.0;
+        pages[index].elements.push(text(
+            20.0,
+            y,
+            10.0,
+            format!("期間：{} 〜 {}", period(self.from), period(self.until)),
+        ));
+        y += 10.0;
+        for (label, value) in self.totals() {
+            pages[index].elements.push(text(20.0, y, 10.0, label));
+            pages[index].elements.push(text(80.0, y, 10.0, value));
+            y += 6.5;
+        }
+        y += 6.0;
+        const BAR_LEFT_MM: f32 = 85.0;
+        const BAR_MAX_MM: f32 = 90.0;
+        for (title, rows) in self.charts() {
+            let height = 10.0 + rows.len().max(1) as f32 * 7.0;
+            if y + height > 280.0 {
+                pages.push(Page::a4());
+                y = 25.0;
+            }
+            let index = current(&mut pages);
+            let page = &mut pages[index];
+            page.elements.push(text(20.0, y, 11.0, title.to_string()));
+            y += 7.0;
+            if rows.is_empty() {
+                page.elements.push(text(25.0, y, 9.0, "該当なし".to_string()));
+                y += 7.0;
+            }
+            let max = rows.iter().map(|(_, n)| *n).max().unwrap_or(0).max(1);
+            for (label, value) in rows {
+                page.elements.push(text(25.0, y, 9.0, label));
+                let length = BAR_MAX_MM * value as f32 / max as f32;
+                if length > 0.0 {
+                    page.elements.push(Element::Rule {
+                        x1_mm: BAR_LEFT_MM,
+                        y1_mm: y - 1.2,
+                        x2_mm: BAR_LEFT_MM + length,
+                        y2_mm: y - 1.2,
+                        width_mm: 4.0,
+                    });
+                }
+                page.elements.push(text(BAR_LEFT_MM + length + 2.0, y, 9.0, value.to_string()));
+                y += 7.0;
+            }
+            y += 5.0;
+        }
+        pages
+    }
+
+    /// The report as a PDF.
+    pub fn to_pdf(&self) -> Result<Vec<u8>, crate::render::pdf::PdfError> {
+        crate::render::pdf::render_pdf(&self.pages())
+    }
+
+    /// The report as CSV (UTF-8, CRLF): section, item, value.
+    pub fn to_csv(&self) -> String {
+        let mut csv = String::from("区分,項目,値\r\n");
+        let field = |text: &str| {
+            if text.contains([',', '"']) { format!("\"{}\"", text.replace('"', "\"\"")) } else { text.to_string() }
+        };
+        csv.push_str(&format!("期間,開始,{}\r\n期間,終了,{}\r\n", self.from, self.until));
+        for (label, value) in self.totals() {
+            csv.push_str(&format!("合計,{},{}\r\n", field(&label), field(&value)));
+        }
+        for (title, rows) in self.charts() {
+            for (label, value) in rows {
+                csv.push_str(&format!("{},{},{value}\r\n", field(title), field(&label)));
+            }
+        }
+        csv
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_are_nearest_rank() {
+        let p = Percentiles::of((1..=10).collect());
+        assert_eq!((p.count, p.p50_s, p.p90_s), (10, 5, 9));
+        let one = Percentiles::of(vec![42]);
+        assert_eq!((one.p50_s, one.p90_s), (42, 42));
+        assert_eq!(Percentiles::of(Vec::new()), Percentiles::default());
+    }
+}
