@@ -67,6 +67,12 @@ enum Command {
         /// Also write the CSV here.
         #[arg(long)]
         csv: Option<PathBuf>,
+        /// The ward's signed checkpoint of the audit log to print on the report (needs --public-key).
+        #[arg(long, requires = "public_key")]
+        checkpoint: Option<PathBuf>,
+        /// The ward's public key that checks the checkpoint.
+        #[arg(long, requires = "checkpoint")]
+        public_key: Option<PathBuf>,
     },
     /// 本人通知 data for the ward's notice system.
     Notices {
@@ -306,9 +312,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Demo(args) => demo::run(args).await,
         Command::Erase(args) => erase_cmd::run(&args).await,
-        Command::Report { store, user, from, until, pdf, csv } => {
+        Command::Report { store, user, from, until, pdf, csv, checkpoint, public_key } => {
             let until = until.unwrap_or_else(|| from.clone());
-            report_cmd::run(&store, &user, (&from, &until), &pdf, csv.as_deref()).await
+            let anchor = checkpoint.as_deref().zip(public_key.as_deref());
+            report_cmd::run(&store, &user, (&from, &until), &pdf, csv.as_deref(), anchor).await
         }
         Command::Notices { command: NoticesCommand::Export { store, from, until, by } } => {
             export_cmd::notices(&store, &by.admin, &by.station, (&from, &until), &by.out).await

@@ -928,48 +928,47 @@ async fn the_daily_report_is_written_as_pdf_and_csv() {
     issued_case(dir.path(), &database).await;
     let today =
         jiff::Zoned::now().with_time_zone(jiff::tz::TimeZone::get("Asia/Tokyo").expect("tz")).date().to_string();
+    let report = |user: &str, pdf: &Path, extra: &[&str]| {
+        let pdf = pdf.to_str().expect("utf-8");
+        let mut args = vec!["report", "--database", &database, "--user", user, "--from", &today, "--pdf", pdf];
+        args.extend_from_slice(extra);
+        madoguchi(&args, &[("MADOGUCHI_PASSWORD", "a-long-password")])
+    };
+    let pdf_text = |pdf: &Path| {
+        let out = Command::new("pdftotext").args([pdf.to_str().expect("utf-8"), "-"]).output().expect("pdftotext");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
     let (pdf, csv) = (dir.path().join("daily.pdf"), dir.path().join("daily.csv"));
-    let out = madoguchi(
-        &[
-            "report",
-            "--database",
-            &database,
-            "--user",
-            "rev1",
-            "--from",
-            &today,
-            "--pdf",
-            pdf.to_str().expect("utf-8"),
-            "--csv",
-            csv.to_str().expect("utf-8"),
-        ],
-        &[("MADOGUCHI_PASSWORD", "a-long-password")],
-    );
+    let out = report("rev1", &pdf, &["--csv", csv.to_str().expect("utf-8")]);
     assert!(out.status.success(), "{}", text(&out));
-    let pdf_text = Command::new("pdftotext")
-        .args([pdf.to_str().expect("utf-8"), "-"])
-        .output()
-        .expect("pdftotext (poppler-utils)");
-    let pdf_text = String::from_utf8_lossy(&pdf_text.stdout);
-    assert!(pdf_text.contains("日報") && pdf_text.contains("1件（1通）") && pdf_text.contains("300円"), "{pdf_text}");
+    let daily = pdf_text(&pdf);
+    assert!(daily.contains("日報") && daily.contains("1件（1通）") && daily.contains("300円"), "{daily}");
     let csv_text = std::fs::read_to_string(&csv).expect("csv");
     assert!(
         csv_text.contains("合計,交付件数,1件（1通）") && csv_text.contains("窓口別の受付件数,post-1,1"),
         "{csv_text}"
     );
-    let operator = madoguchi(
-        &[
-            "report",
-            "--database",
-            &database,
-            "--user",
-            "op1",
-            "--from",
-            &today,
-            "--pdf",
-            dir.path().join("x.pdf").to_str().expect("utf-8"),
-        ],
-        &[("MADOGUCHI_PASSWORD", "a-long-password")],
-    );
+    let operator = report("op1", &dir.path().join("x.pdf"), &[]);
     assert_eq!(operator.status.code(), Some(2), "an operator gets no report: {}", text(&operator));
+
+    // With the ward's checkpoint: checked against the ward's public key and this store, then printed.
+    let ward = sign_ward_checkpoint(&database, dir.path());
+    let head = ward.signed.lines().find_map(|line| line.strip_prefix("head: ")).expect("head line").to_string();
+    let checkpoint = ward.checkpoint.to_str().expect("utf-8");
+    let anchored = dir.path().join("anchored.pdf");
+    let out =
+        report("rev1", &anchored, &["--checkpoint", checkpoint, "--public-key", ward.public.to_str().expect("utf-8")]);
+    assert!(out.status.success(), "{}", text(&out));
+    let anchored_text = pdf_text(&anchored);
+    assert!(anchored_text.contains("監査ログのチェックポイント") && anchored_text.contains(&head), "{anchored_text}");
+    let other = tempfile::tempdir().expect("dir");
+    let foreign = sign_ward_checkpoint(&database, other.path());
+    let refused_pdf = dir.path().join("refused.pdf");
+    let refused = report(
+        "rev1",
+        &refused_pdf,
+        &["--checkpoint", checkpoint, "--public-key", foreign.public.to_str().expect("utf-8")],
+    );
+    assert_eq!(refused.status.code(), Some(2), "a checkpoint under another key is refused: {}", text(&refused));
+    assert!(!refused_pdf.exists());
 }

@@ -9,6 +9,14 @@ pub fn ward_zone() -> TimeZone {
     TimeZone::get("Asia/Tokyo").unwrap_or(TimeZone::fixed(jiff::tz::offset(9)))
 }
 
+/// A moment as printed on reports: 和暦 date and time at the ward, with the ISO form beside it.
+pub fn format_local_time(at_us: i64) -> String {
+    let Ok(timestamp) = Timestamp::from_microsecond(at_us) else { return at_us.to_string() };
+    let zoned = timestamp.to_zoned(ward_zone());
+    let wareki = crate::wareki::format_date_kanji(zoned.date()).unwrap_or_default();
+    format!("{wareki} {}（{}）", zoned.strftime("%H:%M:%S"), zoned.strftime("%Y-%m-%dT%H:%M:%S%:z"))
+}
+
 /// A source of the current time.
 pub trait Clock: Send + Sync + std::fmt::Debug {
     /// Now, as a timestamp.

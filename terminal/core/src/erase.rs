@@ -238,12 +238,7 @@ pub struct DeletionReport {
     pub scanned_folder: Option<String>,
 }
 
-fn local_time(at_us: i64) -> String {
-    let Ok(timestamp) = jiff::Timestamp::from_microsecond(at_us) else { return at_us.to_string() };
-    let zoned = timestamp.to_zoned(crate::clock::ward_zone());
-    let wareki = crate::wareki::format_date_kanji(zoned.date()).unwrap_or_default();
-    format!("{wareki} {}（{}）", zoned.strftime("%H:%M:%S"), zoned.strftime("%Y-%m-%dT%H:%M:%S%:z"))
-}
+use crate::clock::format_local_time as local_time;
 
 /// Text for the report's Gothic font: characters outside printable ASCII and common Japanese are escaped, so a
 /// file name can never make the report fail to render or carry something unreadable.

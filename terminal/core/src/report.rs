@@ -88,6 +88,9 @@ pub struct PeriodReport {
     pub paper_issued: i64,
     /// Sheets spoiled.
     pub paper_spoiled: i64,
+    /// The ward's signed checkpoint of the audit log, printed on the report so the log is anchored on paper
+    /// outside the contractor's reach: (label, value) lines.
+    pub audit_anchor: Vec<(String, String)>,
 }
 
 fn count_by<K: PartialEq + Clone>(keys: impl IntoIterator<Item = K>) -> Vec<(K, i64)> {
@@ -167,7 +170,24 @@ impl PeriodReport {
             paper_received: records.paper_moved.0,
             paper_issued: issuances.iter().map(|i| i.sheets).sum(),
             paper_spoiled: records.paper_moved.1,
+            audit_anchor: Vec::new(),
         }
+    }
+
+    /// Print the ward's signed checkpoint of the audit log on this report (監査ログのチェックポイント).
+    pub fn with_checkpoint(mut self, checkpoint: &crate::checkpoint::Checkpoint) -> Self {
+        let signature = hex::encode(checkpoint.signature.to_bytes());
+        let (first, second) = signature.split_at(signature.len() / 2);
+        self.audit_anchor = vec![
+            ("署名者".into(), checkpoint.origin.clone()),
+            ("記録件数".into(), checkpoint.size.to_string()),
+            ("最終記録のハッシュ".into(), hex::encode(checkpoint.head)),
+            ("署名日時".into(), crate::clock::format_local_time(checkpoint.at_us)),
+            ("署名鍵".into(), checkpoint.key_id.clone()),
+            ("署名".into(), first.to_string()),
+            ("".into(), second.to_string()),
+        ];
+        self
     }
 
     /// 「日報」 for one day, 「月報」 otherwise.
@@ -232,6 +252,16 @@ impl PeriodReport {
             pages[index].elements.push(text(20.0, y, 10.0, label));
             pages[index].elements.push(text(80.0, y, 10.0, value));
             y += 6.5;
+        }
+        if !self.audit_anchor.is_empty() {
+            y += 4.0;
+            pages[index].elements.push(text(20.0, y, 11.0, "監査ログのチェックポイント（区の鍵で署名）".to_string()));
+            y += 7.0;
+            for (label, value) in &self.audit_anchor {
+                pages[index].elements.push(text(25.0, y, 8.0, label.clone()));
+                pages[index].elements.push(text(60.0, y, 8.0, value.clone()));
+                y += 5.0;
+            }
         }
         y += 6.0;
         const BAR_LEFT_MM: f32 = 85.0;
