@@ -15,10 +15,7 @@ use madoguchi_core::auth::{Role, hash_password};
 use madoguchi_core::certificate::CertificateProfile;
 use madoguchi_core::clock::SystemClock;
 use madoguchi_core::counter::{Counter, Session};
-use madoguchi_core::request::{
-    CertificateKind, CertificateRequest, CounterRequest, IdentityCheck, IdentityDocument, OptionalItems, Requester,
-    RequesterCategory, TaskRequest,
-};
+use madoguchi_core::request::IdentityDocument;
 use madoguchi_core::store::{NewUser, OpenMode, open_store, verify_audit_chain};
 
 /// Demo accounts: (login, display name, role, password). Shown on screen in demo mode only.
@@ -173,23 +170,12 @@ async fn walkthrough(counter: &Counter, data_dir: &Path) -> anyhow::Result<()> {
         .find(|h| !h.support_measure)
         .ok_or_else(|| anyhow!("no resident named やまだ without a support measure in the demo population"))?;
     println!("   対象：{}（{}）", hit.name.display(), hit.address.display());
-    let request = CounterRequest {
-        requester: Requester {
-            category: RequesterCategory::Self_,
-            name: hit.name.display(),
-            address: hit.address.display(),
-            corporate_number: None,
-            purpose: String::new(),
-            identity: IdentityCheck { documents: vec![IdentityDocument::DriversLicence], letter_of_attorney: false },
-        },
-        task: TaskRequest::Certificate(CertificateRequest {
-            kind: CertificateKind::ResidentRecordHousehold,
-            household: hit.household_id,
-            persons: Vec::new(),
-            items: OptionalItems { head_and_relationship: true, ..OptionalItems::default() },
-            copies: 1,
-        }),
-    };
+    let request = madoguchi_core::sample::own_household_copy_request(
+        hit.household_id,
+        &hit.name.display(),
+        &hit.address.display(),
+        IdentityDocument::DriversLicence,
+    );
     let case_id = counter.open_case(&operator, request).await.map_err(|e| anyhow!("{}", e.message_ja()))?;
     let output = counter.prepare_and_submit(&operator, case_id).await.map_err(|e| anyhow!("{}", e.message_ja()))?;
     println!("2) 案件 {case_id} を作成し審査へ回付（出力 SHA-256 {}）", hex::encode(output.sha256));

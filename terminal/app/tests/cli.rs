@@ -14,10 +14,7 @@ use madoguchi_core::auth::{Role, hash_password};
 use madoguchi_core::certificate::{CertificateProfile, Issuer};
 use madoguchi_core::clock::SystemClock;
 use madoguchi_core::counter::Counter;
-use madoguchi_core::request::{
-    CertificateKind, CertificateRequest, CounterRequest, IdentityCheck, IdentityDocument, OptionalItems, Requester,
-    RequesterCategory, TaskRequest,
-};
+use madoguchi_core::request::IdentityDocument;
 use madoguchi_core::store::{NewUser, OpenMode, open_store};
 
 const PG_URL_VAR: &str = "MADOGUCHI_TEST_POSTGRES_URL";
@@ -98,23 +95,12 @@ async fn issued_case_for(dir: &Path, database: &str, requester_name: &str) -> i6
         }
     }
     let household = household.expect("an ordinary household");
-    let request = CounterRequest {
-        requester: Requester {
-            category: RequesterCategory::Self_,
-            name: requester_name.into(),
-            address: "東京都新宿区".into(),
-            corporate_number: None,
-            purpose: String::new(),
-            identity: IdentityCheck { documents: vec![IdentityDocument::MyNumberCard], letter_of_attorney: false },
-        },
-        task: TaskRequest::Certificate(CertificateRequest {
-            kind: CertificateKind::ResidentRecordHousehold,
-            household,
-            persons: Vec::new(),
-            items: OptionalItems { head_and_relationship: true, ..OptionalItems::default() },
-            copies: 1,
-        }),
-    };
+    let request = madoguchi_core::sample::own_household_copy_request(
+        household,
+        requester_name,
+        "東京都新宿区",
+        IdentityDocument::MyNumberCard,
+    );
     let case_id = counter.open_case(&operator, request).await.expect("open");
     counter.prepare_and_submit(&operator, case_id).await.expect("submit");
     let (_, output) = counter.review(&reviewer, case_id).await.expect("review");

@@ -703,3 +703,64 @@ async fn nothing_on_a_logged_in_screen_reaches_the_clipboard() {
     assert!(notice_contains(harness.state(), "コピーできません"), "{:?}", harness.state().notice());
     assert!(screen_text(&harness).contains(&reading), "a refused cut changes nothing");
 }
+
+/// A supervisor sees today's figures with the bars of cases per post, types the counts blind, and the close of a
+/// day with a missing ¥300 is refused until the explanation is typed; then it is closed with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_supervisor_sees_todays_figures_and_the_close_waits_for_the_explanation_of_a_mismatch() {
+    let world = world().await;
+    let admin = world.counter.login("admin", "admin-password-1", Role::Admin, "setup").await.expect("admin");
+    let supervisor = NewUser {
+        login_id: "sup1".into(),
+        display_name: "責任 者".into(),
+        password_hash: hash_password("a-long-password").expect("hash"),
+        grants: vec![(Role::Supervisor, None)],
+    };
+    world.counter.create_user(&admin, supervisor).await.expect("supervisor");
+    let second = world.counter.login("adm1", "a-long-password", Role::Admin, "setup").await.expect("second admin");
+    for request in world.counter.grant_requests(&second, true).await.expect("pending") {
+        world.counter.decide_grant(&second, request.id, true).await.expect("approve");
+    }
+    let (_, household) = ordinary_reading(&world).await;
+    let household = backend_adapter::types::HouseholdId(household);
+    let operator = world.counter.login("op1", "a-long-password", Role::Operator, "post-1").await.expect("op1");
+    let reviewer = world.counter.login("rev1", "a-long-password", Role::Reviewer, "review-1").await.expect("rev1");
+    let request = madoguchi_core::sample::own_household_copy_request(
+        household,
+        "請求 太郎",
+        "東京都新宿区",
+        madoguchi_core::request::IdentityDocument::MyNumberCard,
+    );
+    let case_id = world.counter.open_case(&operator, request).await.expect("open");
+    let output = world.counter.prepare_and_submit(&operator, case_id).await.expect("submit");
+    world.counter.approve(&reviewer, case_id, output.sha256).await.expect("approve");
+    world.counter.issue(&reviewer, case_id, 1).await.expect("issue");
+    let sup = world.counter.login("sup1", "a-long-password", Role::Supervisor, "sup-pc").await.expect("sup1");
+    world.counter.receive_paper(&sup, "review-1", 10).await.expect("paper");
+
+    let mut harness = terminal(&world, "sup-pc", false);
+    log_in(&mut harness, "sup1");
+    wait_until(&mut harness, "today's report", |app| app.day_report().is_some());
+    let report = harness.state().day_report().expect("report").clone();
+    assert_eq!((report.issued, report.fees_yen), (1, 300));
+    assert!(screen_text(&harness).contains("交付 1件（1通）"), "{}", screen_text(&harness));
+
+    tab_to(&mut harness, "現金（post-1）");
+    type_text(&mut harness, "0");
+    tab_to(&mut harness, "用紙残数（review-1）");
+    type_text(&mut harness, "9");
+    tab_to(&mut harness, "日計を締める");
+    harness.key_press(Key::Enter);
+    wait_until(&mut harness, "the refusal", |app| notice_contains(app, "記録と実数が合いません"));
+    assert!(notice_contains(harness.state(), "現金（post-1）：記録 300、実数 0"), "{:?}", harness.state().notice());
+    assert!(harness.state().day_closed().is_none());
+
+    tab_to(&mut harness, "差異の理由");
+    type_text(&mut harness, "釣銭の渡し誤り（申告済み）");
+    tab_to(&mut harness, "日計を締める");
+    harness.key_press(Key::Enter);
+    wait_until(&mut harness, "the close", |app| app.day_closed().is_some());
+    let closed = harness.state().day_closed().expect("closed").clone();
+    assert_eq!(closed.explanation.as_deref(), Some("釣銭の渡し誤り（申告済み）"));
+    assert!(notice_contains(harness.state(), "差異の理由を記録しました"));
+}

@@ -264,6 +264,31 @@ impl Counter {
         errors.into_result().map_err(CoreError::Validation)
     }
 
+    /// Sheets on hand per printer station at the end of the ward day `day` (supervisors).
+    pub async fn paper_on_hand(
+        &self,
+        session: &Session,
+        day: jiff::civil::Date,
+    ) -> Result<Vec<(String, i64)>, CoreError> {
+        self.authorize(session, Permission::CloseDay).await?;
+        Ok(self.store.paper_on_hand(ward_day_start(day.tomorrow().map_err(corrupt)?)?).await?)
+    }
+
+    /// The close of a ward day, if it was closed (supervisors).
+    pub async fn day_close(
+        &self,
+        session: &Session,
+        day: jiff::civil::Date,
+    ) -> Result<Option<crate::dayclose::DayClose>, CoreError> {
+        self.authorize(session, Permission::CloseDay).await?;
+        Ok(self.store.day_close(day).await?)
+    }
+
+    /// Today at the ward, by the counter's clock.
+    pub fn today(&self) -> jiff::civil::Date {
+        self.clock.today()
+    }
+
     /// Close the business day: the fees per post and the sheets on hand per printer station that the records
     /// expect, against what staff counted. A mismatch is refused (nothing recorded) unless `explanation` says why;
     /// then it is closed with the explanation (supervisors). A day closes once.

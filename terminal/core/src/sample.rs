@@ -193,3 +193,34 @@ pub fn sample_document(
         ),
     }
 }
+
+/// A person's own request for their household's 住民票の写し（世帯連記式, 世帯主・続柄）, shown a photo ID: the request
+/// the demo walks through and tests build on.
+pub fn own_household_copy_request(
+    household: backend_adapter::types::HouseholdId,
+    name: &str,
+    address: &str,
+    document: crate::request::IdentityDocument,
+) -> crate::request::CounterRequest {
+    use crate::request::{
+        CertificateKind, CertificateRequest, CounterRequest, IdentityCheck, OptionalItems, Requester,
+        RequesterCategory, TaskRequest,
+    };
+    CounterRequest {
+        requester: Requester {
+            category: RequesterCategory::Self_,
+            name: name.to_string(),
+            address: address.to_string(),
+            corporate_number: None,
+            purpose: String::new(),
+            identity: IdentityCheck { documents: vec![document], letter_of_attorney: false },
+        },
+        task: TaskRequest::Certificate(CertificateRequest {
+            kind: CertificateKind::ResidentRecordHousehold,
+            household,
+            persons: Vec::new(),
+            items: OptionalItems { head_and_relationship: true, ..OptionalItems::default() },
+            copies: 1,
+        }),
+    }
+}

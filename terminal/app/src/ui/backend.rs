@@ -140,6 +140,15 @@ pub enum Command {
     AuditLog(AuditFilter),
     /// Verify the audit chain (auditors).
     VerifyAudit,
+    /// Today's 日報 and the close status (supervisors).
+    DayStatus,
+    /// Close today with what was counted (supervisors); a mismatch needs the explanation.
+    CloseDay {
+        /// Cash per post and sheets per printer, as counted.
+        counted: madoguchi_core::dayclose::DayFigures,
+        /// Why the count differs from the records (empty when it does not).
+        explanation: String,
+    },
     /// The person at the terminal did something (keys, mouse): postpones the idle lock.
     Activity,
 }
@@ -222,6 +231,19 @@ pub enum Event {
     AuditEntries(Vec<AuditEntry>),
     /// The chain verification: what verified, or the first bad row (Japanese).
     AuditVerified(Result<String, String>),
+    /// Today's 日報, the posts and printer stations to count, and the close if done (supervisors).
+    DayStatus {
+        /// Today's report.
+        report: Box<madoguchi_core::report::PeriodReport>,
+        /// Posts with fees today.
+        posts: Vec<String>,
+        /// Printer stations with security paper.
+        printers: Vec<String>,
+        /// Today's close, if done.
+        closed: Option<madoguchi_core::dayclose::DayClose>,
+    },
+    /// Today was closed.
+    DayClosed(Box<madoguchi_core::dayclose::DayClose>),
     /// An operation failed: the Japanese message for the screen.
     Failed(String),
     /// The newest incidents (administrators), newest first.
@@ -299,6 +321,35 @@ impl Worker {
                 self.emit(Event::LoggedIn(session));
             }
             Command::Activity => self.guard.activity(self.counter.now_us()),
+            Command::DayStatus => {
+                let session = self.session().ok_or("ログインしてください")?.clone();
+                let today = self.counter.today();
+                let report = self.counter.period_report(&session, today, today).await.map_err(ja)?;
+                let posts = self
+                    .counter
+                    .daily_cash(&session, today)
+                    .await
+                    .map_err(ja)?
+                    .into_iter()
+                    .map(|c| c.station)
+                    .collect();
+                let printers = self
+                    .counter
+                    .paper_on_hand(&session, today)
+                    .await
+                    .map_err(ja)?
+                    .into_iter()
+                    .map(|(s, _)| s)
+                    .collect();
+                let closed = self.counter.day_close(&session, today).await.map_err(ja)?;
+                self.emit(Event::DayStatus { report: Box::new(report), posts, printers, closed });
+            }
+            Command::CloseDay { counted, explanation } => {
+                let session = self.session().ok_or("ログインしてください")?.clone();
+                let today = self.counter.today();
+                let closed = self.counter.close_day(&session, today, counted, Some(&explanation)).await.map_err(ja)?;
+                self.emit(Event::DayClosed(Box::new(closed)));
+            }
             Command::Logout => {
                 self.session = None;
                 self.guard.end_session();

@@ -10,6 +10,7 @@ mod auditor;
 pub mod backend;
 mod operator;
 mod reviewer;
+mod supervisor;
 
 use backend::{BackendHandle, Command, Event};
 use backend_adapter::postal::PostalArea;
@@ -139,6 +140,7 @@ pub struct TerminalApp {
     printer_status: Option<DeviceStatus>,
     admin: admin::AdminState,
     auditor: auditor::AuditorState,
+    supervisor: supervisor::SupervisorState,
     ime: ImeState,
     last_refresh: f64,
     /// When (UI time) the back end last heard of input: the idle lock's clock.
@@ -185,6 +187,7 @@ impl TerminalApp {
             printer_status: None,
             admin: admin::AdminState::default(),
             auditor: auditor::AuditorState::default(),
+            supervisor: supervisor::SupervisorState::default(),
             ime: ImeState::default(),
             last_refresh: 0.0,
             last_activity_sent: None,
@@ -270,6 +273,16 @@ impl TerminalApp {
     /// The last chain verification shown on the auditor's screen.
     pub fn audit_verification(&self) -> Option<&Result<String, String>> {
         self.auditor.verification.as_ref()
+    }
+
+    /// Today's 日報 on the supervisor's screen, once loaded.
+    pub fn day_report(&self) -> Option<&madoguchi_core::report::PeriodReport> {
+        self.supervisor.report.as_ref()
+    }
+
+    /// Today's close, once done (supervisor's screen).
+    pub fn day_closed(&self) -> Option<&madoguchi_core::dayclose::DayClose> {
+        self.supervisor.closed.as_ref()
     }
 
     /// The station printer's last known status.
@@ -363,6 +376,9 @@ impl TerminalApp {
                 }
                 if role.allows(Permission::ReadAudit) {
                     self.backend.send(Command::AuditLog(self.auditor.filter()));
+                }
+                if role.allows(Permission::CloseDay) {
+                    self.backend.send(Command::DayStatus);
                 }
                 tracing::info!(role = role.as_str(), "logged in");
             }
@@ -475,6 +491,19 @@ impl TerminalApp {
                 });
                 self.auditor.verifying = false;
                 self.auditor.verification = Some(result);
+            }
+            Event::DayStatus { report, posts, printers, closed } => {
+                self.supervisor.report = Some(*report);
+                self.supervisor.posts = posts;
+                self.supervisor.printers = printers;
+                self.supervisor.closed = closed;
+            }
+            Event::DayClosed(closed) => {
+                self.info(match &closed.explanation {
+                    Some(_) => "本日の日計を締めました（差異の理由を記録しました）".to_string(),
+                    None => "本日の日計を締めました（記録と一致）".to_string(),
+                });
+                self.supervisor.closed = Some(*closed);
             }
             Event::Failed(message) => self.notice = Some(Notice { error: true, text: message }),
         }
@@ -617,19 +646,6 @@ impl TerminalApp {
     }
 
     /// A supervisor has no counter screen yet: the queue is read-only for them.
-    fn supervisor_ui(&mut self, ui: &mut egui::Ui) {
-        ui.heading("審査状況（閲覧のみ）");
-        for case in &self.cases {
-            ui.label(format!(
-                "案件{}　{}　{}　{}",
-                case.id,
-                case.station,
-                kind_label(&case.kind),
-                case.state.label_ja()
-            ));
-        }
-    }
-
     fn login_ui(&mut self, ui: &mut egui::Ui) {
         if !self.login_shown {
             // Start-up time is measured to this line (benches/terminal.rs).
