@@ -243,6 +243,7 @@ fn a_third_party_never_gets_the_resident_code_or_individual_number() {
                 },
             },
             task: TaskRequest::Certificate(certificate.clone()),
+            fee_exemption: None,
         };
         assert!(request.validate().is_err(), "{category:?}: asking for the codes is refused at intake");
         let items = request.effective_items(everything);

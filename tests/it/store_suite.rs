@@ -124,6 +124,7 @@ fn copy_request(household: HouseholdId, category: RequesterCategory, items: Opti
             items,
             copies: 1,
         }),
+        fee_exemption: None,
     }
 }
 
@@ -1369,12 +1370,20 @@ async fn fees_and_daily_cash(store: &TestStore) {
     assert_eq!((exempt.fee_yen, exempt.fee_exemption.as_deref()), (0, Some("公用請求")));
     let single = copy_request(household, RequesterCategory::Self_, OptionalItems::default());
     issue(login(&counter, "op2", "post-2").await, single).await;
+    let mut blank_reason = copy_request(household, RequesterCategory::Self_, OptionalItems::default());
+    blank_reason.fee_exemption = Some("  ".into());
+    let err = counter.open_case(&login(&counter, "op1", "post-1").await, blank_reason).await.expect_err("no reason");
+    assert!(err.message_ja().contains("免除する理由"), "{}", err.message_ja());
+    let mut assisted = copy_request(household, RequesterCategory::Self_, OptionalItems::default());
+    assisted.fee_exemption = Some("生活保護受給中（受給証明書を確認）".into());
+    let waived = issue(login(&counter, "op1", "post-1").await, assisted).await;
+    assert_eq!((waived.fee_yen, waived.fee_exemption.as_deref()), (0, Some("生活保護受給中（受給証明書を確認）")));
     assert_eq!(store.store.issuances(paid.case_id).await.expect("issuances")[0].fee_yen, 700, "stored");
 
     let today = counter.daily_cash(&reviewer, jiff::civil::date(2026, 11, 20)).await.expect("cash");
     let summary: Vec<(&str, i64, i64, i64, i64)> =
         today.iter().map(|s| (s.station.as_str(), s.issues, s.copies, s.fees_yen, s.exempt)).collect();
-    assert_eq!(summary, vec![("post-1", 1, 2, 700, 0), ("post-2", 2, 2, 350, 1)]);
+    assert_eq!(summary, vec![("post-1", 2, 3, 700, 1), ("post-2", 2, 2, 350, 1)]);
     assert!(counter.daily_cash(&reviewer, jiff::civil::date(2026, 11, 21)).await.expect("cash").is_empty());
     let operator = login(&counter, "op1", "post-1").await;
     assert!(matches!(

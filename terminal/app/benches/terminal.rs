@@ -23,10 +23,7 @@ use madoguchi_core::auth::{Role, hash_password};
 use madoguchi_core::certificate::CertificateProfile;
 use madoguchi_core::clock::SystemClock;
 use madoguchi_core::counter::Counter;
-use madoguchi_core::request::{
-    CertificateKind, CertificateRequest, CounterRequest, IdentityCheck, IdentityDocument, OptionalItems, Requester,
-    RequesterCategory, TaskRequest,
-};
+use madoguchi_core::request::IdentityDocument;
 use madoguchi_core::store::{NewUser, SqliteStore, Store};
 
 const QUEUED_CASES: usize = 500;
@@ -142,26 +139,12 @@ async fn reviewer_frames() {
     }
     eprint!("queueing {QUEUED_CASES} cases…");
     for i in 0..QUEUED_CASES {
-        let request = CounterRequest {
-            requester: Requester {
-                category: RequesterCategory::Self_,
-                name: "請求 太郎".into(),
-                address: "東京都新宿区西新宿二丁目8番1号".into(),
-                corporate_number: None,
-                purpose: String::new(),
-                identity: IdentityCheck {
-                    documents: vec![IdentityDocument::DriversLicence],
-                    letter_of_attorney: false,
-                },
-            },
-            task: TaskRequest::Certificate(CertificateRequest {
-                kind: CertificateKind::ResidentRecordHousehold,
-                household: households[i % households.len()],
-                persons: Vec::new(),
-                items: OptionalItems::default(),
-                copies: 1,
-            }),
-        };
+        let request = madoguchi_core::sample::own_household_copy_request(
+            households[i % households.len()],
+            "請求 太郎",
+            "東京都新宿区西新宿二丁目8番1号",
+            IdentityDocument::DriversLicence,
+        );
         let case_id = counter.open_case(&operator, request).await.expect("case");
         counter.prepare_and_submit(&operator, case_id).await.expect("submit");
     }

@@ -907,7 +907,9 @@ impl Counter {
             _ => (None, 1),
         };
         let fee = match kind {
-            Some(kind) => self.fees.fee(kind, copies, case.request.requester.category),
+            Some(kind) => {
+                self.fees.fee(kind, copies, case.request.requester.category, case.request.fee_exemption.as_deref())
+            }
             None => crate::fees::Fee { yen: 0, exemption: None },
         };
         self.store.issue_case(&session.actor, case_id, sheets, copies, &fee, now).await

@@ -123,10 +123,14 @@ impl FeeTable {
         self.per_copy.get(&kind).copied().unwrap_or(0)
     }
 
-    /// The fee of issuing `copies` of `kind` to a requester of `category`: 公用 requests are exempt.
-    pub fn fee(&self, kind: CertificateKind, copies: i64, category: RequesterCategory) -> Fee {
+    /// The fee of issuing `copies` of `kind` to a requester of `category`: 公用 requests are exempt, and so is a
+    /// request with an exemption reason the reviewer approved.
+    pub fn fee(&self, kind: CertificateKind, copies: i64, category: RequesterCategory, exemption: Option<&str>) -> Fee {
         if category == RequesterCategory::Official {
             return Fee { yen: 0, exemption: Some("公用請求".to_string()) };
+        }
+        if let Some(reason) = exemption.map(str::trim).filter(|reason| !reason.is_empty()) {
+            return Fee { yen: 0, exemption: Some(reason.to_string()) };
         }
         Fee { yen: self.per_copy(kind).saturating_mul(copies.max(0)), exemption: None }
     }
@@ -152,10 +156,12 @@ mod tests {
         let table =
             FeeTable::parse(&full_table(&[(CertificateKind::MoveOutCertificate.as_str(), "0")])).expect("valid");
         let household = CertificateKind::ResidentRecordHousehold;
-        let fee = table.fee(household, 2, RequesterCategory::Self_);
+        let fee = table.fee(household, 2, RequesterCategory::Self_, None);
         assert_eq!(fee, Fee { yen: 600, exemption: None });
-        assert_eq!(table.fee(CertificateKind::MoveOutCertificate, 1, RequesterCategory::Self_).yen, 0);
-        let official = table.fee(household, 3, RequesterCategory::Official);
+        assert_eq!(table.fee(CertificateKind::MoveOutCertificate, 1, RequesterCategory::Self_, None).yen, 0);
+        let official = table.fee(household, 3, RequesterCategory::Official, None);
+        let assisted = table.fee(household, 1, RequesterCategory::Self_, Some("生活保護受給中"));
+        assert_eq!((assisted.yen, assisted.exemption.as_deref()), (0, Some("生活保護受給中")));
         assert_eq!((official.yen, official.exemption.as_deref()), (0, Some("公用請求")));
         assert_eq!(FeeTable::parse(&full_table(&[])).expect("valid"), {
             let mut demo = FeeTable::demo();

@@ -396,6 +396,10 @@ pub struct CounterRequest {
     pub requester: Requester,
     /// What is asked.
     pub task: TaskRequest,
+    /// 手数料の免除: why no fee is charged under the ward's ordinance (e.g. 生活保護受給中), for the reviewer to
+    /// check and the issuance to record. 公用 requests are exempt without it.
+    #[serde(default)]
+    pub fee_exemption: Option<String>,
 }
 
 impl CounterRequest {
@@ -489,6 +493,15 @@ impl CounterRequest {
                 "requester.category",
                 "seal matters are handled for the person or their representative only",
                 "印鑑登録の手続は本人または代理人のみできます",
+            ));
+        }
+        if let Some(reason) = &self.fee_exemption
+            && (reason.trim().is_empty() || reason.chars().count() > 100)
+        {
+            errors.push(FieldError::new(
+                "fee_exemption",
+                "a fee exemption needs its reason (at most 100 characters)",
+                "手数料を免除する理由を100文字以内で入力してください",
             ));
         }
         if let TaskRequest::Seal { path, registration_number: None, .. } = &self.task

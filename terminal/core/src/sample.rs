@@ -222,5 +222,6 @@ pub fn own_household_copy_request(
             items: OptionalItems { head_and_relationship: true, ..OptionalItems::default() },
             copies: 1,
         }),
+        fee_exemption: None,
     }
 }

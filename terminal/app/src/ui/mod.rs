@@ -73,6 +73,9 @@ struct RequestForm {
     registry: bool,
     furigana: bool,
     copies: String,
+    /// 手数料免除 asked, and why (the reviewer checks it).
+    fee_exempt: bool,
+    exemption_reason: String,
 }
 
 impl Default for RequestForm {
@@ -88,6 +91,8 @@ impl Default for RequestForm {
             registry: false,
             furigana: false,
             copies: "1".into(),
+            fee_exempt: false,
+            exemption_reason: String::new(),
         }
     }
 }

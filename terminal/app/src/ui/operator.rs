@@ -233,7 +233,14 @@ impl TerminalApp {
         let mut copies = std::mem::take(&mut self.form.copies);
         self.checked_field(ui, "通数", &mut copies, false, error("certificate.copies"));
         self.form.copies = copies;
+        ui.checkbox(&mut self.form.fee_exempt, "手数料免除");
+        if self.form.fee_exempt {
+            let mut reason = std::mem::take(&mut self.form.exemption_reason);
+            self.checked_field(ui, "免除の理由", &mut reason, false, error("fee_exemption"));
+            self.form.exemption_reason = reason;
+        }
         let handled: Vec<&str> = vec![
+            "fee_exemption",
             "requester.category",
             "requester.identity",
             "requester.purpose",
@@ -296,6 +303,7 @@ impl TerminalApp {
                 },
                 copies: copies.as_ref().copied().unwrap_or(1),
             }),
+            fee_exemption: self.form.fee_exempt.then(|| self.form.exemption_reason.clone()),
         };
         let mut errors = request.validate().err().map(|e| e.0).unwrap_or_default();
         if copies.is_err() {

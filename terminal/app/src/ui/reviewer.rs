@@ -5,8 +5,8 @@
 use egui::{Color32, Key, RichText};
 use madoguchi_core::case::{CaseState, ReturnReason};
 
-use super::TerminalApp;
 use super::backend::Command;
+use super::{ERROR_COLOR, TerminalApp};
 
 /// A queue row's state as the reviewer reads it: an approved case is waiting for its print.
 fn queue_state_label(state: CaseState) -> &'static str {
@@ -60,6 +60,12 @@ impl TerminalApp {
             ui.label(format!("本人確認：{}", documents.join("・")));
             if !requester.purpose.is_empty() {
                 ui.label(format!("請求事由：{}", requester.purpose));
+            }
+            if let Some(reason) = &review.case.request.fee_exemption {
+                ui.label(
+                    RichText::new(format!("手数料免除：{reason}（理由を確認してから承認してください）"))
+                        .color(ERROR_COLOR),
+                );
             }
             ui.label(format!("出力：SHA-256 {}", hex::encode(&review.output.sha256[..8])));
             ui.horizontal(|ui| {
