@@ -1448,6 +1448,7 @@ async fn notice_data(store: &TestStore) {
 /// mismatch (a missing ¥300) blocks the close and records nothing, an explained mismatch closes with its
 /// explanation, a day closes once, and the database refuses an unexplained mismatch even from raw SQL.
 async fn paper_and_day_close(store: &TestStore) {
+    use backend_adapter::ResidentSystem as _;
     use madoguchi_core::dayclose::DayFigures;
     let f = fixture(store).await;
     let household = ordinary_household(&f.residents).await;
@@ -1487,6 +1488,20 @@ async fn paper_and_day_close(store: &TestStore) {
         Err(CoreError::DayAlreadyClosed { .. })
     ));
     let next_day = day.tomorrow().expect("date");
+    // A 照会 whose deadline was the closed day: still pending; the next day's close expires it.
+    let mut seal = copy_request(household, RequesterCategory::Proxy, OptionalItems::default());
+    seal.task = TaskRequest::Seal {
+        person: f.residents.household(household).await.expect("household").members[0].id,
+        path: madoguchi_core::request::SealRegistrationPath::Inquiry,
+        registration_number: None,
+    };
+    let seal_case = f.counter.open_case(&operator, seal).await.expect("seal case");
+    let overdue = madoguchi_core::inquiry::deadline(day, 0).expect("deadline");
+    store
+        .store
+        .record_inquiry(&operator.actor, seal_case, day, overdue, f.counter.now_us())
+        .await
+        .expect("inquiry sent, due today");
     let counted = DayFigures { cash: Vec::new(), paper: vec![("review-1".to_string(), 96)] };
     let explained = f
         .counter
@@ -1496,6 +1511,9 @@ async fn paper_and_day_close(store: &TestStore) {
     let stored = store.store.day_close(next_day).await.expect("read").expect("closed");
     assert_eq!(stored.explanation.as_deref(), Some("1枚を研修で使用（損紙記録漏れ）"));
     assert_eq!(stored, explained);
+    let inquiries = f.counter.inquiries(&supervisor, false).await.expect("inquiries");
+    assert_eq!(inquiries.len(), 1);
+    assert_eq!(inquiries[0].state, madoguchi_core::inquiry::InquiryState::Expired, "expired by the day's close");
 
     let seq = raw_i64!(&store.raw, "SELECT seq FROM audit_head").expect("head");
     let user = raw_i64!(&store.raw, "SELECT id FROM users WHERE login_id = 'sup1'").expect("user");

@@ -315,6 +315,8 @@ impl Counter {
         }
         let close = DayClose { day, expected, counted, explanation, closed_by: session.actor.login_id.clone() };
         self.store.record_day_close(&session.actor, &close, !lines.is_empty(), now).await?;
+        // The day is over: a 照会 whose deadline passed before it can no longer be answered.
+        self.expire_overdue(&session.actor, day, now).await?;
         Ok(close)
     }
 
@@ -380,11 +382,20 @@ impl Counter {
     /// Let every pending 照会 whose deadline has passed expire (staff, e.g. at the day's close). Returns them.
     pub async fn expire_inquiries(&self, session: &Session) -> Result<Vec<SealInquiry>, CoreError> {
         let now = self.authorize(session, Permission::ReadQueue).await?;
-        let today = self.clock.today();
+        self.expire_overdue(&session.actor, self.clock.today(), now).await
+    }
+
+    /// Expire every pending 照会 whose deadline is before `day` (one audit row each).
+    async fn expire_overdue(
+        &self,
+        actor: &Actor,
+        day: jiff::civil::Date,
+        now: i64,
+    ) -> Result<Vec<SealInquiry>, CoreError> {
         let mut expired = Vec::new();
         for inquiry in self.store.inquiries(true).await? {
-            if !crate::inquiry::in_time(inquiry.deadline, today) {
-                expired.push(self.store.decide_inquiry(&session.actor, inquiry.case_id, today, false, now).await?);
+            if !crate::inquiry::in_time(inquiry.deadline, day) {
+                expired.push(self.store.decide_inquiry(actor, inquiry.case_id, day, false, now).await?);
             }
         }
         Ok(expired)
