@@ -36,8 +36,9 @@ pub struct EraseArgs {
     /// The data folder to scan for leftovers (default for SQLite: the folder of the database file).
     #[arg(long)]
     pub scan: Option<PathBuf>,
-    /// A local copy of resident data to overwrite and remove as well (repeatable), e.g. a demo population.
-    #[arg(long = "remove")]
+    /// Local copies of resident data to overwrite and remove as well (one or more; repeatable), e.g. the demo
+    /// folder's population and its issued certificate PDFs.
+    #[arg(long = "remove", num_args = 1..)]
     pub remove: Vec<PathBuf>,
     /// Must be exactly ERASE: erasure cannot be undone.
     #[arg(long)]

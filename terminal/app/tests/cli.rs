@@ -790,9 +790,17 @@ async fn after_erase_a_canary_in_resident_data_is_nowhere_in_the_data_folder_and
     let out = out_dir.path().join("pg-return");
     let out_arg = out.to_str().expect("utf-8");
     let scan = pg_data.path().to_str().expect("utf-8");
+    // Local copies the terminal kept (a printed job, a note): named with --remove, overwritten and removed.
+    let copies = [pg_data.path().join("job-1.txt"), pg_data.path().join("job-2.txt")];
+    for copy in &copies {
+        std::fs::write(copy, format!("printed for {CANARY}")).expect("copy");
+    }
     let erased = madoguchi(
         &[
             "erase",
+            "--remove",
+            copies[0].to_str().expect("utf-8"),
+            copies[1].to_str().expect("utf-8"),
             "--database",
             &pg.url,
             "--out-dir",
@@ -808,6 +816,7 @@ async fn after_erase_a_canary_in_resident_data_is_nowhere_in_the_data_folder_and
     );
     assert!(erased.status.success() && text(&erased).contains("none found"), "{}", text(&erased));
     assert!(!local_keys.exists(), "the key file was destroyed");
+    assert!(copies.iter().all(|copy| !copy.exists()), "the named copies were removed");
     let options: sqlx::postgres::PgConnectOptions = pg.url.parse().expect("url");
     let pool = sqlx::PgPool::connect_with(options).await.expect("raw");
     let requests: Vec<String> = sqlx::query_scalar("SELECT request FROM cases").fetch_all(&pool).await.expect("rows");
@@ -957,4 +966,30 @@ async fn the_daily_report_is_written_as_pdf_and_csv() {
     );
     assert_eq!(refused.status.code(), Some(2), "a checkpoint under another key is refused: {}", text(&refused));
     assert!(!refused_pdf.exists());
+}
+
+/// The scan is not a formality: a copy of resident data left in the data folder makes `erase` say it is incomplete,
+/// name the file (never the value) and exit 1, and the deletion report says so too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_copy_left_in_the_data_folder_makes_the_erasure_incomplete() {
+    const CANARY: &str = "残存検体カナリア";
+    let (residents_dir, data_dir, out_dir) =
+        (tempfile::tempdir().expect("dir"), tempfile::tempdir().expect("dir"), tempfile::tempdir().expect("dir"));
+    let database = format!("sqlite://{}", data_dir.path().join("store.sqlite").display());
+    issued_case_for(residents_dir.path(), &database, CANARY).await;
+    std::fs::create_dir(data_dir.path().join("spool")).expect("spool");
+    std::fs::write(data_dir.path().join("spool").join("job.txt"), format!("請求者 {CANARY}")).expect("leftover");
+    let out = out_dir.path().join("return");
+    let erased = madoguchi(
+        &["erase", "--database", &database, "--out-dir", out.to_str().expect("utf-8"), "--confirm", "ERASE"],
+        &[("MADOGUCHI_ADMIN_PASSWORD", "first-admin-pass"), ("MADOGUCHI_SECOND_ADMIN_PASSWORD", "second-admin-pass")],
+    );
+    assert_eq!(erased.status.code(), Some(1), "{}", text(&erased));
+    let report = text(&erased);
+    assert!(report.contains("erasure INCOMPLETE") && report.contains("job.txt (1 hits)"), "{report}");
+    assert!(!report.contains(CANARY), "the value itself is never printed");
+    let pdf = out.join("deletion-report.pdf");
+    let content = Command::new("pdftotext").args([pdf.to_str().expect("utf-8"), "-"]).output().expect("pdftotext");
+    let content = String::from_utf8_lossy(&content.stdout);
+    assert!(content.contains("不完全") && content.contains("検出 1 件"), "{content}");
 }
