@@ -43,6 +43,17 @@ pub fn write_new_file(path: &Path, bytes: &[u8], secret: bool) -> anyhow::Result
     file.write_all(bytes).and_then(|()| file.sync_all()).with_context(|| format!("writing {}", path.display()))
 }
 
+/// A span of ward days from `--from` and `--until` (和暦 or 西暦), refused when it runs backwards.
+pub fn parse_period(from: &str, until: &str) -> anyhow::Result<(jiff::civil::Date, jiff::civil::Date)> {
+    use madoguchi_core::wareki::parse_date;
+    let from = parse_date(from).map_err(|e| anyhow::anyhow!("--from: {e}"))?;
+    let until = parse_date(until).map_err(|e| anyhow::anyhow!("--until: {e}"))?;
+    if until < from {
+        bail!("--until {until} is before --from {from}");
+    }
+    Ok((from, until))
+}
+
 /// Which store a command works on.
 #[derive(Debug, Clone, clap::Args)]
 pub struct StoreArgs {

@@ -97,15 +97,10 @@ pub async fn notices(
     (from, until): (&str, &str),
     out: &Path,
 ) -> anyhow::Result<ExitCode> {
-    use madoguchi_core::wareki::parse_date;
     if out.exists() {
         bail!("{} already exists; an export is never written over another file", out.display());
     }
-    let from = parse_date(from).map_err(|e| anyhow::anyhow!("--from: {e}"))?;
-    let until = parse_date(until).map_err(|e| anyhow::anyhow!("--until: {e}"))?;
-    if until < from {
-        bail!("--until {until} is before --from {from}");
-    }
+    let (from, until) = crate::cli_io::parse_period(from, until)?;
     let password = read_secret("MADOGUCHI_ADMIN_PASSWORD", "admin password")?;
     let counter = store_counter(store_args.open(OpenMode::CreateAndMigrate).await?)?;
     let session = counter

@@ -8,7 +8,6 @@ use std::process::ExitCode;
 use anyhow::{Context as _, anyhow, bail};
 use madoguchi_core::checkpoint::{Checkpoint, WardPublicKey};
 use madoguchi_core::store::{OpenMode, verify_audit_against_checkpoints};
-use madoguchi_core::wareki::parse_date;
 
 use crate::cli_io::{StoreArgs, read_secret, write_new_file};
 
@@ -39,11 +38,7 @@ pub async fn run(
     csv_out: Option<&Path>,
     anchor: Option<(&Path, &Path)>,
 ) -> anyhow::Result<ExitCode> {
-    let from = parse_date(from).map_err(|e| anyhow!("--from: {e}"))?;
-    let until = parse_date(until).map_err(|e| anyhow!("--until: {e}"))?;
-    if until < from {
-        bail!("--until {until} is before --from {from}");
-    }
+    let (from, until) = crate::cli_io::parse_period(from, until)?;
     for path in std::iter::once(pdf_out).chain(csv_out) {
         if path.exists() {
             bail!("{} already exists; a report is never written over another file", path.display());

@@ -13,7 +13,7 @@ pub fn ward_zone() -> TimeZone {
 pub fn format_local_time(at_us: i64) -> String {
     let Ok(timestamp) = Timestamp::from_microsecond(at_us) else { return at_us.to_string() };
     let zoned = timestamp.to_zoned(ward_zone());
-    let wareki = crate::wareki::format_date_kanji(zoned.date()).unwrap_or_default();
+    let wareki = crate::wareki::date_label(zoned.date());
     format!("{wareki} {}（{}）", zoned.strftime("%H:%M:%S"), zoned.strftime("%Y-%m-%dT%H:%M:%S%:z"))
 }
 

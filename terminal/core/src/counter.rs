@@ -18,7 +18,7 @@ use crate::error::{CoreError, FieldError, StoreError, ValidationErrors};
 use crate::export::ExportBundle;
 use crate::guard::{LockReason, TerminalGuard, UsbKey};
 use crate::inquiry::SealInquiry;
-use crate::request::{CertificateKind, CounterRequest, ProtectedField, TaskRequest};
+use crate::request::{CounterRequest, ProtectedField, TaskRequest};
 use crate::store::{
     Actor, AuditFilter, CaseFilter, CaseRecord, CaseSummary, DataKeyRecord, GrantRequest, Incident, Issuance, NewCase,
     NewOutput, NewUser, Output, ReservedNumbers, SYSTEM_ACTOR, Store, UserRecord,
@@ -403,12 +403,7 @@ impl Counter {
 
     /// The 照会 of 印鑑登録 cases by deadline (operators and staff).
     pub async fn inquiries(&self, session: &Session, pending_only: bool) -> Result<Vec<SealInquiry>, CoreError> {
-        let permission = if session.actor.role.allows(Permission::ReadQueue) {
-            Permission::ReadQueue
-        } else {
-            Permission::PrepareCase
-        };
-        self.authorize(session, permission).await?;
+        self.authorize_any(session, [Permission::ReadQueue, Permission::PrepareCase]).await?;
         Ok(self.store.inquiries(pending_only).await?)
     }
 
@@ -424,6 +419,12 @@ impl Counter {
     }
 
     /// Check the session's role allows `permission` and its grant is still valid now.
+    /// [`Counter::authorize`] for a call that either of two permissions allows (refused naming the second).
+    async fn authorize_any(&self, session: &Session, permissions: [Permission; 2]) -> Result<i64, CoreError> {
+        let allowed = permissions.into_iter().find(|p| session.actor.role.allows(*p)).unwrap_or(permissions[1]);
+        self.authorize(session, allowed).await
+    }
+
     async fn authorize(&self, session: &Session, permission: Permission) -> Result<i64, CoreError> {
         let role = session.actor.role;
         if !role.allows(permission) {
@@ -603,12 +604,7 @@ impl Counter {
 
     /// The newest incidents (admins and auditors).
     pub async fn incidents(&self, session: &Session, limit: i64) -> Result<Vec<Incident>, CoreError> {
-        let permission = if session.actor.role.allows(Permission::ManageUsers) {
-            Permission::ManageUsers
-        } else {
-            Permission::ReadAudit
-        };
-        self.authorize(session, permission).await?;
+        self.authorize_any(session, [Permission::ManageUsers, Permission::ReadAudit]).await?;
         Ok(self.store.incidents(limit).await?)
     }
 
@@ -911,17 +907,12 @@ impl Counter {
     pub async fn issue(&self, session: &Session, case_id: i64, sheets: i64) -> Result<Issuance, CoreError> {
         let now = self.authorize(session, Permission::IssueCertificate).await?;
         let case = self.store.case(&session.actor, case_id, now).await?;
-        let (kind, copies) = match &case.request.task {
-            TaskRequest::Certificate(certificate) => (Some(certificate.kind), i64::from(certificate.copies)),
-            TaskRequest::Seal { registration_number: Some(_), .. } => (Some(CertificateKind::SealCertificate), 1),
-            TaskRequest::Move { special_card_procedure: false, .. } => (Some(CertificateKind::MoveOutCertificate), 1),
-            _ => (None, 1),
-        };
-        let fee = match kind {
-            Some(kind) => {
-                self.fees.fee(kind, copies, case.request.requester.category, case.request.fee_exemption.as_deref())
+        let (fee, copies) = match case.request.task.certificate() {
+            Some((kind, copies)) => {
+                let request = &case.request;
+                (self.fees.fee(kind, copies, request.requester.category, request.fee_exemption.as_deref()), copies)
             }
-            None => crate::fees::Fee { yen: 0, exemption: None },
+            None => (crate::fees::Fee { yen: 0, exemption: None }, 1),
         };
         self.store.issue_case(&session.actor, case_id, sheets, copies, &fee, now).await
     }

@@ -271,15 +271,12 @@ impl CoreError {
             CoreError::InquiryNotPending { state, .. } => format!("この照会はすでに「{}」です", state.label_ja()),
             CoreError::AnswerPastDeadline { deadline, .. } => format!(
                 "回答期限（{}）を過ぎているため回答書を受理できません。改めて登録の申請を受け付けてください",
-                crate::wareki::format_date_kanji(*deadline).unwrap_or_else(|_| deadline.to_string())
+                crate::wareki::date_label(*deadline)
             ),
             CoreError::CloseMismatch { lines } => {
                 format!("記録と実数が合いません：{}。理由を記入すると締めることができます", lines.join("／"))
             }
-            CoreError::DayAlreadyClosed { day } => format!(
-                "{}はすでに締め済みです",
-                crate::wareki::format_date_kanji(*day).unwrap_or_else(|_| day.to_string())
-            ),
+            CoreError::DayAlreadyClosed { day } => format!("{}はすでに締め済みです", crate::wareki::date_label(*day)),
             CoreError::ErasureNeedsSecondAdmin => "データの消去には、別の管理者の確認が必要です".to_string(),
             CoreError::FieldNotNeeded { field, .. } => {
                 format!("この案件では{}を表示できません（請求に含まれていない項目です）", field.label_ja())

@@ -234,32 +234,26 @@ impl PeriodReport {
     /// The report on A4 pages: totals, then one bar chart per breakdown.
     pub fn pages(&self) -> Vec<Page> {
         let text = Element::gothic_text;
-        let mut pages = vec![Page::a4()];
+        let mut pages = Vec::new();
+        let mut page = Page::a4();
         let mut y = 25.0;
-        let period = |date: Date| crate::wareki::format_date_kanji(date).unwrap_or_else(|_| date.to_string());
-        let current = |pages: &mut Vec<Page>| pages.len() - 1;
-        let index = current(&mut pages);
-        pages[index].elements.push(text(20.0, y, 18.0, format!("{}（窓口業務）", self.title_ja())));
+        let period = crate::wareki::date_label;
+        page.elements.push(text(20.0, y, 18.0, format!("{}（窓口業務）", self.title_ja())));
         y += 8.0;
-        pages[index].elements.push(text(
-            20.0,
-            y,
-            10.0,
-            format!("期間：{} 〜 {}", period(self.from), period(self.until)),
-        ));
+        page.elements.push(text(20.0, y, 10.0, format!("期間：{} 〜 {}", period(self.from), period(self.until))));
         y += 10.0;
         for (label, value) in self.totals() {
-            pages[index].elements.push(text(20.0, y, 10.0, label));
-            pages[index].elements.push(text(80.0, y, 10.0, value));
+            page.elements.push(text(20.0, y, 10.0, label));
+            page.elements.push(text(80.0, y, 10.0, value));
             y += 6.5;
         }
         if !self.audit_anchor.is_empty() {
             y += 4.0;
-            pages[index].elements.push(text(20.0, y, 11.0, "監査ログのチェックポイント（区の鍵で署名）".to_string()));
+            page.elements.push(text(20.0, y, 11.0, "監査ログのチェックポイント（区の鍵で署名）".to_string()));
             y += 7.0;
             for (label, value) in &self.audit_anchor {
-                pages[index].elements.push(text(25.0, y, 8.0, label.clone()));
-                pages[index].elements.push(text(60.0, y, 8.0, value.clone()));
+                page.elements.push(text(25.0, y, 8.0, label.clone()));
+                page.elements.push(text(60.0, y, 8.0, value.clone()));
                 y += 5.0;
             }
         }
@@ -269,11 +263,9 @@ impl PeriodReport {
         for (title, rows) in self.charts() {
             let height = 10.0 + rows.len().max(1) as f32 * 7.0;
             if y + height > 280.0 {
-                pages.push(Page::a4());
+                pages.push(std::mem::replace(&mut page, Page::a4()));
                 y = 25.0;
             }
-            let index = current(&mut pages);
-            let page = &mut pages[index];
             page.elements.push(text(20.0, y, 11.0, title.to_string()));
             y += 7.0;
             if rows.is_empty() {
@@ -298,6 +290,7 @@ impl PeriodReport {
             }
             y += 5.0;
         }
+        pages.push(page);
         pages
     }
 

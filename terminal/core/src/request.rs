@@ -387,6 +387,19 @@ impl TaskRequest {
             TaskRequest::Seal { .. } => TaskFamily::Seal,
         }
     }
+
+    /// The certificate this task ends in, and how many copies: the certificate asked for, the 印鑑登録証明書 of a
+    /// 印鑑登録証 read at the counter, or the 転出証明書 of a paper 転出. `None` for work that prints no certificate.
+    pub fn certificate(&self) -> Option<(CertificateKind, i64)> {
+        match self {
+            TaskRequest::Certificate(certificate) => Some((certificate.kind, i64::from(certificate.copies))),
+            TaskRequest::Seal { registration_number: Some(_), .. } => Some((CertificateKind::SealCertificate, 1)),
+            TaskRequest::Move { entry: MoveEntry::MoveOut { .. }, special_card_procedure: false } => {
+                Some((CertificateKind::MoveOutCertificate, 1))
+            }
+            _ => None,
+        }
+    }
 }
 
 /// A request as taken at the counter: who asks and what for.
@@ -524,5 +537,43 @@ impl CounterRequest {
         } else {
             asked
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jiff::civil::date;
+
+    #[test]
+    fn only_a_paper_move_out_ends_in_a_certificate_among_the_moves() {
+        let move_out = |special_card_procedure| TaskRequest::Move {
+            entry: MoveEntry::MoveOut {
+                persons: vec![PersonId(1)],
+                destination: "大阪府大阪市北区".into(),
+                planned_on: date(2026, 12, 1),
+                notified_on: date(2026, 11, 20),
+            },
+            special_card_procedure,
+        };
+        assert_eq!(move_out(false).certificate(), Some((CertificateKind::MoveOutCertificate, 1)));
+        assert_eq!(move_out(true).certificate(), None, "特例転出 prints nothing");
+        let household_change = TaskRequest::Move {
+            entry: MoveEntry::HouseholdChange {
+                household: HouseholdId(1),
+                new_head: PersonId(2),
+                relationships: vec![(PersonId(1), "妻".into())],
+                changed_on: date(2026, 11, 20),
+            },
+            special_card_procedure: false,
+        };
+        assert_eq!(household_change.certificate(), None, "a 世帯変更 prints no 転出証明書");
+        let seal = |registration_number: Option<String>| TaskRequest::Seal {
+            person: PersonId(1),
+            path: SealRegistrationPath::SameDay,
+            registration_number,
+        };
+        assert_eq!(seal(Some("00012345".into())).certificate(), Some((CertificateKind::SealCertificate, 1)));
+        assert_eq!(seal(None).certificate(), None, "a registration prints no certificate here");
     }
 }

@@ -466,6 +466,11 @@ impl fmt::Display for WarekiDate {
     }
 }
 
+/// A date for messages and reports: 和暦 in kanji, or ISO for a date before the first era in the table.
+pub fn date_label(date: Date) -> String {
+    format_date_kanji(date).unwrap_or_else(|_| date.to_string())
+}
+
 /// 西暦の日付を漢字の和暦で表記する (e.g. 2019-05-01 → 「令和元年5月1日」).
 pub fn format_date_kanji(date: Date) -> Result<String, WarekiError> {
     WarekiDate::from_gregorian(date).map(|w| w.format_kanji())

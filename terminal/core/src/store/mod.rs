@@ -577,8 +577,11 @@ pub async fn open_store(
     }
 }
 
-/// An `issuances` row as both backends return it.
+/// An `issuances` row (with the case's post) as both backends return it.
 type IssuanceRow = (i64, i64, i64, String, String, String, i64, i64, i64, i64, Option<String>);
+
+/// An [`IssuanceRow`] followed by the case's sealed request.
+type IssuedRequestRow = (i64, i64, i64, String, String, String, i64, i64, i64, i64, Option<String>, String);
 
 fn issuance_from_row(row: IssuanceRow) -> Issuance {
     let (
@@ -609,10 +612,11 @@ fn issuance_from_row(row: IssuanceRow) -> Issuance {
     }
 }
 
-/// A `seal_inquiries` row: (sent_on, deadline, state, decided_on).
+/// A `seal_inquiries` row: (case_id, sent_on, deadline, state, decided_on).
+type InquiryRow = (i64, String, String, String, Option<String>);
+
 fn inquiry_from_row(
-    case_id: i64,
-    (sent_on, deadline, state, decided_on): (String, String, String, Option<String>),
+    (case_id, sent_on, deadline, state, decided_on): InquiryRow,
 ) -> Result<crate::inquiry::SealInquiry, StoreError> {
     let date = |text: &str| {
         text.parse::<jiff::civil::Date>()
@@ -683,6 +687,21 @@ fn migration(steps: &[(i64, &'static str, &'static str)]) -> sqlx::migrate::Migr
             .collect(),
     )
 }
+
+/// The issuances query with the case's post, for a `WHERE` clause (and extra columns after the `IssuanceRow` ones).
+macro_rules! issuance_query {
+    ($extra_columns:literal, $where:literal) => {
+        concat!(
+            "SELECT i.id, i.case_id, i.issue_number, i.control_number, i.station, c.station, i.sheets, i.copies,
+                    i.issued_at_us, i.fee_yen, i.fee_exemption",
+            $extra_columns,
+            " FROM issuances i JOIN cases c ON c.id = i.case_id WHERE ",
+            $where,
+            " ORDER BY i.issue_number"
+        )
+    };
+}
+pub(crate) use issuance_query;
 
 /// The body shared by both implementations; the parameters are where the SQL dialects differ.
 macro_rules! store_impl {
@@ -1069,10 +1088,7 @@ macro_rules! store_impl {
                 tx.commit().await.map_err(StoreError::from)?;
                 // The database says the keys are gone before the file goes: a failure here leaves a file that the
                 // next `erase` destroys, never live keys the database has forgotten.
-                let mut ring = {
-                    let guard = self.keys.read().map_err(|_| StoreError::Corrupt("the data key lock was poisoned".to_string()))?;
-                    guard.ring.clone()
-                };
+                let mut ring = $crate::store::sealing::ring(&self.keys)?;
                 ring.destroy().map_err(StoreError::from)?;
                 $crate::store::sealing::replace(&self.keys, $crate::store::sealing::KeyState { ring, erased: true })?;
                 Ok(self.data_keys().await?.into_iter().filter(|key| key.destroyed_at_us.is_some()).collect())
@@ -1120,15 +1136,15 @@ macro_rules! store_impl {
                 use $crate::audit::AuditAction;
                 use $crate::inquiry::{InquiryState, in_time};
                 let mut tx = self.begin_write().await?;
-                let row: Option<(String, String, String, Option<String>)> =
-                    sqlx::query_as("SELECT sent_on, deadline, state, decided_on FROM seal_inquiries WHERE case_id = $1")
+                let row: Option<$crate::store::InquiryRow> =
+                    sqlx::query_as("SELECT case_id, sent_on, deadline, state, decided_on FROM seal_inquiries WHERE case_id = $1")
                         .bind(case_id)
                         .fetch_optional(&mut *tx)
                         .await?;
                 let Some(row) = row else {
                     return Err(CoreError::NotFound { what: "照会 of case", id: case_id.to_string() });
                 };
-                let mut inquiry = $crate::store::inquiry_from_row(case_id, row)?;
+                let mut inquiry = $crate::store::inquiry_from_row(row)?;
                 if inquiry.state != InquiryState::Pending {
                     return Err(CoreError::InquiryNotPending { case_id, state: inquiry.state });
                 }
@@ -1159,18 +1175,14 @@ macro_rules! store_impl {
             }
 
             async fn inquiries(&self, pending_only: bool) -> Result<Vec<$crate::inquiry::SealInquiry>, StoreError> {
-                let rows: Vec<(i64, String, String, String, Option<String>)> = sqlx::query_as(
+                let rows: Vec<$crate::store::InquiryRow> = sqlx::query_as(
                     "SELECT case_id, sent_on, deadline, state, decided_on FROM seal_inquiries
                      WHERE state = 'pending' OR NOT $1 ORDER BY deadline, case_id",
                 )
                 .bind(pending_only)
                 .fetch_all(&self.pool)
                 .await?;
-                rows.into_iter()
-                    .map(|(case_id, sent_on, deadline, state, decided_on)| {
-                        $crate::store::inquiry_from_row(case_id, (sent_on, deadline, state, decided_on))
-                    })
-                    .collect()
+                rows.into_iter().map($crate::store::inquiry_from_row).collect()
             }
 
             async fn compact(&self) -> Result<(), StoreError> {
@@ -1663,11 +1675,8 @@ macro_rules! store_impl {
             }
 
             async fn issuances(&self, case_id: i64) -> Result<Vec<Issuance>, StoreError> {
-                let rows: Vec<$crate::store::IssuanceRow> = sqlx::query_as(
-                    "SELECT i.id, i.case_id, i.issue_number, i.control_number, i.station, c.station, i.sheets, i.copies,
-                            i.issued_at_us, i.fee_yen, i.fee_exemption
-                     FROM issuances i JOIN cases c ON c.id = i.case_id WHERE i.case_id = $1 ORDER BY i.issue_number",
-                )
+                let rows: Vec<$crate::store::IssuanceRow> =
+                    sqlx::query_as($crate::store::issuance_query!("", "i.case_id = $1"))
                 .bind(case_id)
                 .fetch_all(&self.pool)
                 .await?;
@@ -1682,23 +1691,19 @@ macro_rules! store_impl {
                 at_us: i64,
             ) -> Result<Vec<(Issuance, $crate::request::CounterRequest)>, CoreError> {
                 let mut tx = self.begin_write().await?;
-                let rows: Vec<($crate::store::IssuanceRow, String)> = sqlx::query_as::<_, (i64, i64, i64, String, String, String, i64, i64, i64, i64, Option<String>, String)>(
-                    "SELECT i.id, i.case_id, i.issue_number, i.control_number, i.station, c.station, i.sheets, i.copies,
-                            i.issued_at_us, i.fee_yen, i.fee_exemption, c.request
-                     FROM issuances i JOIN cases c ON c.id = i.case_id
-                     WHERE i.issued_at_us >= $1 AND i.issued_at_us < $2 ORDER BY i.issue_number",
-                )
+                let rows: Vec<$crate::store::IssuedRequestRow> = sqlx::query_as($crate::store::issuance_query!(
+                    ", c.request",
+                    "i.issued_at_us >= $1 AND i.issued_at_us < $2"
+                ))
                 .bind(from_us)
                 .bind(until_us)
                 .fetch_all(&mut *tx)
-                .await?
-                .into_iter()
-                .map(|(a, b, c, d, e, f, g, h, i, j, k, request)| ((a, b, c, d, e, f, g, h, i, j, k), request))
-                .collect();
+                .await?;
                 let detail = serde_json::json!({ "what": "issued requests (本人通知)", "from_us": from_us, "until_us": until_us, "rows": rows.len() });
                 Self::append_in(&mut tx, &Self::record(actor, at_us, $crate::audit::AuditAction::CaseRead, "issuances".to_string(), detail)).await?;
                 let mut issued = Vec::with_capacity(rows.len());
-                for (row, stored) in rows {
+                for (id, case_id, issue_number, control_number, station, post, sheets, copies, issued_at, fee, exemption, stored) in rows {
+                    let row = (id, case_id, issue_number, control_number, station, post, sheets, copies, issued_at, fee, exemption);
                     let issuance = $crate::store::issuance_from_row(row);
                     let request = $crate::store::sealing::open_request(&self.keys, issuance.case_id, &stored)?;
                     issued.push((issuance, request));
@@ -1714,7 +1719,6 @@ macro_rules! store_impl {
                 until_us: i64,
                 at_us: i64,
             ) -> Result<Vec<$crate::report::ReportCase>, CoreError> {
-                use $crate::request::TaskRequest;
                 let mut tx = self.begin_write().await?;
                 let rows: Vec<(i64, String, i64, String, Option<i64>, Option<i64>)> = sqlx::query_as(
                     "SELECT c.id, c.station, c.created_at_us, c.request,
@@ -1731,11 +1735,7 @@ macro_rules! store_impl {
                 let mut cases = Vec::with_capacity(rows.len());
                 for (case_id, post, created_at_us, stored, submitted_at_us, approved_at_us) in rows {
                     let request = $crate::store::sealing::open_request(&self.keys, case_id, &stored)?;
-                    let certificate = match &request.task {
-                        TaskRequest::Certificate(certificate) => Some(certificate.kind),
-                        TaskRequest::Seal { registration_number: Some(_), .. } => Some($crate::request::CertificateKind::SealCertificate),
-                        _ => None,
-                    };
+                    let certificate = request.task.certificate().map(|(kind, _)| kind);
                     cases.push($crate::report::ReportCase {
                         case_id,
                         family: request.task.family(),
@@ -1864,12 +1864,10 @@ macro_rules! store_impl {
             }
 
             async fn issuances_between(&self, from_us: i64, until_us: i64) -> Result<Vec<Issuance>, StoreError> {
-                let rows: Vec<$crate::store::IssuanceRow> = sqlx::query_as(
-                    "SELECT i.id, i.case_id, i.issue_number, i.control_number, i.station, c.station, i.sheets, i.copies,
-                            i.issued_at_us, i.fee_yen, i.fee_exemption
-                     FROM issuances i JOIN cases c ON c.id = i.case_id
-                     WHERE i.issued_at_us >= $1 AND i.issued_at_us < $2 ORDER BY i.issue_number",
-                )
+                let rows: Vec<$crate::store::IssuanceRow> = sqlx::query_as($crate::store::issuance_query!(
+                    "",
+                    "i.issued_at_us >= $1 AND i.issued_at_us < $2"
+                ))
                 .bind(from_us)
                 .bind(until_us)
                 .fetch_all(&self.pool)

@@ -25,6 +25,11 @@ fn read(keys: &SharedKeys) -> Result<std::sync::RwLockReadGuard<'_, KeyState>, S
     keys.read().map_err(|_| StoreError::Corrupt("the data key lock was poisoned".to_string()))
 }
 
+/// A copy of the loaded key ring (erasure destroys its file, then installs the emptied ring).
+pub(crate) fn ring(keys: &SharedKeys) -> Result<DataKeyRing, StoreError> {
+    Ok(read(keys)?.ring.clone())
+}
+
 /// Replace the key state (opening, erasure).
 pub(crate) fn replace(keys: &SharedKeys, state: KeyState) -> Result<(), StoreError> {
     let mut guard = keys.write().map_err(|_| StoreError::Corrupt("the data key lock was poisoned".to_string()))?;
