@@ -4,6 +4,7 @@
 //! This crate knows nothing of cases, reviews, audit or devices; madoguchi's core drives it. There is no standard
 //! "write a 異動 entry" API for third-party terminals, so the port is the seam where a vendor integration plugs in.
 
+pub mod http;
 pub mod identifiers;
 pub mod port;
 pub mod postal;

@@ -327,10 +327,19 @@ pub enum MoveEntry {
         /// The new 世帯主.
         new_head: PersonId,
         /// New 続柄 per member.
-        relationships: Vec<(PersonId, String)>,
+        relationships: Vec<RelationshipChange>,
         /// 変更年月日.
         changed_on: Date,
     },
+}
+
+/// One member's new 続柄 in a 世帯変更.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RelationshipChange {
+    /// The member.
+    pub person: PersonId,
+    /// The new 続柄.
+    pub relationship: String,
 }
 
 /// A 異動 entry sent to the resident system, with the key that makes a resend harmless.
@@ -362,7 +371,8 @@ pub struct SealRegistration {
     pub person_id: PersonId,
     /// 登録年月日.
     pub registered_on: Date,
-    /// 印影: the impression as a PNG image.
+    /// 印影: the impression as a PNG image (base64 on the wire).
+    #[serde(with = "base64_bytes")]
     pub impression_png: Vec<u8>,
     /// 廃止年月日, if abolished.
     pub abolished_on: Option<Date>,
@@ -375,7 +385,8 @@ pub struct SealApplication {
     pub idempotency_key: String,
     /// Whose seal.
     pub person_id: PersonId,
-    /// 印影 as a PNG image.
+    /// 印影 as a PNG image (base64 on the wire).
+    #[serde(with = "base64_bytes")]
     pub impression_png: Vec<u8>,
     /// 登録年月日.
     pub registered_on: Date,
@@ -390,4 +401,21 @@ pub struct SealAbolition {
     pub registration_number: String,
     /// 廃止年月日.
     pub abolished_on: Date,
+}
+
+/// Binary values (the 印影 PNG) as standard base64 strings, so the JSON contract carries images as text rather
+/// than as arrays of numbers.
+mod base64_bytes {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::STANDARD;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&STANDARD.encode(bytes))
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u8>, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        STANDARD.decode(text.as_bytes()).map_err(serde::de::Error::custom)
+    }
 }

@@ -1,6 +1,8 @@
 //! madoguchi's end-to-end tests: one integration binary (see ARCHITECTURE.md, "Testing").
 
 mod certificates;
+mod http_adapter;
 mod reference_system;
 mod store_suite;
 mod support;
+mod training;

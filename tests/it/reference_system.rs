@@ -1,7 +1,7 @@
 //! The embedded reference resident system through the `ResidentSystem` port: searches, 異動 entries with
 //! idempotency keys, seal registrations, and the generator's determinism and character coverage.
 
-use backend_adapter::ResidentSystem as _;
+use backend_adapter::ResidentSystem;
 use backend_adapter::ResidentSystemError;
 use backend_adapter::reference::{GenerationOptions, ReferenceResidentSystem, generate};
 use backend_adapter::types::{
@@ -9,6 +9,8 @@ use backend_adapter::types::{
     SealApplication, SearchQuery, Sex,
 };
 use jiff::civil::date;
+
+use crate::support::HttpServer;
 
 async fn population(dir: &std::path::Path, seed: u64, households: u64) -> ReferenceResidentSystem {
     use std::sync::atomic::{AtomicU32, Ordering};
@@ -53,13 +55,10 @@ async fn generation_is_deterministic_and_covers_rare_characters() {
     assert!(!a.seal_numbers(5).await.expect("seals").is_empty());
 }
 
-#[tokio::test]
-async fn name_search_finds_kana_kanji_and_variants() {
-    let dir = tempfile::tempdir().expect("dir");
-    let residents = population(dir.path(), 3, 800).await;
+async fn name_search_finds_kana_kanji_and_variants(port: &dyn ResidentSystem) {
     for (prefix, must_contain) in [("やまだ", "山田"), ("ﾔﾏﾀﾞ", "山田"), ("山田", "山田"), ("高橋", "橋")]
     {
-        let hits = residents
+        let hits = port
             .search(&SearchQuery { name_prefix: Some(prefix.into()), limit: 200, ..Default::default() })
             .await
             .expect("search");
@@ -71,13 +70,13 @@ async fn name_search_finds_kana_kanji_and_variants() {
         };
         assert!(hits.iter().all(|h| matches(&h.name)), "{prefix}");
     }
-    let takahashi = residents
+    let takahashi = port
         .search(&SearchQuery { name_prefix: Some("高橋".into()), limit: 200, ..Default::default() })
         .await
         .expect("search");
     assert!(takahashi.iter().any(|h| h.name.family == "髙橋"), "高橋 finds 髙橋 (variant folding for search only)");
     let sample = &takahashi[0];
-    let by_birth = residents
+    let by_birth = port
         .search(&SearchQuery {
             name_prefix: Some("タカハシ".into()),
             birth_date: Some(sample.birth_date),
@@ -86,23 +85,38 @@ async fn name_search_finds_kana_kanji_and_variants() {
         .await
         .expect("search");
     assert!(by_birth.iter().all(|h| h.birth_date == sample.birth_date) && !by_birth.is_empty());
-    let person = residents.person(sample.id).await.expect("person");
-    let by_code = residents
+    let person = port.person(sample.id).await.expect("person");
+    let by_code = port
         .search(&SearchQuery { resident_code: Some(person.resident_code.as_str().into()), ..Default::default() })
         .await
         .expect("search");
     assert_eq!(by_code.len(), 1);
     assert_eq!(by_code[0].id, sample.id);
-    let by_address = residents
+    let by_address = port
         .search(&SearchQuery { address_prefix: Some(sample.address.town.clone()), ..Default::default() })
         .await
         .expect("search");
     assert!(by_address.iter().any(|h| h.household_id == sample.household_id));
-    let err = residents.search(&SearchQuery::default()).await.expect_err("empty query");
+    let err = port.search(&SearchQuery::default()).await.expect_err("empty query");
     assert!(matches!(err, ResidentSystemError::InvalidQuery(_)));
-    let err = residents.household(backend_adapter::types::HouseholdId(999_999)).await.expect_err("unknown");
+    let err = port.household(backend_adapter::types::HouseholdId(999_999)).await.expect_err("unknown");
     assert!(matches!(err, ResidentSystemError::NotFound { .. }));
     assert!(err.message_ja().contains("世帯"));
+}
+
+#[tokio::test]
+async fn name_search_finds_kana_kanji_and_variants_directly() {
+    let dir = tempfile::tempdir().expect("dir");
+    let residents = population(dir.path(), 3, 800).await;
+    name_search_finds_kana_kanji_and_variants(&residents).await;
+}
+
+#[tokio::test]
+async fn name_search_finds_kana_kanji_and_variants_over_the_http_contract() {
+    let dir = tempfile::tempdir().expect("dir");
+    let residents = population(dir.path(), 3, 800).await;
+    let server = HttpServer::start(residents.clone()).await;
+    name_search_finds_kana_kanji_and_variants(&server.client).await;
 }
 
 fn newcomer(family: &str, kana: &str) -> NewPerson {
@@ -129,11 +143,8 @@ fn newcomer(family: &str, kana: &str) -> NewPerson {
     }
 }
 
-#[tokio::test]
-async fn move_entries_apply_once_per_key() {
-    let dir = tempfile::tempdir().expect("dir");
-    let residents = population(dir.path(), 5, 50).await;
-    let address = residents.household(residents.household_ids(0, 1).await.expect("ids")[0]).await.expect("h").address;
+async fn move_entries_apply_once_per_key(residents: &ReferenceResidentSystem, port: &dyn ResidentSystem) {
+    let address = port.household(residents.household_ids(0, 1).await.expect("ids")[0]).await.expect("h").address;
     let submission = MoveSubmission {
         idempotency_key: "case-1".into(),
         entry: MoveEntry::MoveIn {
@@ -146,16 +157,14 @@ async fn move_entries_apply_once_per_key() {
         },
     };
     let before = residents.person_count().await.expect("count");
-    let first = residents.submit_move(&submission).await.expect("move in");
-    let again = residents.submit_move(&submission).await.expect("resend");
+    let first = port.submit_move(&submission).await.expect("move in");
+    let again = port.submit_move(&submission).await.expect("resend");
     assert_eq!(first, again, "a resend returns the first receipt");
     assert_eq!(residents.person_count().await.expect("count"), before + 1, "and applies nothing twice");
-    let person = residents.person(first.affected[0]).await.expect("person");
+    let person = port.person(first.affected[0]).await.expect("person");
     assert_eq!(person.name.family, "𠮷野", "the name is stored exactly");
-    let hits = residents
-        .search(&SearchQuery { name_prefix: Some("吉野".into()), ..Default::default() })
-        .await
-        .expect("search");
+    let hits =
+        port.search(&SearchQuery { name_prefix: Some("吉野".into()), ..Default::default() }).await.expect("search");
     assert!(hits.iter().any(|h| h.id == person.id));
 
     let out = MoveSubmission {
@@ -167,30 +176,42 @@ async fn move_entries_apply_once_per_key() {
             notified_on: date(2026, 11, 21),
         },
     };
-    residents.submit_move(&out).await.expect("move out");
-    let person = residents.person(person.id).await.expect("person");
+    port.submit_move(&out).await.expect("move out");
+    let person = port.person(person.id).await.expect("person");
     assert!(matches!(person.status, ResidentStatus::MovedOut { .. }));
     let twice = MoveSubmission { idempotency_key: "case-3".into(), ..out.clone() };
-    let err = residents.submit_move(&twice).await.expect_err("already moved out");
+    let err = port.submit_move(&twice).await.expect_err("already moved out");
     assert!(matches!(err, ResidentSystemError::Rejected { .. }));
     let wrong_kind = SealAbolition {
         idempotency_key: "case-2".into(),
         registration_number: "1".into(),
         abolished_on: date(2026, 11, 21),
     };
-    let err = residents.abolish_seal(&wrong_kind).await.expect_err("key reused for another kind");
+    let err = port.abolish_seal(&wrong_kind).await.expect_err("key reused for another kind");
     assert!(matches!(err, ResidentSystemError::Rejected { .. }));
 }
 
 #[tokio::test]
-async fn seals_register_once_per_adult_and_abolish() {
+async fn move_entries_apply_once_per_key_directly() {
     let dir = tempfile::tempdir().expect("dir");
-    let residents = population(dir.path(), 9, 60).await;
-    let address = residents.household(residents.household_ids(0, 1).await.expect("ids")[0]).await.expect("h").address;
+    let residents = population(dir.path(), 5, 50).await;
+    move_entries_apply_once_per_key(&residents, &residents).await;
+}
+
+#[tokio::test]
+async fn move_entries_apply_once_per_key_over_the_http_contract() {
+    let dir = tempfile::tempdir().expect("dir");
+    let residents = population(dir.path(), 5, 50).await;
+    let server = HttpServer::start(residents.clone()).await;
+    move_entries_apply_once_per_key(&residents, &server.client).await;
+}
+
+async fn seals_register_once_per_adult_and_abolish(residents: &ReferenceResidentSystem, port: &dyn ResidentSystem) {
+    let address = port.household(residents.household_ids(0, 1).await.expect("ids")[0]).await.expect("h").address;
     let mut child = newcomer("山田", "ヤマダ");
     child.birth_date = date(2015, 1, 1);
     child.relationship = "子".into();
-    let receipt = residents
+    let receipt = port
         .submit_move(&MoveSubmission {
             idempotency_key: "in".into(),
             entry: MoveEntry::MoveIn {
@@ -205,25 +226,24 @@ async fn seals_register_once_per_adult_and_abolish() {
         .await
         .expect("move in");
     let (adult, minor) = (receipt.affected[0], receipt.affected[1]);
-    let png =
-        residents.seal_by_number(&residents.seal_numbers(1).await.expect("n")[0]).await.expect("seal").impression_png;
+    let png = port.seal_by_number(&residents.seal_numbers(1).await.expect("n")[0]).await.expect("seal").impression_png;
     let apply = |key: &str, person| SealApplication {
         idempotency_key: key.into(),
         person_id: person,
         impression_png: png.clone(),
         registered_on: date(2026, 11, 20),
     };
-    let err = residents.register_seal(&apply("s0", minor)).await.expect_err("under 15");
+    let err = port.register_seal(&apply("s0", minor)).await.expect_err("under 15");
     assert!(err.message_ja().contains("15歳"));
-    let seal = residents.register_seal(&apply("s1", adult)).await.expect("register");
-    assert_eq!(residents.register_seal(&apply("s1", adult)).await.expect("resend"), seal);
-    let err = residents.register_seal(&apply("s2", adult)).await.expect_err("one seal per person");
+    let seal = port.register_seal(&apply("s1", adult)).await.expect("register");
+    assert_eq!(port.register_seal(&apply("s1", adult)).await.expect("resend"), seal);
+    let err = port.register_seal(&apply("s2", adult)).await.expect_err("one seal per person");
     assert!(err.message_ja().contains("一人一印"));
     let bad = SealApplication { impression_png: b"not an image".to_vec(), ..apply("s3", minor) };
-    assert!(residents.register_seal(&bad).await.is_err());
-    let found = residents.seal_by_number(&seal.registration_number).await.expect("lookup");
+    assert!(port.register_seal(&bad).await.is_err());
+    let found = port.seal_by_number(&seal.registration_number).await.expect("lookup");
     assert_eq!(found.person_id, adult);
-    let abolished = residents
+    let abolished = port
         .abolish_seal(&SealAbolition {
             idempotency_key: "a1".into(),
             registration_number: seal.registration_number.clone(),
@@ -232,8 +252,23 @@ async fn seals_register_once_per_adult_and_abolish() {
         .await
         .expect("abolish");
     assert_eq!(abolished.abolished_on, Some(date(2026, 11, 21)));
-    let err = residents.seal_by_number("00000000").await.expect_err("unknown number");
+    let err = port.seal_by_number("00000000").await.expect_err("unknown number");
     assert!(matches!(err, ResidentSystemError::NotFound { .. }));
+}
+
+#[tokio::test]
+async fn seals_register_once_per_adult_and_abolish_directly() {
+    let dir = tempfile::tempdir().expect("dir");
+    let residents = population(dir.path(), 9, 60).await;
+    seals_register_once_per_adult_and_abolish(&residents, &residents).await;
+}
+
+#[tokio::test]
+async fn seals_register_once_per_adult_and_abolish_over_the_http_contract() {
+    let dir = tempfile::tempdir().expect("dir");
+    let residents = population(dir.path(), 9, 60).await;
+    let server = HttpServer::start(residents.clone()).await;
+    seals_register_once_per_adult_and_abolish(&residents, &server.client).await;
 }
 
 #[tokio::test]

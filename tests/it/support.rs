@@ -194,3 +194,32 @@ pub async fn approve_pending_grants(counter: &Counter) {
         counter.decide_grant(&second, request.id, true).await.expect("approve grant");
     }
 }
+
+/// The reference resident system served over the HTTP contract on 127.0.0.1 by the real server, and a client for
+/// it. The server stops when this is dropped.
+pub struct HttpServer {
+    /// A client of the contract pointed at the server.
+    pub client: backend_adapter::http::HttpResidentSystem,
+    /// The server's base URL.
+    pub url: String,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+impl HttpServer {
+    pub async fn start(system: ReferenceResidentSystem) -> Self {
+        Self::serving(Arc::new(system)).await
+    }
+
+    /// Serve any resident system (a counting wrapper, say).
+    pub async fn serving(system: Arc<dyn backend_adapter::ResidentSystem>) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1");
+        let url = format!("http://{}", listener.local_addr().expect("address"));
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(backend_adapter::http::serve(listener, system, async move {
+            let _ = stopped.await;
+        }));
+        let config = backend_adapter::http::HttpClientConfig::new(&url).expect("url");
+        let client = backend_adapter::http::HttpResidentSystem::new(config).expect("client");
+        HttpServer { client, url, _stop: stop }
+    }
+}

@@ -550,8 +550,8 @@ impl ReferenceResidentSystem {
                 }
                 let mut affected = Vec::new();
                 for (index, mut person) in members.into_iter().enumerate() {
-                    if let Some((_, relation)) = relationships.iter().find(|(id, _)| *id == person.id) {
-                        person.relationship = relation.clone();
+                    if let Some(change) = relationships.iter().find(|change| change.person == person.id) {
+                        person.relationship = change.relationship.clone();
                     }
                     if person.id == *new_head {
                         person.relationship = "世帯主".to_string();
@@ -612,7 +612,12 @@ impl ResidentSystem for ReferenceResidentSystem {
     async fn search(&self, query: &SearchQuery) -> Result<Vec<PersonSummary>, ResidentSystemError> {
         let limit = match query.limit {
             0 => DEFAULT_LIMIT,
-            n => n.min(MAX_LIMIT),
+            n if n > MAX_LIMIT => {
+                return Err(ResidentSystemError::InvalidQuery(format!(
+                    "at most {MAX_LIMIT} hits may be asked for, not {n}"
+                )));
+            }
+            n => n,
         };
         let address_range = query.address_prefix.as_deref().map(search_key).filter(|k| !k.is_empty()).map(|key| {
             // Addresses are keyed from the prefecture on; accept a prefix given from the 町域 as well.

@@ -7,7 +7,6 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{Context as _, anyhow};
-use backend_adapter::ReferenceResidentSystem;
 use backend_adapter::reference::{GenerationOptions, GenerationSummary, generate};
 use backend_adapter::types::SearchQuery;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -15,6 +14,7 @@ use madoguchi_core::auth::{Role, hash_password};
 use madoguchi_core::certificate::CertificateProfile;
 use madoguchi_core::clock::SystemClock;
 use madoguchi_core::counter::{Counter, Session};
+use madoguchi_core::mode::{ResidentSystemSetting, RunMode, counter_for_mode};
 use madoguchi_core::request::IdentityDocument;
 use madoguchi_core::store::{NewUser, OpenMode, open_store, verify_audit_chain};
 
@@ -41,11 +41,15 @@ pub struct DemoArgs {
     /// Seed of the generated population (first run only).
     #[arg(long, default_value_t = 2026)]
     pub seed: u64,
+    /// The resident system: a reference store file (default: the data folder's generated population). The demo
+    /// terminal runs in training mode (研修), so a live resident system (an http:// URL) is refused.
+    #[arg(long, env = "MADOGUCHI_RESIDENT_SYSTEM")]
+    pub resident_system: Option<String>,
 }
 
 impl Default for DemoArgs {
     fn default() -> Self {
-        Self { data_dir: None, households: 2_000, seed: 2026 }
+        Self { data_dir: None, households: 2_000, seed: 2026, resident_system: None }
     }
 }
 
@@ -111,8 +115,14 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Set up (first run) or open the demo's data folder.
+/// Set up (first run) or open the demo's data folder. The demo is a training terminal: its store is marked
+/// training, only a reference resident system is used and every sheet carries 「見本」.
 pub async fn prepare(args: DemoArgs) -> anyhow::Result<DemoSetup> {
+    // A configured live resident system is refused before anything is created or generated.
+    let configured = args.resident_system.as_deref().map(ResidentSystemSetting::parse);
+    if let Some(setting) = &configured {
+        RunMode::Training.permits(setting)?;
+    }
     let data_dir = match args.data_dir {
         Some(dir) => dir,
         None => dirs::data_dir()
@@ -122,18 +132,19 @@ pub async fn prepare(args: DemoArgs) -> anyhow::Result<DemoSetup> {
     };
     std::fs::create_dir_all(&data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
     let residents_path = data_dir.join("residents.sqlite");
-    if !residents_path.exists() {
+    if configured.is_none() && !residents_path.exists() {
         println!("【デモ】住民データを生成しています（{} 世帯）…", args.households);
         let summary = generate_population(&residents_path, args.seed, args.households).await?;
         println!("  {} 世帯・{} 人を生成しました", summary.households, summary.persons);
     }
-    let residents = Arc::new(ReferenceResidentSystem::open(&residents_path).await.map_err(|e| anyhow!("{e}"))?);
+    let setting = configured.unwrap_or(ResidentSystemSetting::Reference(residents_path));
     let store_url = format!("sqlite://{}", data_dir.join("store.sqlite").display());
     let store = open_store(&store_url, OpenMode::CreateAndMigrate, None).await?;
-    // Demo mode: every sheet carries 「見本」.
+    // Training: every sheet carries 「見本」 (counter_for_mode enforces it whatever the profile says).
     let profile =
         CertificateProfile::generated(madoguchi_core::sample::demo_issuer(), true).map_err(|e| anyhow!("{e}"))?;
-    let counter = Counter::new(store.clone(), residents.clone(), Arc::new(SystemClock), profile);
+    let counter =
+        counter_for_mode(RunMode::Training, store.clone(), &setting, Arc::new(SystemClock), profile, "demo").await?;
     if !store.is_initialized().await? {
         let now = jiff::Timestamp::now().as_microsecond();
         let new_user = |(login_id, name, role, password): &(&str, &str, Role, &str)| -> anyhow::Result<NewUser> {

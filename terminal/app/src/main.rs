@@ -10,6 +10,7 @@ mod devices_cmd;
 mod erase_cmd;
 mod export_cmd;
 mod report_cmd;
+mod resident_system_cmd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -120,8 +121,9 @@ enum Command {
         #[command(subcommand)]
         command: ExportCommand,
     },
-    /// Reference resident system commands.
-    Residents {
+    /// The reference resident system: generate a population, serve it over the HTTP contract.
+    #[command(name = "resident-system", alias = "residents")]
+    ResidentSystem {
         #[command(subcommand)]
         command: ResidentsCommand,
     },
@@ -273,6 +275,15 @@ enum ResidentsCommand {
         #[arg(long, default_value_t = 2_000)]
         households: u64,
     },
+    /// Serve a reference store over the HTTP contract (backend-adapter/openapi.json) until Ctrl-C.
+    Serve {
+        /// Address to listen on (port 0: any free port; the address is printed).
+        #[arg(long, default_value = "127.0.0.1:8620")]
+        listen: std::net::SocketAddr,
+        /// The reference store (a path or sqlite:PATH), made by `resident-system generate`.
+        #[arg(long)]
+        database: String,
+    },
 }
 
 fn main() -> ExitCode {
@@ -354,7 +365,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Export { command: ExportCommand::Verify { file, manifest } } => {
             export_cmd::verify(&file, manifest.as_deref()).await
         }
-        Command::Residents { command: ResidentsCommand::Generate { out, seed, households } } => {
+        Command::ResidentSystem { command: ResidentsCommand::Serve { listen, database } } => {
+            resident_system_cmd::serve(listen, &resident_system_cmd::reference_store_path(&database)).await
+        }
+        Command::ResidentSystem { command: ResidentsCommand::Generate { out, seed, households } } => {
             let summary = demo::generate_population(&out, seed, households).await?;
             println!(
                 "generated {} households, {} persons ({} foreign residents, {} under support measures, {} seal registrations) into {}",

@@ -993,3 +993,97 @@ async fn a_copy_left_in_the_data_folder_makes_the_erasure_incomplete() {
     let content = String::from_utf8_lossy(&content.stdout);
     assert!(content.contains("不完全") && content.contains("検出 1 件"), "{content}");
 }
+
+/// `madoguchi resident-system serve` with the address it printed; killed when dropped.
+struct ServedResidents {
+    child: std::process::Child,
+    url: String,
+}
+
+impl Drop for ServedResidents {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn serve_residents(database: &str) -> ServedResidents {
+    use std::io::BufRead as _;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_madoguchi"))
+        .args(["resident-system", "serve", "--listen", "127.0.0.1:0", "--database", database])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit())
+        .spawn()
+        .expect("start the server");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut line = String::new();
+    std::io::BufReader::new(stdout).read_line(&mut line).expect("the server's first line");
+    let url = line
+        .split_whitespace()
+        .find(|word| word.starts_with("http://"))
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+        .to_string();
+    ServedResidents { child, url }
+}
+
+#[tokio::test]
+async fn the_reference_resident_system_is_served_over_its_http_contract() {
+    use backend_adapter::http::{HttpClientConfig, HttpResidentSystem};
+    let dir = tempfile::tempdir().expect("dir");
+    let residents_path = dir.path().join("residents.sqlite");
+    let residents_arg = residents_path.to_str().expect("utf-8 path");
+    let out = madoguchi(&["resident-system", "generate", "--out", residents_arg, "--households", "60"], &[]);
+    assert!(out.status.success(), "{}", text(&out));
+
+    let served = serve_residents(&format!("sqlite:{residents_arg}"));
+    let client = HttpResidentSystem::new(HttpClientConfig::new(&served.url).expect("url")).expect("client");
+    client.health().await.expect("the server answers its health check");
+    let direct = ReferenceResidentSystem::open(&residents_path).await.expect("residents");
+    let query =
+        backend_adapter::types::SearchQuery { name_prefix: Some("ヤ".into()), limit: 20, ..Default::default() };
+    let over_http = client.search(&query).await.expect("search over HTTP");
+    assert!(!over_http.is_empty());
+    assert_eq!(over_http, direct.search(&query).await.expect("search"), "the same answer as the store itself");
+    let household = client.household(over_http[0].household_id).await.expect("household over HTTP");
+    assert_eq!(household, direct.household(over_http[0].household_id).await.expect("household"));
+    drop(served);
+
+    let missing = dir.path().join("no-such.sqlite");
+    let out = madoguchi(
+        &["resident-system", "serve", "--listen", "127.0.0.1:0", "--database", missing.to_str().expect("utf-8")],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("no-such.sqlite"), "the error names the store: {}", text(&out));
+}
+
+#[test]
+fn the_demo_terminal_trains_and_refuses_a_live_resident_system_before_anything_starts() {
+    // A live resident system's address: bound, so a connection attempt would be seen, never accepted.
+    let live = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    live.set_nonblocking(true).expect("non-blocking");
+    let url = format!("http://{}", live.local_addr().expect("address"));
+    let dir = tempfile::tempdir().expect("dir");
+    let data = dir.path().join("demo");
+    let data_arg = data.to_str().expect("utf-8 path");
+    for (args, envs) in [
+        (vec!["demo", "--data-dir", data_arg, "--resident-system", &url], vec![]),
+        (vec!["terminal", "--data-dir", data_arg, "--resident-system", &url], vec![]),
+        (vec!["demo", "--data-dir", data_arg], vec![("MADOGUCHI_RESIDENT_SYSTEM", url.as_str())]),
+        (vec!["terminal", "--data-dir", data_arg], vec![("MADOGUCHI_RESIDENT_SYSTEM", url.as_str())]),
+    ] {
+        let out = madoguchi(&args, &envs);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", text(&out));
+        assert!(
+            text(&out).contains("training mode uses only the embedded reference resident system")
+                && text(&out).contains(&url),
+            "{args:?}: the reason, naming the refused adapter: {}",
+            text(&out)
+        );
+        assert!(!data.exists(), "{args:?}: nothing was created");
+    }
+    match live.accept() {
+        Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => {}
+        other => panic!("the training terminal contacted the live resident system: {other:?}"),
+    }
+}

@@ -764,3 +764,30 @@ async fn a_supervisor_sees_todays_figures_and_the_close_waits_for_the_explanatio
     assert_eq!(closed.explanation.as_deref(), Some("釣銭の渡し誤り（申告済み）"));
     assert!(notice_contains(harness.state(), "差異の理由を記録しました"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_training_terminal_says_so_on_every_screen_and_a_live_one_does_not() {
+    use madoguchi_core::mode::{ResidentSystemSetting, RunMode, counter_for_mode};
+    let mut world = world().await;
+    let live = world.counter.clone();
+    let reference = ResidentSystemSetting::Reference(world._dir.path().join("residents.sqlite"));
+    let profile = CertificateProfile::generated(madoguchi_core::sample::demo_issuer(), false).expect("profile");
+    world.counter =
+        counter_for_mode(RunMode::Training, live.store().clone(), &reference, world.clock.clone(), profile, "post-1")
+            .await
+            .expect("a training counter");
+    let banner = "研修モード（見本印刷・本番の住民記録には接続しません）";
+    for login in ["op1", "rev1", "aud1", "adm1"] {
+        let mut harness = terminal(&world, "post-1", false);
+        harness.run();
+        assert!(screen_text(&harness).contains(banner), "the login screen says 研修");
+        log_in(&mut harness, login);
+        harness.run();
+        assert!(screen_text(&harness).contains(banner), "{login}'s screen says 研修");
+    }
+    world.counter = live;
+    let mut harness = terminal(&world, "post-1", false);
+    log_in(&mut harness, "op1");
+    harness.run();
+    assert!(!screen_text(&harness).contains("研修"), "a live terminal shows no training banner");
+}

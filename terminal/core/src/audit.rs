@@ -82,11 +82,13 @@ pub enum AuditAction {
     PaperRecorded,
     /// The business day was closed (with the explanation of any mismatch).
     DayClosed,
+    /// The store's run mode (本番 or 研修) set by its first terminal.
+    RunModeSet,
 }
 
 impl AuditAction {
     /// Every action, in the order the auditor's filter lists them.
-    pub const ALL: [AuditAction; 33] = [
+    pub const ALL: [AuditAction; 34] = [
         AuditAction::StoreInitialized,
         AuditAction::UserCreated,
         AuditAction::RoleGranted,
@@ -120,6 +122,7 @@ impl AuditAction {
         AuditAction::SealInquiryExpired,
         AuditAction::PaperRecorded,
         AuditAction::DayClosed,
+        AuditAction::RunModeSet,
     ];
 
     /// 操作の種類 as the auditor's screen shows it.
@@ -158,6 +161,7 @@ impl AuditAction {
             AuditAction::SealInquiryExpired => "照会の期限切れ",
             AuditAction::PaperRecorded => "用紙の受払",
             AuditAction::DayClosed => "日計の締め",
+            AuditAction::RunModeSet => "運用区分の設定",
         }
     }
 
@@ -202,6 +206,7 @@ impl AuditAction {
             AuditAction::SealInquiryExpired => "seal.inquiry_expired",
             AuditAction::PaperRecorded => "paper.recorded",
             AuditAction::DayClosed => "day.closed",
+            AuditAction::RunModeSet => "store.run_mode_set",
         }
     }
 }
@@ -248,6 +253,29 @@ pub struct AuditRecord {
     pub subject: String,
     /// Canonical JSON detail.
     pub detail: serde_json::Value,
+}
+
+impl AuditRecord {
+    /// An entry made by madoguchi itself rather than a logged-in person (store set-up, the store's run mode, the
+    /// ward key's checkpoint), acting as `role` at `station`.
+    pub fn by_system(
+        at_us: i64,
+        station: &str,
+        role: &str,
+        action: AuditAction,
+        subject: &str,
+        detail: serde_json::Value,
+    ) -> AuditRecord {
+        AuditRecord {
+            at_us,
+            station: station.to_string(),
+            actor: crate::store::SYSTEM_ACTOR.to_string(),
+            role: role.to_string(),
+            action,
+            subject: subject.to_string(),
+            detail,
+        }
+    }
 }
 
 fn push_field(buffer: &mut Vec<u8>, field: &[u8]) {

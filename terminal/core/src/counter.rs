@@ -73,6 +73,8 @@ pub struct Counter {
     inquiry_days: u16,
     /// The ward's 手数料 table.
     fees: crate::fees::FeeTable,
+    /// 本番 or 研修 (set by [`crate::mode::counter_for_mode`]).
+    run_mode: crate::mode::RunMode,
 }
 
 impl std::fmt::Debug for dyn Store {
@@ -116,7 +118,20 @@ impl Counter {
             anomaly: AnomalyPolicy::default(),
             inquiry_days: crate::inquiry::DEFAULT_INQUIRY_DAYS,
             fees: crate::fees::FeeTable::demo(),
+            run_mode: crate::mode::RunMode::Live,
         }
+    }
+
+    /// Mark the counter as running in `mode` (the screens show a 研修 banner). Only
+    /// [`crate::mode::counter_for_mode`] sets training, after it has chosen the resident system and the profile.
+    pub(crate) fn with_run_mode(mut self, mode: crate::mode::RunMode) -> Self {
+        self.run_mode = mode;
+        self
+    }
+
+    /// 本番 or 研修.
+    pub fn run_mode(&self) -> crate::mode::RunMode {
+        self.run_mode
     }
 
     /// The store.

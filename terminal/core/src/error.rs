@@ -234,6 +234,21 @@ impl From<sqlx::Error> for CoreError {
     }
 }
 
+impl StoreError {
+    /// The message for the UI.
+    pub fn message_ja(&self) -> String {
+        match self {
+            StoreError::Refused(_) => "データベースがこの変更を拒否しました。内容を確認してください".to_string(),
+            StoreError::DataKeys(_) => {
+                "データ鍵で記録を開けません（鍵ファイルがない、別の鍵、または消去済みです）。管理者に連絡してください"
+                    .to_string()
+            }
+            StoreError::Erased => "この記録は契約終了により消去済みです。新しい業務には使えません".to_string(),
+            _ => "データベースに接続できません。入力内容は保持されています。管理者に連絡してください".to_string(),
+        }
+    }
+}
+
 impl CoreError {
     /// The message for the UI.
     pub fn message_ja(&self) -> String {
@@ -287,19 +302,7 @@ impl CoreError {
             CoreError::Layout(err) => err.message_ja(),
             CoreError::Render(_) => "証明書を作成できませんでした。システム管理者に連絡してください".to_string(),
             CoreError::ResidentSystem(err) => err.message_ja(),
-            CoreError::Store(StoreError::Refused(_)) => {
-                "データベースがこの変更を拒否しました。内容を確認してください".to_string()
-            }
-            CoreError::Store(StoreError::DataKeys(_)) => {
-                "データ鍵で記録を開けません（鍵ファイルがない、別の鍵、または消去済みです）。管理者に連絡してください"
-                    .to_string()
-            }
-            CoreError::Store(StoreError::Erased) => {
-                "この記録は契約終了により消去済みです。新しい業務には使えません".to_string()
-            }
-            CoreError::Store(_) => {
-                "データベースに接続できません。入力内容は保持されています。管理者に連絡してください".to_string()
-            }
+            CoreError::Store(err) => err.message_ja(),
         }
     }
 }

@@ -23,7 +23,7 @@ pub fn open_bytes(sealed: &[u8], passphrase: &str) -> Result<Vec<u8>, ExportErro
 }
 
 /// Every table of the store, in the order the bundle lists them.
-pub const EXPORT_TABLES: [&str; 18] = [
+pub const EXPORT_TABLES: [&str; 19] = [
     "users",
     "grants",
     "grant_requests",
@@ -42,6 +42,7 @@ pub const EXPORT_TABLES: [&str; 18] = [
     "seal_inquiries",
     "paper_movements",
     "day_closes",
+    "run_mode",
 ];
 
 /// Columns never exported.

@@ -19,6 +19,7 @@ pub mod fees;
 pub mod guard;
 pub mod inquiry;
 pub mod kana;
+pub mod mode;
 pub mod notice;
 pub mod policy;
 pub mod render;

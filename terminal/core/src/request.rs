@@ -562,7 +562,10 @@ mod tests {
             entry: MoveEntry::HouseholdChange {
                 household: HouseholdId(1),
                 new_head: PersonId(2),
-                relationships: vec![(PersonId(1), "妻".into())],
+                relationships: vec![backend_adapter::types::RelationshipChange {
+                    person: PersonId(1),
+                    relationship: "妻".into(),
+                }],
                 changed_on: date(2026, 11, 20),
             },
             special_card_procedure: false,

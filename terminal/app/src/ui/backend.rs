@@ -19,6 +19,7 @@ use madoguchi_core::auth::{Permission, Role, hash_password};
 use madoguchi_core::case::{CaseState, ReturnReason};
 use madoguchi_core::counter::{Counter, Session};
 use madoguchi_core::guard::{LockReason, TerminalGuard};
+use madoguchi_core::mode::RunMode;
 use madoguchi_core::render::raster;
 use madoguchi_core::request::CounterRequest;
 use madoguchi_core::store::{
@@ -258,6 +259,7 @@ pub enum Event {
 pub struct BackendHandle {
     commands: tokio::sync::mpsc::UnboundedSender<Command>,
     events: Receiver<Event>,
+    run_mode: RunMode,
 }
 
 impl BackendHandle {
@@ -270,6 +272,11 @@ impl BackendHandle {
     /// The next event, if one is waiting.
     pub fn try_recv(&self) -> Option<Event> {
         self.events.try_recv().ok()
+    }
+
+    /// 本番 or 研修: the counter's mode, fixed when it was wired.
+    pub fn run_mode(&self) -> RunMode {
+        self.run_mode
     }
 }
 
@@ -612,6 +619,7 @@ pub fn spawn(
     let (commands, mut receiver) = tokio::sync::mpsc::unbounded_channel::<Command>();
     let (events_tx, events) = channel();
     let station = station.to_string();
+    let run_mode = counter.run_mode();
     thread::spawn(move || {
         let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
             Ok(runtime) => runtime,
@@ -650,12 +658,12 @@ pub fn spawn(
             }
         });
     });
-    BackendHandle { commands, events }
+    BackendHandle { commands, events, run_mode }
 }
 
 /// A back end that is already closed: a terminal that has logged out replaces its handle with a fresh one.
 pub fn spawn_closed() -> BackendHandle {
     let (commands, _) = tokio::sync::mpsc::unbounded_channel();
     let (_, events) = channel();
-    BackendHandle { commands, events }
+    BackendHandle { commands, events, run_mode: RunMode::Live }
 }

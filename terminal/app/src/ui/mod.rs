@@ -565,7 +565,13 @@ impl TerminalApp {
 
     fn status_bar_ui(&mut self, ui: &mut egui::Ui) {
         ui.horizontal(|ui| {
-            if self.demo {
+            if self.backend.run_mode() == madoguchi_core::mode::RunMode::Training {
+                ui.label(
+                    RichText::new(" 研修モード（見本印刷・本番の住民記録には接続しません） ")
+                        .background_color(Color32::from_rgb(0xff, 0xd5, 0x4f))
+                        .strong(),
+                );
+            } else if self.demo {
                 ui.label(
                     RichText::new(" デモ（見本印刷） ").background_color(Color32::from_rgb(0xff, 0xd5, 0x4f)).strong(),
                 );

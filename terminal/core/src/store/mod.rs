@@ -393,6 +393,15 @@ pub trait Store: Send + Sync {
         at_us: i64,
     ) -> Result<Vec<(Issuance, CounterRequest)>, CoreError>;
 
+    /// The store's run mode (本番 or 研修): the one recorded, or `mode` — recorded now, with its audit row, by the
+    /// first terminal that opens the store. A store's mode never changes.
+    async fn claim_run_mode(
+        &self,
+        mode: crate::mode::RunMode,
+        station: &str,
+        at_us: i64,
+    ) -> Result<crate::mode::RunMode, StoreError>;
+
     /// Record security paper received (`spoiled` false) or spoiled with its reason at a printer station.
     async fn record_paper(
         &self,
@@ -911,20 +920,13 @@ macro_rules! store_impl {
                 if count > 0 {
                     return Err(StoreError::Refused("the store already has users; use an admin account to add more".into()).into());
                 }
-                let record = AuditRecord {
-                    at_us,
-                    station: station.to_string(),
-                    actor: $crate::store::SYSTEM_ACTOR.to_string(),
-                    role: "system".to_string(),
-                    action: $crate::audit::AuditAction::StoreInitialized,
-                    subject: "users".to_string(),
-                    detail: serde_json::json!({
-                        "users": admins.iter().map(|u| serde_json::json!({
-                            "login_id": u.login_id,
-                            "grants": u.grants.iter().map(|(r, _)| r.as_str()).collect::<Vec<_>>(),
-                        })).collect::<Vec<_>>()
-                    }),
-                };
+                let detail = serde_json::json!({
+                    "users": admins.iter().map(|u| serde_json::json!({
+                        "login_id": u.login_id,
+                        "grants": u.grants.iter().map(|(r, _)| r.as_str()).collect::<Vec<_>>(),
+                    })).collect::<Vec<_>>()
+                });
+                let record = AuditRecord::by_system(at_us, station, "system", $crate::audit::AuditAction::StoreInitialized, "users", detail);
                 Self::append_in(&mut tx, &record).await?;
                 for admin in admins {
                     let id = Self::insert_user(&mut tx, admin, at_us).await?;
@@ -1777,6 +1779,31 @@ macro_rules! store_impl {
                 .await?)
             }
 
+            async fn claim_run_mode(
+                &self,
+                mode: $crate::mode::RunMode,
+                station: &str,
+                at_us: i64,
+            ) -> Result<$crate::mode::RunMode, StoreError> {
+                let mut tx = self.begin_write().await?;
+                let recorded: Option<String> = sqlx::query_scalar("SELECT mode FROM run_mode WHERE id = 1").fetch_optional(&mut *tx).await?;
+                if let Some(recorded) = recorded {
+                    return $crate::mode::RunMode::parse(&recorded)
+                        .ok_or_else(|| StoreError::Corrupt(format!("unknown run mode {recorded:?}")));
+                }
+                let detail = serde_json::json!({ "mode": mode.as_str() });
+                let record = AuditRecord::by_system(at_us, station, "system", $crate::audit::AuditAction::RunModeSet, "store", detail);
+                let seq = Self::append_in(&mut tx, &record).await?;
+                sqlx::query("INSERT INTO run_mode (id, mode, set_at_us, audit_seq) VALUES (1, $1, $2, $3)")
+                    .bind(mode.as_str())
+                    .bind(at_us)
+                    .bind(seq)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(mode)
+            }
+
             async fn record_paper(
                 &self,
                 actor: &Actor,
@@ -2143,20 +2170,20 @@ pub async fn sign_audit_checkpoint(
         Ok(checkpoint) => checkpoint,
         Err(err) => return Ok(Err(err.into())),
     };
-    let record = AuditRecord {
+    let detail = serde_json::json!({
+        "size": checkpoint.size,
+        "head": hex::encode(checkpoint.head),
+        "key": checkpoint.key_id,
+        "checkpoint": checkpoint.to_text(),
+    });
+    let record = AuditRecord::by_system(
         at_us,
-        station: station.to_string(),
-        actor: SYSTEM_ACTOR.to_string(),
-        role: "ward-key".to_string(),
-        action: crate::audit::AuditAction::CheckpointSigned,
-        subject: "audit_log".to_string(),
-        detail: serde_json::json!({
-            "size": checkpoint.size,
-            "head": hex::encode(checkpoint.head),
-            "key": checkpoint.key_id,
-            "checkpoint": checkpoint.to_text(),
-        }),
-    };
+        station,
+        "ward-key",
+        crate::audit::AuditAction::CheckpointSigned,
+        "audit_log",
+        detail,
+    );
     store.append_audit(&record).await?;
     Ok(Ok(checkpoint))
 }

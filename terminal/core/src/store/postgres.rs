@@ -52,6 +52,7 @@ impl PgStore {
                 (7, "seal inquiries", include_str!("../../migrations/postgres/0007_seal_inquiries.sql")),
                 (8, "issuance fees", include_str!("../../migrations/postgres/0008_issuance_fees.sql")),
                 (9, "paper and day close", include_str!("../../migrations/postgres/0009_paper_and_day_close.sql")),
+                (10, "run mode", include_str!("../../migrations/postgres/0010_run_mode.sql")),
             ])
             .run(&pool)
             .await
