@@ -283,7 +283,7 @@ impl DeviceConfig {
                 simulated("post-1", true),
                 simulated("post-2", true),
                 simulated("post-3", true),
-                simulated("review-1", false),
+                simulated("review-1", true),
             ],
         }
     }

@@ -2,6 +2,7 @@
 
 mod certificates;
 mod http_adapter;
+mod print_queue;
 mod reference_system;
 mod store_suite;
 mod support;

@@ -19,33 +19,7 @@ use madoguchi_core::store::{CaseFilter, verify_audit_chain};
 use crate::support::{RawDb, TestStore, counter_with_users, login, residents, test_clock};
 use crate::{raw_exec, raw_i64};
 
-/// Generate `#[tokio::test]`s running `$behaviour` on SQLite and on PostgreSQL.
-macro_rules! on_both_backends {
-    ($($name:ident => $behaviour:ident;)*) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let store = crate::support::TestStore::sqlite().await;
-                    super::$behaviour(&store).await;
-                    store.cleanup().await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let Some(store) = crate::support::TestStore::postgres(stringify!($name)).await else { return };
-                    super::$behaviour(&store).await;
-                    store.cleanup().await;
-                }
-            )*
-        }
-    };
-}
-
-on_both_backends! {
+crate::on_both_backends! {
     a_case_goes_from_request_to_issue => case_goes_from_request_to_issue;
     the_preparer_cannot_approve => preparer_cannot_approve;
     an_approval_must_name_the_output_bytes => approval_must_name_output_bytes;

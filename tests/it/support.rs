@@ -223,3 +223,30 @@ impl HttpServer {
         HttpServer { client, url, _stop: stop }
     }
 }
+
+/// Generate `#[tokio::test]`s running `$behaviour` on SQLite and on PostgreSQL.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident => $behaviour:ident;)*) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let store = $crate::support::TestStore::sqlite().await;
+                    super::$behaviour(&store).await;
+                    store.cleanup().await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let Some(store) = $crate::support::TestStore::postgres(stringify!($name)).await else { return };
+                    super::$behaviour(&store).await;
+                    store.cleanup().await;
+                }
+            )*
+        }
+    };
+}

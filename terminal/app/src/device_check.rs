@@ -5,13 +5,11 @@
 use std::time::{Duration, Instant};
 
 use devices::ccid::{CcidReader, CcidReaderModel, RusbCcidIo};
-use devices::config::{
-    CardReaderConfig, DeviceConfig, LanguageConfig, PrinterConfig, PrinterTransport, SealReaderConfig,
-};
+use devices::config::{CardReaderConfig, DeviceConfig, PrinterConfig, PrinterTransport, SealReaderConfig};
 use devices::job::JobOutcome;
 use devices::magstripe::MagEvent;
 use devices::mynumber::{CardAttributes, MyNumberReader, Pin, Sex};
-use devices::pjl::{PrinterLanguage, TraySelection, wrap_job};
+use devices::pjl::{TraySelection, wrap_job};
 use devices::serial::{
     MagReaderConfig, MagReaderEvent, MagReaderPort, MagReaderSimulator, SerialPrinter, SerialPrinterConfig,
 };
@@ -163,14 +161,6 @@ fn test_seal_reader(reader: &Option<SealReaderConfig>) -> Result<String, String>
     Err("no card was read within 15 seconds".to_string())
 }
 
-fn language(config: LanguageConfig) -> PrinterLanguage {
-    match config {
-        LanguageConfig::PdfInPjl => PrinterLanguage::PdfInPjl,
-        LanguageConfig::Pcl5 => PrinterLanguage::Pcl5,
-        LanguageConfig::PostScript => PrinterLanguage::PostScript,
-    }
-}
-
 fn test_printer(station: &str, printer: &Option<PrinterConfig>) -> Result<String, String> {
     let Some(printer) = printer else { return Ok("no printer configured".into()) };
     let now = jiff::Zoned::now();
@@ -180,7 +170,8 @@ fn test_printer(station: &str, printer: &Option<PrinterConfig>) -> Result<String
     let tray =
         TraySelection::new(&printer.tray.pjl, printer.tray.pcl5, printer.tray.postscript).map_err(|e| e.to_string())?;
     let job_name = format!("TEST-{station}-{}", now.timestamp().as_second());
-    let job = wrap_job(&job_name, language(printer.language), &tray, &pdf).map_err(|e| e.to_string())?;
+    let job =
+        wrap_job(&job_name, crate::printing::language(printer.language), &tray, &pdf).map_err(|e| e.to_string())?;
     let outcome: JobOutcome = match &printer.connection {
         PrinterTransport::Simulator => {
             let model =

@@ -11,6 +11,7 @@ mod erase_cmd;
 mod export_cmd;
 mod report_cmd;
 mod resident_system_cmd;
+mod worker_cmd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -45,6 +46,8 @@ enum Command {
     },
     /// The headless demo: one 住民票の写し request walked through the whole review loop, audit chain verified.
     Demo(demo::DemoArgs),
+    /// The print worker of one printer station, headless: prints the station's queue, never a suspect job twice.
+    Worker(worker_cmd::WorkerArgs),
     /// Contract end: write the encrypted return export, destroy the data keys (two admins), rebuild the database
     /// files, scan the data folder for leftover resident data and write the deletion report (PDF).
     Erase(erase_cmd::EraseArgs),
@@ -323,6 +326,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Demo(args) => demo::run(args).await,
         Command::Erase(args) => erase_cmd::run(&args).await,
+        Command::Worker(args) => worker_cmd::run(&args).await,
         Command::Report { store, user, from, until, pdf, csv, checkpoint, public_key } => {
             let until = until.unwrap_or_else(|| from.clone());
             let anchor = checkpoint.as_deref().zip(public_key.as_deref());
@@ -392,9 +396,9 @@ async fn terminal(
     policy: Option<&std::path::Path>,
     fees: Option<&std::path::Path>,
 ) -> anyhow::Result<ExitCode> {
-    use std::sync::{Arc, Mutex};
+    use std::sync::Arc;
 
-    use devices::usb_printer::{PrinterClassIo, UsbPrinter, UsbPrinterModel};
+    use devices::usb_printer::UsbPrinterModel;
     use madoguchi_app::ui::{TerminalApp, backend, install_theme};
     use madoguchi_core::policy::SecurityPolicy;
 
@@ -409,9 +413,10 @@ async fn terminal(
         None => madoguchi_core::fees::FeeTable::demo(),
     };
     let setup = demo::prepare(args).await?;
-    let model = UsbPrinterModel::new("MFG:madoguchi;MDL:Simulated certificate printer;CMD:PJL,PDF;CLS:PRINTER;");
-    let printer: backend::StationPrinter =
-        Arc::new(Mutex::new(UsbPrinter::new(Box::new(model) as Box<dyn PrinterClassIo>)));
+    let model = UsbPrinterModel::new(madoguchi_app::printing::SIMULATOR_DEVICE_ID);
+    let printer: backend::StationPrinter = madoguchi_app::printing::UsbCertificatePrinter::pdf_in_pjl(Box::new(model))
+        .map_err(anyhow::Error::msg)?
+        .shared();
     let accounts = demo::demo_account_list();
     let counter = setup.counter.with_anomaly_policy(policy.anomaly).with_fee_table(fees);
     let idle_lock = policy.idle_lock;

@@ -41,6 +41,35 @@ fn text(output: &Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
 }
 
+/// A counter on a store `madoguchi init` made (admins admin/admin2), with `users` (password "a-long-password")
+/// created by one admin and approved by the other.
+async fn counter_with_users(
+    store: Arc<dyn madoguchi_core::store::Store>,
+    residents: Arc<ReferenceResidentSystem>,
+    users: &[(&str, Role)],
+) -> Counter {
+    let issuer = Issuer {
+        municipality: "新宿区".into(), head_title: "新宿区長".into(), head_name: "試験 太郎".into()
+    };
+    let profile = CertificateProfile::generated(issuer, false).expect("profile");
+    let counter = Counter::new(store, residents, Arc::new(SystemClock), profile);
+    let admin = counter.login("admin", "first-admin-pass", Role::Admin, "admin-pc").await.expect("admin login");
+    for (login, role) in users {
+        let user = NewUser {
+            login_id: (*login).into(),
+            display_name: (*login).into(),
+            password_hash: hash_password("a-long-password").expect("hash"),
+            grants: vec![(*role, None)],
+        };
+        counter.create_user(&admin, user).await.expect("create user");
+    }
+    let second = counter.login("admin2", "second-admin-pass", Role::Admin, "admin-pc").await.expect("second admin");
+    for request in counter.grant_requests(&second, true).await.expect("pending") {
+        counter.decide_grant(&second, request.id, true).await.expect("approve");
+    }
+    counter
+}
+
 /// Generate residents and initialize the store through the CLI, then run one case to issue through the core.
 async fn issued_case(dir: &Path, database: &str) -> i64 {
     issued_case_for(dir, database, "請求 太郎").await
@@ -65,25 +94,8 @@ async fn issued_case_for(dir: &Path, database: &str, requester_name: &str) -> i6
     let store =
         open_store(database, OpenMode::CreateAndMigrate, pg_data_keys(database).as_deref()).await.expect("open store");
     let residents = Arc::new(ReferenceResidentSystem::open(&residents_path).await.expect("residents"));
-    let issuer = Issuer {
-        municipality: "新宿区".into(), head_title: "新宿区長".into(), head_name: "試験 太郎".into()
-    };
-    let profile = CertificateProfile::generated(issuer, false).expect("profile");
-    let counter = Counter::new(store, residents.clone(), Arc::new(SystemClock), profile);
-    let admin = counter.login("admin", "first-admin-pass", Role::Admin, "admin-pc").await.expect("admin login");
-    for (login, role) in [("op1", Role::Operator), ("rev1", Role::Reviewer)] {
-        let user = NewUser {
-            login_id: login.into(),
-            display_name: login.into(),
-            password_hash: hash_password("a-long-password").expect("hash"),
-            grants: vec![(role, None)],
-        };
-        counter.create_user(&admin, user).await.expect("create user");
-    }
-    let second = counter.login("admin2", "second-admin-pass", Role::Admin, "admin-pc").await.expect("second admin");
-    for request in counter.grant_requests(&second, true).await.expect("pending") {
-        counter.decide_grant(&second, request.id, true).await.expect("approve");
-    }
+    let counter =
+        counter_with_users(store, residents.clone(), &[("op1", Role::Operator), ("rev1", Role::Reviewer)]).await;
     let operator = counter.login("op1", "a-long-password", Role::Operator, "post-1").await.expect("operator");
     let reviewer = counter.login("rev1", "a-long-password", Role::Reviewer, "review-1").await.expect("reviewer");
 
@@ -1086,4 +1098,185 @@ fn the_demo_terminal_trains_and_refuses_a_live_resident_system_before_anything_s
         Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => {}
         other => panic!("the training terminal contacted the live resident system: {other:?}"),
     }
+}
+
+/// The multi-process test's child processes: this test binary run again with this variable naming the role.
+const COUNTER_ROLE_VAR: &str = "MADOGUCHI_TEST_COUNTER_ROLE";
+const MULTI_PROCESS_TEST: &str =
+    "three_operator_processes_and_a_reviewer_share_one_postgres_queue_and_one_worker_prints_each_case_exactly_once";
+const CASES_PER_OPERATOR: usize = 100;
+
+/// One counter process: `operator N` hands over CASES_PER_OPERATOR 住民票の写し at post-N; `reviewer` approves and
+/// issues everything submitted until 3 × CASES_PER_OPERATOR are issued. Store, keys and residents come from the
+/// environment.
+async fn counter_process(role: &str) {
+    let database = std::env::var("MADOGUCHI_TEST_DATABASE").expect("database");
+    let keys = std::env::var("MADOGUCHI_DATA_KEYS").expect("keys");
+    let residents_path = std::env::var("MADOGUCHI_TEST_RESIDENTS").expect("residents");
+    let store = open_store(&database, OpenMode::CreateAndMigrate, Some(Path::new(&keys))).await.expect("store");
+    let residents = Arc::new(ReferenceResidentSystem::open(Path::new(&residents_path)).await.expect("residents"));
+    let issuer = Issuer {
+        municipality: "新宿区".into(), head_title: "新宿区長".into(), head_name: "試験 太郎".into()
+    };
+    let profile = CertificateProfile::generated(issuer, false).expect("profile");
+    let counter = Counter::new(store, residents.clone(), Arc::new(SystemClock), profile);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(900);
+    match role.split_once(' ') {
+        Some(("operator", post)) => {
+            let session =
+                counter.login(&format!("op{post}"), "a-long-password", Role::Operator, &format!("post-{post}")).await;
+            let session = session.expect("operator login");
+            let mut households = Vec::new();
+            for id in residents.household_ids(0, 60).await.expect("ids") {
+                if residents.household(id).await.expect("household").members.iter().all(|m| !m.support_measure) {
+                    households.push(id);
+                }
+            }
+            for i in 0..CASES_PER_OPERATOR {
+                let household = households[(i * 3 + post.len()) % households.len()];
+                let request = madoguchi_core::sample::own_household_copy_request(
+                    household,
+                    "請求 太郎",
+                    "東京都新宿区西新宿二丁目8番1号",
+                    IdentityDocument::DriversLicence,
+                );
+                let case_id = counter.open_case(&session, request).await.expect("open");
+                counter.prepare_and_submit(&session, case_id).await.expect("hand over");
+            }
+        }
+        Some(("reviewer", total)) => {
+            let total: usize = total.parse().expect("total");
+            let session = counter.login("rev1", "a-long-password", Role::Reviewer, "review-1").await.expect("login");
+            let filter = madoguchi_core::store::CaseFilter {
+                states: vec![madoguchi_core::case::CaseState::Submitted],
+                station: None,
+                limit: 1000,
+            };
+            let mut issued = 0;
+            while issued < total {
+                assert!(std::time::Instant::now() < deadline, "the reviewer issued only {issued} of {total}");
+                let waiting = counter.queue(&session, &filter).await.expect("queue");
+                if waiting.is_empty() {
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+                for case in waiting {
+                    let (_, output) = counter.review(&session, case.id).await.expect("review");
+                    counter.approve(&session, case.id, output.sha256).await.expect("approve");
+                    counter.issue(&session, case.id, 1).await.expect("issue");
+                    issued += 1;
+                }
+            }
+        }
+        _ => panic!("unknown counter role {role:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_operator_processes_and_a_reviewer_share_one_postgres_queue_and_one_worker_prints_each_case_exactly_once()
+{
+    if let Ok(role) = std::env::var(COUNTER_ROLE_VAR) {
+        counter_process(&role).await;
+        return;
+    }
+    let Some(db) = PgTestDatabase::create("madoguchi_multi", MULTI_PROCESS_TEST).await else { return };
+    let dir = tempfile::tempdir().expect("dir");
+    let residents_path = dir.path().join("residents.sqlite");
+    let residents_arg = residents_path.to_str().expect("utf-8 path");
+    let out =
+        madoguchi(&["resident-system", "generate", "--out", residents_arg, "--seed", "5", "--households", "60"], &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    let admins =
+        [("MADOGUCHI_ADMIN_PASSWORD", "first-admin-pass"), ("MADOGUCHI_SECOND_ADMIN_PASSWORD", "second-admin-pass")];
+    let out = madoguchi(&["init", "--database", &db.url], &admins);
+    assert!(out.status.success(), "{}", text(&out));
+    let keys = pg_data_keys(&db.url).expect("keys path");
+    let store = open_store(&db.url, OpenMode::CreateAndMigrate, Some(&keys)).await.expect("store");
+    let residents = Arc::new(ReferenceResidentSystem::open(&residents_path).await.expect("residents"));
+    let users = [("op1", Role::Operator), ("op2", Role::Operator), ("op3", Role::Operator), ("rev1", Role::Reviewer)];
+    let counter = counter_with_users(store.clone(), residents, &users).await;
+
+    // The print worker of the review station, its simulated printer keeping every job as a file.
+    let spool = dir.path().join("spool");
+    let mut worker = Command::new(env!("CARGO_BIN_EXE_madoguchi"))
+        .args(["worker", "--station", "review-1", "--database", &db.url, "--spool", spool.to_str().expect("utf-8")])
+        .env("MADOGUCHI_DATA_KEYS", &keys)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("start the worker");
+    let total = 3 * CASES_PER_OPERATOR;
+    let roles =
+        ["operator 1".to_string(), "operator 2".to_string(), "operator 3".to_string(), format!("reviewer {total}")];
+    let counters: Vec<(String, std::process::Child)> = roles
+        .iter()
+        .map(|role| {
+            let child = Command::new(std::env::current_exe().expect("this test binary"))
+                .args(["--exact", MULTI_PROCESS_TEST, "--nocapture", "--test-threads", "1"])
+                .env(COUNTER_ROLE_VAR, role)
+                .env("MADOGUCHI_TEST_DATABASE", &db.url)
+                .env("MADOGUCHI_DATA_KEYS", &keys)
+                .env("MADOGUCHI_TEST_RESIDENTS", &residents_path)
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("start a counter process");
+            (role.clone(), child)
+        })
+        .collect();
+    for (role, child) in counters {
+        let out = child.wait_with_output().expect("wait");
+        assert!(out.status.success(), "{role}: {}", text(&out));
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+    let jobs = loop {
+        let jobs = store.print_jobs(Some("review-1")).await.expect("jobs");
+        let printed = jobs.iter().filter(|job| job.state == madoguchi_core::store::PrintJobState::Printed).count();
+        if printed == total || std::time::Instant::now() > deadline {
+            break jobs;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    worker.kill().ok();
+    worker.wait().ok();
+
+    assert_eq!(jobs.len(), total, "one job per issued case");
+    assert!(
+        jobs.iter().all(|job| job.state == madoguchi_core::store::PrintJobState::Printed && job.attempts == 1),
+        "every job printed on its one attempt: {:?}",
+        jobs.iter()
+            .filter(|job| job.attempts != 1 || job.state != madoguchi_core::store::PrintJobState::Printed)
+            .collect::<Vec<_>>()
+    );
+    let cases = store
+        .cases(&madoguchi_core::store::CaseFilter { states: Vec::new(), station: None, limit: 1000 })
+        .await
+        .expect("cases");
+    assert_eq!(cases.len(), total);
+    for post in ["post-1", "post-2", "post-3"] {
+        assert_eq!(cases.iter().filter(|case| case.station == post).count(), CASES_PER_OPERATOR, "{post}");
+    }
+    // Each printed job is exactly one issuance's approved bytes, received once by the printer.
+    let mut spooled: Vec<String> = std::fs::read_dir(&spool)
+        .expect("spool")
+        .map(|entry| entry.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    spooled.sort();
+    assert_eq!(spooled.len(), total, "the printer received {} jobs for {total} cases", spooled.len());
+    let reviewer = counter.login("rev1", "a-long-password", Role::Reviewer, "check").await.expect("login");
+    let tray = devices::pjl::TraySelection::new("TRAY2", 1, 0).expect("tray");
+    let mut issue_numbers = std::collections::BTreeSet::new();
+    for case in &cases {
+        let issuances = store.issuances(case.id).await.expect("issuances");
+        assert_eq!(issuances.len(), 1, "case {} issued once", case.id);
+        let name = madoguchi_core::print::job_name(case.id, issuances[0].issue_number);
+        assert!(issue_numbers.insert(issuances[0].issue_number), "発行番号 {} twice", issuances[0].issue_number);
+        let received = std::fs::read(spool.join(format!("{name}.1.pjl"))).expect("the job's one spool file");
+        let (_, output) = counter.review(&reviewer, case.id).await.expect("output");
+        let expected =
+            devices::pjl::wrap_job(&name, devices::pjl::PrinterLanguage::PdfInPjl, &tray, &output.bytes).expect("job");
+        assert!(received == expected, "case {}: the printer received other bytes than approved", case.id);
+    }
+    let out = madoguchi(&["audit", "verify", "--database", &db.url], &[]);
+    assert!(out.status.success(), "the audit chain verifies: {}", text(&out));
+    db.drop().await;
 }

@@ -4,14 +4,14 @@
 //! also checks that each visible input has an accessible name and that no character lacks a glyph (kittest
 //! panics on either).
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use backend_adapter::ReferenceResidentSystem;
 use backend_adapter::ResidentSystem as _;
 use backend_adapter::reference::{GenerationOptions, generate};
 use devices::pjl::{PrinterLanguage, TraySelection, wrap_job};
-use devices::usb_printer::{PrinterClassIo, UsbPrinter, UsbPrinterModel};
+use devices::usb_printer::UsbPrinterModel;
 use egui::Key;
 use egui_kittest::Harness;
 use egui_kittest::kittest::{NodeT as _, Queryable as _};
@@ -89,8 +89,11 @@ fn terminal_with_idle_lock(
     with_printer: bool,
     idle_lock: Duration,
 ) -> Harness<'static, TerminalApp> {
-    let printer: Option<backend::StationPrinter> = with_printer
-        .then(|| Arc::new(Mutex::new(UsbPrinter::new(Box::new(world.printer.clone()) as Box<dyn PrinterClassIo>))));
+    let printer: Option<backend::StationPrinter> = with_printer.then(|| {
+        madoguchi_app::printing::UsbCertificatePrinter::pdf_in_pjl(Box::new(world.printer.clone()))
+            .expect("printer")
+            .shared()
+    });
     let backend = backend::spawn(
         world.counter.clone(),
         station,

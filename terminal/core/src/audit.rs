@@ -84,11 +84,19 @@ pub enum AuditAction {
     DayClosed,
     /// The store's run mode (本番 or 研修) set by its first terminal.
     RunModeSet,
+    /// A print worker claimed a job (the approved bytes are read for the printer).
+    PrintClaimed,
+    /// Every byte of a job reached the printer.
+    PrintPrinted,
+    /// Nothing of a job was sent (the printer was not ready); it waits in the queue again.
+    PrintRequeued,
+    /// A job's outcome is unknown (bytes left, or the worker stopped mid-job): staff must decide; never resent.
+    PrintSuspect,
 }
 
 impl AuditAction {
     /// Every action, in the order the auditor's filter lists them.
-    pub const ALL: [AuditAction; 34] = [
+    pub const ALL: [AuditAction; 38] = [
         AuditAction::StoreInitialized,
         AuditAction::UserCreated,
         AuditAction::RoleGranted,
@@ -123,6 +131,10 @@ impl AuditAction {
         AuditAction::PaperRecorded,
         AuditAction::DayClosed,
         AuditAction::RunModeSet,
+        AuditAction::PrintClaimed,
+        AuditAction::PrintPrinted,
+        AuditAction::PrintRequeued,
+        AuditAction::PrintSuspect,
     ];
 
     /// 操作の種類 as the auditor's screen shows it.
@@ -162,6 +174,10 @@ impl AuditAction {
             AuditAction::PaperRecorded => "用紙の受払",
             AuditAction::DayClosed => "日計の締め",
             AuditAction::RunModeSet => "運用区分の設定",
+            AuditAction::PrintClaimed => "印刷開始",
+            AuditAction::PrintPrinted => "印刷完了",
+            AuditAction::PrintRequeued => "印刷待ちに戻す",
+            AuditAction::PrintSuspect => "印刷結果不明",
         }
     }
 
@@ -207,6 +223,10 @@ impl AuditAction {
             AuditAction::PaperRecorded => "paper.recorded",
             AuditAction::DayClosed => "day.closed",
             AuditAction::RunModeSet => "store.run_mode_set",
+            AuditAction::PrintClaimed => "print.claimed",
+            AuditAction::PrintPrinted => "print.printed",
+            AuditAction::PrintRequeued => "print.requeued",
+            AuditAction::PrintSuspect => "print.suspect",
         }
     }
 }

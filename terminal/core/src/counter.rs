@@ -134,6 +134,11 @@ impl Counter {
         self.run_mode
     }
 
+    /// The print worker of `station`'s printer on this counter's store and clock; `worker` names it in the journal.
+    pub fn print_worker(&self, station: &str, worker: &str) -> crate::print::PrintWorker {
+        crate::print::PrintWorker::new(self.store.clone(), self.clock.clone(), station, worker)
+    }
+
     /// The store.
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store

@@ -23,7 +23,7 @@ pub fn open_bytes(sealed: &[u8], passphrase: &str) -> Result<Vec<u8>, ExportErro
 }
 
 /// Every table of the store, in the order the bundle lists them.
-pub const EXPORT_TABLES: [&str; 19] = [
+pub const EXPORT_TABLES: [&str; 20] = [
     "users",
     "grants",
     "grant_requests",
@@ -43,6 +43,7 @@ pub const EXPORT_TABLES: [&str; 19] = [
     "paper_movements",
     "day_closes",
     "run_mode",
+    "print_jobs",
 ];
 
 /// Columns never exported.

@@ -22,6 +22,7 @@ pub mod kana;
 pub mod mode;
 pub mod notice;
 pub mod policy;
+pub mod print;
 pub mod render;
 pub mod report;
 pub mod request;

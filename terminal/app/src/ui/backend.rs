@@ -3,17 +3,15 @@
 //! the resident system or a device.
 
 use std::sync::mpsc::{Receiver, Sender, channel};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, PoisonError};
 use std::thread;
 use std::time::Duration;
 
 use backend_adapter::types::{PersonSummary, SearchQuery};
 use devices::config::DeviceConfig;
-use devices::job::{Delivery, JobOutcome};
-use devices::pjl::{PrinterLanguage, TraySelection, wrap_job};
+use devices::job::JobOutcome;
 use devices::status::DeviceStatus;
 use devices::usb::{UsbEnumerator, WatcherThread, spawn_watcher};
-use devices::usb_printer::{PrinterClassIo, UsbPrinter};
 use madoguchi_core::audit::AuditEntry;
 use madoguchi_core::auth::{Permission, Role, hash_password};
 use madoguchi_core::case::{CaseState, ReturnReason};
@@ -23,7 +21,8 @@ use madoguchi_core::mode::RunMode;
 use madoguchi_core::render::raster;
 use madoguchi_core::request::CounterRequest;
 use madoguchi_core::store::{
-    AuditFilter, CaseFilter, CaseRecord, CaseSummary, GrantRequest, Incident, NewUser, Output, UserRecord,
+    AuditFilter, CaseFilter, CaseRecord, CaseSummary, GrantRequest, Incident, NewUser, Output, PrintJobState,
+    UserRecord,
 };
 
 use crate::device_check::{self, DeviceRole};
@@ -90,6 +89,8 @@ pub enum Command {
     },
     /// Print the approved output and record the issue.
     Issue(i64),
+    /// Print what waits in this station's queue (after the printer was made ready).
+    ResumePrinting,
     /// The stations and their devices, and the certificate profile (administrators).
     ListStations,
     /// Users and grants (administrators).
@@ -198,6 +199,9 @@ pub enum Event {
     PrintFailed {
         /// Case.
         case_id: i64,
+        /// Whether the outcome is unknown (the job is suspect and will not be sent again) rather than nothing sent
+        /// (the job waits in the queue).
+        suspect: bool,
         /// What happened.
         outcome: JobOutcome,
     },
@@ -281,7 +285,7 @@ impl BackendHandle {
 }
 
 /// The station's certificate printer as the back end uses it.
-pub type StationPrinter = Arc<Mutex<UsbPrinter<Box<dyn PrinterClassIo>>>>;
+pub type StationPrinter = madoguchi_core::print::SharedPrinter;
 
 struct Worker {
     counter: Counter,
@@ -294,6 +298,12 @@ struct Worker {
     /// The USB bus watcher (none: no device is ever seen, so a user with a registered key cannot log in).
     bus: Option<WatcherThread>,
     guard: TerminalGuard,
+}
+
+/// A core error as the UI shows it, logged once here in English.
+fn ja(e: madoguchi_core::error::CoreError) -> String {
+    tracing::warn!("{e}");
+    e.message_ja()
 }
 
 impl Worker {
@@ -314,10 +324,6 @@ impl Worker {
     }
 
     async fn dispatch(&mut self, command: Command) -> Result<(), String> {
-        let ja = |e: madoguchi_core::error::CoreError| {
-            tracing::warn!("{e}");
-            e.message_ja()
-        };
         match command {
             Command::Login { login_id, password } => {
                 let session = self.counter.login_any_role(&login_id, &password, &self.station).await.map_err(ja)?;
@@ -400,28 +406,17 @@ impl Worker {
             }
             Command::Issue(case_id) => {
                 let session = self.session().ok_or("ログインしてください")?.clone();
-                let (_, output) = self.counter.review(&session, case_id).await.map_err(ja)?;
                 let printer = self.printer.clone().ok_or("この端末には証明書プリンターが設定されていません")?;
-                let tray = TraySelection::new("TRAY2", 1, 0).map_err(|e| e.message_ja())?;
-                let job_name = format!("C{case_id}-N{}", output.issue_number.unwrap_or(0));
-                let job =
-                    wrap_job(&job_name, PrinterLanguage::PdfInPjl, &tray, &output.bytes).map_err(|e| e.message_ja())?;
-                let outcome = tokio::task::spawn_blocking(move || {
-                    printer.lock().unwrap_or_else(PoisonError::into_inner).send_job(&job, Duration::from_secs(30))
-                })
-                .await
-                .map_err(|e| e.to_string())?;
-                if outcome.outcome != Delivery::Delivered {
-                    self.emit(Event::PrintFailed { case_id, outcome });
-                    return Ok(());
-                }
-                let issuance = self.counter.issue(&session, case_id, 1).await.map_err(ja)?;
-                self.emit(Event::Issued {
-                    case_id,
-                    issue_number: issuance.issue_number,
-                    control_number: issuance.control_number,
-                });
-                self.refresh().await?;
+                // The issuance and its print job are one transaction; the station's worker then prints the queue
+                // (this case, and any job an earlier attempt left waiting) — a sheet whose outcome is unknown is
+                // never sent again.
+                self.counter.issue(&session, case_id, 1).await.map_err(ja)?;
+                self.print_queue(&session, &printer).await?;
+            }
+            Command::ResumePrinting => {
+                let session = self.session().ok_or("ログインしてください")?.clone();
+                let printer = self.printer.clone().ok_or("この端末には証明書プリンターが設定されていません")?;
+                self.print_queue(&session, &printer).await?;
             }
             Command::ListStations => {
                 let session = self.session().ok_or("ログインしてください")?.clone();
@@ -555,6 +550,29 @@ impl Worker {
         self.emit(Event::Locked(message));
     }
 
+    /// Print this station's queue until it is empty or a job does not print (the printer is not ready, or the
+    /// outcome is unknown: that job is suspect and the queue stops for staff).
+    async fn print_queue(&mut self, session: &Session, printer: &StationPrinter) -> Result<(), String> {
+        let worker = self.counter.print_worker(&session.actor.station, &format!("terminal:{}", self.station));
+        while let Some(report) = worker.print_next(printer).await.map_err(ja)? {
+            if report.state == PrintJobState::Printed {
+                self.emit(Event::Issued {
+                    case_id: report.case_id,
+                    issue_number: report.issue_number,
+                    control_number: report.control_number,
+                });
+            } else {
+                self.emit(Event::PrintFailed {
+                    case_id: report.case_id,
+                    suspect: report.state == PrintJobState::Suspect,
+                    outcome: report.outcome,
+                });
+                break;
+            }
+        }
+        self.refresh().await
+    }
+
     async fn refresh(&mut self) -> Result<(), String> {
         let Some(session) = self.session().cloned() else { return Ok(()) };
         let role = session.actor.role;
@@ -641,6 +659,14 @@ pub fn spawn(
             guard,
         };
         runtime.block_on(async move {
+            if worker.printer.is_some() {
+                // Jobs this station's worker left mid-send (the terminal stopped) become suspect, never resent.
+                let print_worker =
+                    worker.counter.print_worker(&worker.station, &format!("terminal:{}", worker.station));
+                if let Err(err) = print_worker.recover().await {
+                    tracing::error!(%err, "the print queue could not be checked at start");
+                }
+            }
             let mut bus_ticks = tokio::time::interval(BUS_DRAIN_INTERVAL);
             loop {
                 tokio::select! {

@@ -434,14 +434,15 @@ impl TerminalApp {
                 ));
                 self.review = None;
             }
-            Event::PrintFailed { case_id, outcome } => {
-                let what = if outcome.delivered == 0 {
-                    "印刷されていません。プリンターを確認してから再度交付してください".to_string()
-                } else {
+            Event::PrintFailed { case_id, suspect, outcome } => {
+                let what = if suspect {
                     format!(
-                        "印刷結果が不明です（{}バイト送信済み）。用紙を確認し、職員の判断を待ってください",
+                        "印刷結果が不明です（{}バイト送信済み）。自動では再印刷しません。用紙を確認し、職員の判断を待ってください",
                         outcome.delivered
                     )
+                } else {
+                    "印刷されていません。印刷待ちに戻しました。プリンターを確認してから F10 で印刷を再開してください"
+                        .to_string()
                 };
                 self.notice = Some(Notice {
                     error: true,

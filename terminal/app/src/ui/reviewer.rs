@@ -75,7 +75,12 @@ impl TerminalApp {
                 }
                 let issue = ui.button("交付・印刷（F10）").clicked() || ui.input(|i| i.key_pressed(Key::F10));
                 if issue {
-                    self.backend.send(Command::Issue(case_id));
+                    // An issued case is already in the print queue: F10 resumes printing, never issues twice.
+                    self.backend.send(if review.case.state == CaseState::Issued {
+                        Command::ResumePrinting
+                    } else {
+                        Command::Issue(case_id)
+                    });
                 }
             });
             ui.horizontal(|ui| {

@@ -213,6 +213,97 @@ pub struct AuditFilter {
     pub limit: u32,
 }
 
+/// Where a print job stands (`print_jobs.state`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PrintJobState {
+    /// Waiting for the printer station's worker.
+    Queued,
+    /// Claimed: bytes may be on their way.
+    Sending,
+    /// Every byte reached the printer.
+    Printed,
+    /// The outcome is unknown: staff decide; never sent again by the queue.
+    Suspect,
+}
+
+impl PrintJobState {
+    /// The stored form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PrintJobState::Queued => "queued",
+            PrintJobState::Sending => "sending",
+            PrintJobState::Printed => "printed",
+            PrintJobState::Suspect => "suspect",
+        }
+    }
+
+    /// The stored form read back.
+    pub fn parse(text: &str) -> Option<PrintJobState> {
+        [PrintJobState::Queued, PrintJobState::Sending, PrintJobState::Printed, PrintJobState::Suspect]
+            .into_iter()
+            .find(|state| state.as_str() == text)
+    }
+
+    /// 印刷待ち, 印刷中, 印刷済み, 印刷結果不明.
+    pub fn label_ja(self) -> &'static str {
+        match self {
+            PrintJobState::Queued => "印刷待ち",
+            PrintJobState::Sending => "印刷中",
+            PrintJobState::Printed => "印刷済み",
+            PrintJobState::Suspect => "印刷結果不明",
+        }
+    }
+}
+
+/// How a claimed print job ended at the printer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PrintEnd {
+    /// Every byte was delivered.
+    Printed,
+    /// Not one byte left the host: the job waits in the queue again.
+    NothingSent,
+    /// Some bytes may have left: suspect.
+    Unknown,
+}
+
+/// A job a print worker has claimed: the approved bytes and the numbers printed on them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimedPrintJob {
+    /// Job id.
+    pub id: i64,
+    /// The case.
+    pub case_id: i64,
+    /// 発行番号.
+    pub issue_number: i64,
+    /// 管理番号.
+    pub control_number: String,
+    /// This claim's attempt (1 for the first).
+    pub attempt: i64,
+    /// The approved PDF, checked against the approved SHA-256.
+    pub pdf: Vec<u8>,
+}
+
+/// A print job as listed (no resident data).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrintJobRow {
+    /// Job id.
+    pub id: i64,
+    /// The case.
+    pub case_id: i64,
+    /// The issuance it prints.
+    pub issuance_id: i64,
+    /// The station whose worker prints it.
+    pub printer_station: String,
+    /// Where it stands.
+    pub state: PrintJobState,
+    /// Claims so far.
+    pub attempts: i64,
+    /// The worker of the last claim.
+    pub worker: Option<String>,
+    /// Last change.
+    pub updated_at_us: i64,
+}
+
 /// An issued certificate.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Issuance {
@@ -401,6 +492,36 @@ pub trait Store: Send + Sync {
         station: &str,
         at_us: i64,
     ) -> Result<crate::mode::RunMode, StoreError>;
+
+    /// Claim the oldest queued print job of `station` for `worker` (state `sending`, with its audit row, committed
+    /// before the bytes are returned); `None` when nothing waits. Two workers never get the same job.
+    async fn claim_print_job(
+        &self,
+        station: &str,
+        worker: &str,
+        at_us: i64,
+    ) -> Result<Option<ClaimedPrintJob>, CoreError>;
+
+    /// Record how `worker`'s claimed job ended: printed, back to the queue (nothing sent) or suspect.
+    async fn finish_print_job(
+        &self,
+        job_id: i64,
+        worker: &str,
+        end: PrintEnd,
+        detail: serde_json::Value,
+        at_us: i64,
+    ) -> Result<PrintJobState, CoreError>;
+
+    /// Make every job of `station` left `sending` (its worker stopped mid-job) suspect; their ids.
+    async fn suspect_unfinished_print_jobs(
+        &self,
+        station: &str,
+        worker: &str,
+        at_us: i64,
+    ) -> Result<Vec<i64>, CoreError>;
+
+    /// The print jobs, of one printer station or all, oldest first.
+    async fn print_jobs(&self, station: Option<&str>) -> Result<Vec<PrintJobRow>, StoreError>;
 
     /// Record security paper received (`spoiled` false) or spoiled with its reason at a printer station.
     async fn record_paper(
@@ -714,7 +835,7 @@ pub(crate) use issuance_query;
 
 /// The body shared by both implementations; the parameters are where the SQL dialects differ.
 macro_rules! store_impl {
-    ($store:ident, $db:ty, backend = $backend:expr, begin = $begin:expr, serialize = $serialize:expr, read_head = $read_head:expr, next_case_id = $next_case_id:expr) => {
+    ($store:ident, $db:ty, backend = $backend:expr, begin = $begin:expr, serialize = $serialize:expr, read_head = $read_head:expr, next_case_id = $next_case_id:expr, claim_print_job = $claim_print_job:expr) => {
         impl $store {
             /// Begin a write transaction that holds the store's single writer lock from its first statement, so
             /// counters read inside it (case ids, issue numbers, the audit head) cannot race another writer.
@@ -1599,6 +1720,18 @@ macro_rules! store_impl {
                 .bind(fee.exemption.as_deref())
                 .fetch_one(&mut *tx)
                 .await?;
+                // The sheet goes to the queue of the issuing station's printer in the same transaction.
+                sqlx::query(
+                    "INSERT INTO print_jobs (issuance_id, case_id, printer_station, state, attempts, updated_at_us, audit_seq)
+                     VALUES ($1, $2, $3, 'queued', 0, $4, $5)",
+                )
+                .bind(id)
+                .bind(case_id)
+                .bind(&actor.station)
+                .bind(at_us)
+                .bind(seq)
+                .execute(&mut *tx)
+                .await?;
                 Self::set_state(&mut tx, case_id, next, seq, at_us).await?;
                 tx.commit().await.map_err(StoreError::from)?;
                 Ok(Issuance {
@@ -1802,6 +1935,124 @@ macro_rules! store_impl {
                     .await?;
                 tx.commit().await?;
                 Ok(mode)
+            }
+
+            async fn claim_print_job(&self, station: &str, worker: &str, at_us: i64) -> Result<Option<ClaimedPrintJob>, CoreError> {
+                let mut tx = self.begin_write().await?;
+                let job: Option<(i64, i64, i64, i64)> = sqlx::query_as($claim_print_job).bind(station).fetch_optional(&mut *tx).await?;
+                let Some((job_id, case_id, issuance_id, attempts)) = job else {
+                    return Ok(None);
+                };
+                let (issue_number, control_number, sha): (i64, String, Vec<u8>) =
+                    sqlx::query_as("SELECT issue_number, control_number, output_sha256 FROM issuances WHERE id = $1")
+                        .bind(issuance_id)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                let sha256 = hash32(&sha)?;
+                let bytes: Vec<u8> = sqlx::query_scalar("SELECT bytes FROM outputs WHERE case_id = $1 AND sha256 = $2 ORDER BY id DESC LIMIT 1")
+                    .bind(case_id)
+                    .bind(sha.as_slice())
+                    .fetch_one(&mut *tx)
+                    .await?;
+                let attempt = attempts + 1;
+                let detail = serde_json::json!({ "job": job_id, "worker": worker, "attempt": attempt, "issue_number": issue_number, "control_number": control_number });
+                let record = AuditRecord::by_system(at_us, station, "print-worker", $crate::audit::AuditAction::PrintClaimed, &subject_of_case(case_id), detail);
+                let seq = Self::append_in(&mut tx, &record).await?;
+                sqlx::query("UPDATE print_jobs SET state = 'sending', attempts = $2, worker = $3, updated_at_us = $4, audit_seq = $5 WHERE id = $1")
+                    .bind(job_id)
+                    .bind(attempt)
+                    .bind(worker)
+                    .bind(at_us)
+                    .bind(seq)
+                    .execute(&mut *tx)
+                    .await?;
+                // Opened before the commit: a key or hash problem leaves the job queued, not claimed.
+                let (pdf, _) = $crate::store::sealing::open_output(&self.keys, case_id, &sha256, bytes, None)?;
+                tx.commit().await.map_err(StoreError::from)?;
+                Ok(Some(ClaimedPrintJob { id: job_id, case_id, issue_number, control_number, attempt, pdf }))
+            }
+
+            async fn finish_print_job(
+                &self,
+                job_id: i64,
+                worker: &str,
+                end: PrintEnd,
+                detail: serde_json::Value,
+                at_us: i64,
+            ) -> Result<PrintJobState, CoreError> {
+                let mut tx = self.begin_write().await?;
+                let row: Option<(i64, String, String, Option<String>)> =
+                    sqlx::query_as("SELECT case_id, printer_station, state, worker FROM print_jobs WHERE id = $1")
+                        .bind(job_id)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                let Some((case_id, station, state, claimed_by)) = row else {
+                    return Err(CoreError::NotFound { what: "print job", id: job_id.to_string() });
+                };
+                if state != PrintJobState::Sending.as_str() || claimed_by.as_deref() != Some(worker) {
+                    return Err(StoreError::Refused(format!("print job {job_id} is {state}, not being sent by {worker}")).into());
+                }
+                let (action, next) = match end {
+                    PrintEnd::Printed => ($crate::audit::AuditAction::PrintPrinted, PrintJobState::Printed),
+                    PrintEnd::NothingSent => ($crate::audit::AuditAction::PrintRequeued, PrintJobState::Queued),
+                    PrintEnd::Unknown => ($crate::audit::AuditAction::PrintSuspect, PrintJobState::Suspect),
+                };
+                let detail = serde_json::json!({ "job": job_id, "worker": worker, "printer": detail });
+                let record = AuditRecord::by_system(at_us, &station, "print-worker", action, &subject_of_case(case_id), detail);
+                let seq = Self::append_in(&mut tx, &record).await?;
+                sqlx::query("UPDATE print_jobs SET state = $2, updated_at_us = $3, audit_seq = $4 WHERE id = $1")
+                    .bind(job_id)
+                    .bind(next.as_str())
+                    .bind(at_us)
+                    .bind(seq)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await.map_err(StoreError::from)?;
+                Ok(next)
+            }
+
+            async fn suspect_unfinished_print_jobs(&self, station: &str, worker: &str, at_us: i64) -> Result<Vec<i64>, CoreError> {
+                let mut tx = self.begin_write().await?;
+                let jobs: Vec<(i64, i64, Option<String>)> = sqlx::query_as(
+                    "SELECT id, case_id, worker FROM print_jobs WHERE printer_station = $1 AND state = 'sending' ORDER BY id",
+                )
+                .bind(station)
+                .fetch_all(&mut *tx)
+                .await?;
+                for (job_id, case_id, claimed_by) in &jobs {
+                    let detail = serde_json::json!({
+                        "job": job_id,
+                        "worker": claimed_by,
+                        "found_by": worker,
+                        "reason": "the job was claimed but its outcome was never recorded",
+                    });
+                    let record = AuditRecord::by_system(at_us, station, "print-worker", $crate::audit::AuditAction::PrintSuspect, &subject_of_case(*case_id), detail);
+                    let seq = Self::append_in(&mut tx, &record).await?;
+                    sqlx::query("UPDATE print_jobs SET state = 'suspect', updated_at_us = $2, audit_seq = $3 WHERE id = $1")
+                        .bind(job_id)
+                        .bind(at_us)
+                        .bind(seq)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await.map_err(StoreError::from)?;
+                Ok(jobs.into_iter().map(|(id, ..)| id).collect())
+            }
+
+            async fn print_jobs(&self, station: Option<&str>) -> Result<Vec<PrintJobRow>, StoreError> {
+                let rows: Vec<(i64, i64, i64, String, String, i64, Option<String>, i64)> = sqlx::query_as(
+                    "SELECT id, case_id, issuance_id, printer_station, state, attempts, worker, updated_at_us FROM print_jobs
+                     WHERE $1 IS NULL OR printer_station = $1 ORDER BY id",
+                )
+                .bind(station)
+                .fetch_all(&self.pool)
+                .await?;
+                rows.into_iter()
+                    .map(|(id, case_id, issuance_id, printer_station, state, attempts, worker, updated_at_us)| {
+                        let state = PrintJobState::parse(&state).ok_or_else(|| StoreError::Corrupt(format!("print job {id} is in state {state:?}")))?;
+                        Ok(PrintJobRow { id, case_id, issuance_id, printer_station, state, attempts, worker, updated_at_us })
+                    })
+                    .collect()
             }
 
             async fn record_paper(

@@ -6,9 +6,9 @@ use sqlx::Postgres;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 
 use super::{
-    Actor, AuditFilter, AuditRow, Backend, CaseFilter, CaseRecord, CaseSummary, Issuance, NewCase, NewOutput, NewUser,
-    OpenMode, Output, ReservedNumbers, Store, UserRecord, audit_entry_from_row, hash32, migration, store_impl,
-    subject_of_case,
+    Actor, AuditFilter, AuditRow, Backend, CaseFilter, CaseRecord, CaseSummary, ClaimedPrintJob, Issuance, NewCase,
+    NewOutput, NewUser, OpenMode, Output, PrintEnd, PrintJobRow, PrintJobState, ReservedNumbers, Store, UserRecord,
+    audit_entry_from_row, hash32, migration, store_impl, subject_of_case,
 };
 use crate::audit::{AuditEntry, AuditRecord};
 use crate::auth::Role;
@@ -53,6 +53,7 @@ impl PgStore {
                 (8, "issuance fees", include_str!("../../migrations/postgres/0008_issuance_fees.sql")),
                 (9, "paper and day close", include_str!("../../migrations/postgres/0009_paper_and_day_close.sql")),
                 (10, "run mode", include_str!("../../migrations/postgres/0010_run_mode.sql")),
+                (11, "print jobs", include_str!("../../migrations/postgres/0011_print_jobs.sql")),
             ])
             .run(&pool)
             .await
@@ -76,7 +77,8 @@ store_impl!(
     begin = "BEGIN ISOLATION LEVEL READ COMMITTED",
     serialize = Some("SELECT seq FROM audit_head WHERE id = 1 FOR UPDATE"),
     read_head = "SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE",
-    next_case_id = "SELECT nextval('case_ids')"
+    next_case_id = "SELECT nextval('case_ids')",
+    claim_print_job = "SELECT id, case_id, issuance_id, attempts FROM print_jobs WHERE printer_station = $1 AND state = 'queued' ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED"
 );
 
 impl PgStore {

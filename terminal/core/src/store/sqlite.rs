@@ -9,9 +9,9 @@ use sqlx::Sqlite;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
 use super::{
-    Actor, AuditFilter, AuditRow, Backend, CaseFilter, CaseRecord, CaseSummary, Issuance, NewCase, NewOutput, NewUser,
-    OpenMode, Output, ReservedNumbers, Store, UserRecord, audit_entry_from_row, hash32, migration, store_impl,
-    subject_of_case,
+    Actor, AuditFilter, AuditRow, Backend, CaseFilter, CaseRecord, CaseSummary, ClaimedPrintJob, Issuance, NewCase,
+    NewOutput, NewUser, OpenMode, Output, PrintEnd, PrintJobRow, PrintJobState, ReservedNumbers, Store, UserRecord,
+    audit_entry_from_row, hash32, migration, store_impl, subject_of_case,
 };
 use crate::audit::{AuditEntry, AuditRecord};
 use crate::auth::Role;
@@ -61,6 +61,7 @@ impl SqliteStore {
                 (8, "issuance fees", include_str!("../../migrations/sqlite/0008_issuance_fees.sql")),
                 (9, "paper and day close", include_str!("../../migrations/sqlite/0009_paper_and_day_close.sql")),
                 (10, "run mode", include_str!("../../migrations/sqlite/0010_run_mode.sql")),
+                (11, "print jobs", include_str!("../../migrations/sqlite/0011_print_jobs.sql")),
             ])
             .run(&pool)
             .await
@@ -85,7 +86,8 @@ store_impl!(
     begin = "BEGIN IMMEDIATE",
     serialize = None::<&'static str>,
     read_head = "SELECT seq, hash FROM audit_head WHERE id = 1",
-    next_case_id = "SELECT coalesce(max(id), 0) + 1 FROM cases"
+    next_case_id = "SELECT coalesce(max(id), 0) + 1 FROM cases",
+    claim_print_job = "SELECT id, case_id, issuance_id, attempts FROM print_jobs WHERE printer_station = $1 AND state = 'queued' ORDER BY id LIMIT 1"
 );
 
 impl SqliteStore {
