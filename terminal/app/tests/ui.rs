@@ -779,7 +779,7 @@ async fn a_training_terminal_says_so_on_every_screen_and_a_live_one_does_not() {
         counter_for_mode(RunMode::Training, live.store().clone(), &reference, world.clock.clone(), profile, "post-1")
             .await
             .expect("a training counter");
-    let banner = "研修モード（見本印刷・本番の住民記録には接続しません）";
+    let banner = "研修モード（見本印刷）";
     for login in ["op1", "rev1", "aud1", "adm1"] {
         let mut harness = terminal(&world, "post-1", false);
         harness.run();

@@ -568,7 +568,7 @@ impl TerminalApp {
         ui.horizontal(|ui| {
             if self.backend.run_mode() == madoguchi_core::mode::RunMode::Training {
                 ui.label(
-                    RichText::new(" 研修モード（見本印刷・本番の住民記録には接続しません） ")
+                    RichText::new(" 研修モード（見本印刷） ")
                         .background_color(Color32::from_rgb(0xff, 0xd5, 0x4f))
                         .strong(),
                 );
