@@ -27,13 +27,21 @@ pub struct UsbCertificatePrinter {
     tray: TraySelection,
     /// The simulator's model and spool folder, when this is the simulator keeping its jobs.
     spool: Option<(UsbPrinterModel, PathBuf)>,
+    /// How long the simulator takes to print a sheet: the spool file is written half, then the rest after this.
+    sheet_time: Duration,
 }
 
 impl UsbCertificatePrinter {
     /// PDF in PJL on the security-paper tray `TRAY2` (the demo's and the tests' printer).
     pub fn pdf_in_pjl(io: Box<dyn PrinterClassIo>) -> Result<Self, String> {
         let tray = TraySelection::new("TRAY2", 1, 0).map_err(|e| e.to_string())?;
-        Ok(Self { printer: UsbPrinter::new(io), language: PrinterLanguage::PdfInPjl, tray, spool: None })
+        Ok(Self {
+            printer: UsbPrinter::new(io),
+            language: PrinterLanguage::PdfInPjl,
+            tray,
+            spool: None,
+            sheet_time: Duration::ZERO,
+        })
     }
 
     /// Shared, for the back end and the worker.
@@ -60,7 +68,7 @@ impl CertificatePrinter for UsbCertificatePrinter {
             let received = model.received();
             let this_job = received.get(before..).unwrap_or_default();
             if !this_job.is_empty()
-                && let Err(err) = keep_in_spool(dir, job_name, this_job)
+                && let Err(err) = keep_in_spool(dir, job_name, this_job, self.sheet_time)
             {
                 // The bytes reached the (simulated) printer; only the copy failed.
                 tracing::error!(%err, job = job_name, "the simulator could not keep the job in its spool folder");
@@ -74,14 +82,19 @@ impl CertificatePrinter for UsbCertificatePrinter {
     }
 }
 
-/// One file per job received, never overwritten: a second print of the same job shows up as a second file.
-fn keep_in_spool(dir: &Path, job_name: &str, bytes: &[u8]) -> std::io::Result<()> {
+/// One file per job received, never overwritten: a second print of the same job shows up as a second file. The
+/// file grows like a sheet coming out: half, then (after `sheet_time`) the rest.
+fn keep_in_spool(dir: &Path, job_name: &str, bytes: &[u8], sheet_time: Duration) -> std::io::Result<()> {
     use std::io::Write as _;
     for copy in 1_u32.. {
         let path = dir.join(format!("{job_name}.{copy}.pjl"));
         match std::fs::OpenOptions::new().write(true).create_new(true).open(&path) {
             Ok(mut file) => {
-                file.write_all(bytes)?;
+                let (first, rest) = bytes.split_at(bytes.len() / 2);
+                file.write_all(first)?;
+                file.sync_all()?;
+                std::thread::sleep(sheet_time);
+                file.write_all(rest)?;
                 return file.sync_all();
             }
             Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => continue,
@@ -100,9 +113,19 @@ pub(crate) fn language(config: LanguageConfig) -> PrinterLanguage {
     }
 }
 
+/// The simulator's spool: where it keeps each job it receives, and how long a sheet takes.
+#[derive(Debug, Clone)]
+pub struct Spool {
+    /// The folder.
+    pub dir: PathBuf,
+    /// Time to print one sheet.
+    pub sheet_time: Duration,
+}
+
 /// The certificate printer of `station` as the device configuration describes it. `spool` keeps the simulator's
 /// jobs as files (simulator only).
-pub fn station_printer(devices: &DeviceConfig, station: &str, spool: Option<&Path>) -> Result<SharedPrinter, String> {
+pub fn station_printer(devices: &DeviceConfig, station: &str, spool: Option<&Spool>) -> Result<SharedPrinter, String> {
+    let spool_config = spool;
     let config = devices.station(station).map_err(|e| e.to_string())?;
     let printer = config.printer.as_ref().ok_or_else(|| format!("station {station} has no certificate printer"))?;
     let tray =
@@ -111,9 +134,10 @@ pub fn station_printer(devices: &DeviceConfig, station: &str, spool: Option<&Pat
         PrinterTransport::Simulator => {
             let model = UsbPrinterModel::new(SIMULATOR_DEVICE_ID);
             let spool = match spool {
-                Some(dir) => {
-                    std::fs::create_dir_all(dir).map_err(|e| format!("spool folder {}: {e}", dir.display()))?;
-                    Some((model.clone(), dir.to_path_buf()))
+                Some(spool) => {
+                    std::fs::create_dir_all(&spool.dir)
+                        .map_err(|e| format!("spool folder {}: {e}", spool.dir.display()))?;
+                    Some((model.clone(), spool.dir.clone()))
                 }
                 None => None,
             };
@@ -135,7 +159,13 @@ pub fn station_printer(devices: &DeviceConfig, station: &str, spool: Option<&Pat
             ));
         }
     };
-    let printer =
-        UsbCertificatePrinter { printer: UsbPrinter::new(io), language: language(printer.language), tray, spool };
+    let sheet_time = spool_config.map_or(Duration::ZERO, |spool| spool.sheet_time);
+    let printer = UsbCertificatePrinter {
+        printer: UsbPrinter::new(io),
+        language: language(printer.language),
+        tray,
+        spool,
+        sheet_time,
+    };
     Ok(printer.shared())
 }

@@ -27,6 +27,9 @@ pub struct WorkerArgs {
     /// Keep every job the simulated printer receives as a file in this folder (simulator only).
     #[arg(long)]
     pub spool: Option<std::path::PathBuf>,
+    /// With --spool: how long the simulator takes to print a sheet, in milliseconds.
+    #[arg(long, default_value_t = 0, requires = "spool")]
+    pub sheet_ms: u64,
     /// Stop when the queue is empty instead of waiting for more.
     #[arg(long)]
     pub until_idle: bool,
@@ -38,7 +41,11 @@ pub struct WorkerArgs {
 /// Run the worker until Ctrl-C (or, with --until-idle, until the queue is empty).
 pub async fn run(args: &WorkerArgs) -> anyhow::Result<ExitCode> {
     let devices = crate::devices_cmd::load(args.config.as_deref())?;
-    let printer = madoguchi_app::printing::station_printer(&devices, &args.station, args.spool.as_deref())
+    let spool = args.spool.as_ref().map(|dir| madoguchi_app::printing::Spool {
+        dir: dir.clone(),
+        sheet_time: Duration::from_millis(args.sheet_ms),
+    });
+    let printer = madoguchi_app::printing::station_printer(&devices, &args.station, spool.as_ref())
         .map_err(anyhow::Error::msg)?;
     let store = args.store.open(OpenMode::CreateAndMigrate).await?;
     let name = format!("worker:{}:{}", args.station, std::process::id());
