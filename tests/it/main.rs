@@ -3,6 +3,7 @@
 mod certificates;
 mod http_adapter;
 mod print_queue;
+mod queue_hints;
 mod reference_system;
 mod store_suite;
 mod support;

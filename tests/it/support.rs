@@ -86,6 +86,19 @@ impl TestStore {
         Some(TestStore { store: Arc::new(store), raw, _dir: Some(dir), pg_cleanup: Some((admin_url, name)) })
     }
 
+    /// Another handle on the same database, as a second terminal (or process) would open it.
+    pub async fn second_terminal(&self) -> Arc<dyn Store> {
+        let dir = self._dir.as_ref().expect("a test store keeps its folder");
+        match &self.pg_cleanup {
+            None => Arc::new(SqliteStore::open(&dir.path().join("store.sqlite")).await.expect("open sqlite store")),
+            Some((admin_url, name)) => Arc::new(
+                PgStore::connect(&replace_database(admin_url, name), &dir.path().join("data.keys"))
+                    .await
+                    .expect("open postgres store"),
+            ),
+        }
+    }
+
     /// Drop the PostgreSQL test database (call at the end of a test).
     pub async fn cleanup(self) {
         if let RawDb::Pg(pool) = &self.raw {

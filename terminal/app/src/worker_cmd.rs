@@ -48,6 +48,7 @@ pub async fn run(args: &WorkerArgs) -> anyhow::Result<ExitCode> {
     let printer = madoguchi_app::printing::station_printer(&devices, &args.station, spool.as_ref())
         .map_err(anyhow::Error::msg)?;
     let store = args.store.open(OpenMode::CreateAndMigrate).await?;
+    let mut hints = store.watch_queue().await.context("watching the queue")?;
     let name = format!("worker:{}:{}", args.station, std::process::id());
     let worker = PrintWorker::new(store, Arc::new(SystemClock), &args.station, &name);
     let suspect = worker.recover().await.context("checking the queue for jobs left mid-send")?;
@@ -92,7 +93,13 @@ pub async fn run(args: &WorkerArgs) -> anyhow::Result<ExitCode> {
                 tokio::time::sleep(idle * 5).await;
             }
             None if args.until_idle => break,
-            None => tokio::time::sleep(idle).await,
+            // Wait for a hint that a job was queued (or the poll interval, as a safety net).
+            None => {
+                tokio::select! {
+                    _ = hints.changed() => {}
+                    () = tokio::time::sleep(idle) => {}
+                }
+            }
         }
     }
     println!("print worker {name} stopped after printing {printed} job(s)");

@@ -668,12 +668,34 @@ pub fn spawn(
                 }
             }
             let mut bus_ticks = tokio::time::interval(BUS_DRAIN_INTERVAL);
+            // Another terminal's hand-over or decision reaches this screen at once; the UI's periodic refresh
+            // stays as the safety net.
+            let mut hints = match worker.counter.store().watch_queue().await {
+                Ok(hints) => Some(hints),
+                Err(err) => {
+                    tracing::warn!(%err, "queue hints unavailable; the screen refreshes every few seconds");
+                    None
+                }
+            };
             loop {
+                let hint = async {
+                    match hints.as_mut() {
+                        Some(hints) => hints.changed().await.is_ok(),
+                        None => std::future::pending().await,
+                    }
+                };
                 tokio::select! {
                     command = receiver.recv() => match command {
                         Some(command) => worker.handle(command).await,
                         None => break,
                     },
+                    alive = hint => {
+                        if alive {
+                            worker.handle(Command::Refresh).await;
+                        } else {
+                            hints = None;
+                        }
+                    }
                     _ = bus_ticks.tick() => {
                         worker.drain_bus().await;
                         if let Some(reason) = worker.guard.tick(worker.counter.now_us()) {

@@ -523,6 +523,13 @@ pub trait Store: Send + Sync {
     /// The print jobs, of one printer station or all, oldest first.
     async fn print_jobs(&self, station: Option<&str>) -> Result<Vec<PrintJobRow>, StoreError>;
 
+    /// Hints that the queue (cases, print jobs) may have changed anywhere: the value grows with each hint, so a
+    /// watcher re-reads what it shows when it changes. Hints, never data: they may come without a change (any
+    /// commit on SQLite; a reconnection on PostgreSQL) but a change always brings one. PostgreSQL: LISTEN on
+    /// `madoguchi_queue` (migration 0012); SQLite: `PRAGMA data_version` every 100 ms, so terminals in other
+    /// processes on the machine are seen alike. The watch ends when every receiver is dropped.
+    async fn watch_queue(&self) -> Result<tokio::sync::watch::Receiver<u64>, StoreError>;
+
     /// Record security paper received (`spoiled` false) or spoiled with its reason at a printer station.
     async fn record_paper(
         &self,
@@ -794,6 +801,12 @@ fn audit_entry_from_row(row: AuditRow) -> Result<AuditEntry, StoreError> {
         entry_hash: hash32(&hash)?,
     })
 }
+
+/// The PostgreSQL channel of queue hints.
+const QUEUE_CHANNEL: &str = "madoguchi_queue";
+
+/// How often the SQLite store looks for commits of other connections.
+const QUEUE_POLL: std::time::Duration = std::time::Duration::from_millis(100);
 
 fn subject_of_case(case_id: i64) -> String {
     format!("case:{case_id}")
@@ -2037,6 +2050,10 @@ macro_rules! store_impl {
                 }
                 tx.commit().await.map_err(StoreError::from)?;
                 Ok(jobs.into_iter().map(|(id, ..)| id).collect())
+            }
+
+            async fn watch_queue(&self) -> Result<tokio::sync::watch::Receiver<u64>, StoreError> {
+                self.spawn_queue_watch().await
             }
 
             async fn print_jobs(&self, station: Option<&str>) -> Result<Vec<PrintJobRow>, StoreError> {

@@ -54,6 +54,7 @@ impl PgStore {
                 (9, "paper and day close", include_str!("../../migrations/postgres/0009_paper_and_day_close.sql")),
                 (10, "run mode", include_str!("../../migrations/postgres/0010_run_mode.sql")),
                 (11, "print jobs", include_str!("../../migrations/postgres/0011_print_jobs.sql")),
+                (12, "queue notify", include_str!("../../migrations/postgres/0012_queue_notify.sql")),
             ])
             .run(&pool)
             .await
@@ -67,6 +68,33 @@ impl PgStore {
     /// The connection pool, for tests that must reach the database with raw SQL.
     pub fn pool(&self) -> &PgPool {
         &self.pool
+    }
+
+    /// LISTEN on the queue channel; every notification, and every reconnection, is a hint.
+    async fn spawn_queue_watch(&self) -> Result<tokio::sync::watch::Receiver<u64>, StoreError> {
+        let mut listener = sqlx::postgres::PgListener::connect_with(&self.pool).await?;
+        listener.listen(super::QUEUE_CHANNEL).await?;
+        let (hints, receiver) = tokio::sync::watch::channel(0_u64);
+        tokio::spawn(async move {
+            loop {
+                let next = tokio::select! {
+                    () = hints.closed() => break,
+                    next = listener.try_recv() => next,
+                };
+                match next {
+                    Ok(Some(_)) => {}
+                    // The connection was lost; the listener reconnects (and listens again) on the next call, and
+                    // whatever was announced meanwhile is unknown: re-read.
+                    Ok(None) => tracing::warn!("queue hints: the LISTEN connection was lost; reconnecting"),
+                    Err(err) => {
+                        tracing::warn!(%err, "queue hints: cannot receive; retrying");
+                        tokio::time::sleep(super::QUEUE_POLL * 10).await;
+                    }
+                }
+                hints.send_modify(|count| *count += 1);
+            }
+        });
+        Ok(receiver)
     }
 }
 

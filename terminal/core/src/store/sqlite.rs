@@ -77,6 +77,31 @@ impl SqliteStore {
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
     }
+
+    /// Watch `PRAGMA data_version` on a connection of its own: it changes whenever another connection — of this
+    /// process or another one on the machine — commits, which is a hint to re-read the queue.
+    async fn spawn_queue_watch(&self) -> Result<tokio::sync::watch::Receiver<u64>, StoreError> {
+        let mut connection = self.pool.acquire().await?.detach();
+        let mut seen: i64 = sqlx::query_scalar("PRAGMA data_version").fetch_one(&mut connection).await?;
+        let (hints, receiver) = tokio::sync::watch::channel(0_u64);
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    () = hints.closed() => break,
+                    () = tokio::time::sleep(super::QUEUE_POLL) => {}
+                }
+                match sqlx::query_scalar::<_, i64>("PRAGMA data_version").fetch_one(&mut connection).await {
+                    Ok(version) if version != seen => {
+                        seen = version;
+                        hints.send_modify(|count| *count += 1);
+                    }
+                    Ok(_) => {}
+                    Err(err) => tracing::warn!(%err, "queue hints: cannot read the data version"),
+                }
+            }
+        });
+        Ok(receiver)
+    }
 }
 
 store_impl!(
