@@ -2,6 +2,7 @@
 
 mod certificates;
 mod http_adapter;
+mod outbox;
 mod print_queue;
 mod queue_hints;
 mod reference_system;

@@ -225,7 +225,12 @@ impl HttpServer {
 
     /// Serve any resident system (a counting wrapper, say).
     pub async fn serving(system: Arc<dyn backend_adapter::ResidentSystem>) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1");
+        Self::serving_at("127.0.0.1:0", system).await
+    }
+
+    /// Serve on a given address (to bring a resident system back where its clients expect it).
+    pub async fn serving_at(address: &str, system: Arc<dyn backend_adapter::ResidentSystem>) -> Self {
+        let listener = tokio::net::TcpListener::bind(address).await.expect("bind 127.0.0.1");
         let url = format!("http://{}", listener.local_addr().expect("address"));
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(backend_adapter::http::serve(listener, system, async move {

@@ -794,3 +794,76 @@ async fn a_training_terminal_says_so_on_every_screen_and_a_live_one_does_not() {
     harness.run();
     assert!(!screen_text(&harness).contains("研修"), "a live terminal shows no training banner");
 }
+
+/// Step the UI until the screen shows `text`.
+fn wait_for_text(harness: &mut Harness<'_, TerminalApp>, text: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !screen_text(harness).contains(text) {
+        assert!(Instant::now() < deadline, "timed out waiting for 「{text}」 on:\n{}", screen_text(harness));
+        harness.step();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reviewer_reads_a_move_entry_approves_it_and_sees_it_wait_while_the_resident_system_is_down() {
+    use backend_adapter::types::MoveEntry;
+    use madoguchi_core::request::{
+        CounterRequest, IdentityCheck, IdentityDocument, Requester, RequesterCategory, TaskRequest,
+    };
+    let mut world = world().await;
+    let household =
+        world.residents.household(world.residents.household_ids(0, 1).await.expect("ids")[0]).await.expect("household");
+    // This counter's resident system cannot be reached.
+    let live = world.counter.clone();
+    world.counter = Counter::new(
+        live.store().clone(),
+        Arc::new(backend_adapter::Disconnected),
+        world.clock.clone(),
+        live.profile().clone(),
+    );
+    let operator = world.counter.login("op1", "a-long-password", Role::Operator, "post-1").await.expect("login");
+    let request = CounterRequest {
+        requester: Requester {
+            category: RequesterCategory::Self_,
+            name: household.members[0].name.display(),
+            address: household.address.display(),
+            corporate_number: None,
+            purpose: String::new(),
+            identity: IdentityCheck { documents: vec![IdentityDocument::MyNumberCard], letter_of_attorney: false },
+        },
+        task: TaskRequest::Move {
+            entry: MoveEntry::MoveWithin {
+                persons: vec![household.head],
+                new_address: household.address.clone(),
+                moved_on: jiff::civil::date(2026, 11, 15),
+                notified_on: jiff::civil::date(2026, 11, 20),
+            },
+            special_card_procedure: false,
+        },
+        fee_exemption: None,
+    };
+    let case_id = world.counter.open_case(&operator, request).await.expect("open");
+    world.counter.prepare_and_submit(&operator, case_id).await.expect("hand over");
+
+    let mut reviewer = terminal(&world, "review-1", false);
+    log_in(&mut reviewer, "rev1");
+    open_in_review(&mut reviewer, case_id);
+    wait_until(&mut reviewer, "the entry", |app| app.reviewing().is_some_and(|(id, ..)| id == case_id));
+    wait_for_text(&mut reviewer, "住民記録システムへ送る届出内容");
+    let screen = screen_text(&reviewer);
+    assert!(
+        screen.contains("転居") && screen.contains(&format!("対象者（宛名番号）：{}", household.head.0)),
+        "{screen}"
+    );
+    assert!(screen.contains("転居日：令和8年11月15日"), "{screen}");
+    reviewer.key_press(Key::F9);
+    wait_until(&mut reviewer, "approval", |app| {
+        app.reviewing().is_some_and(|(_, state, _)| state == CaseState::Approved)
+    });
+    // The terminal's sender tries at once, cannot connect, and the status bar says so on every screen.
+    wait_for_text(&mut reviewer, "住民記録へ送信待ち：1件（接続できないため再試行中）");
+    let waiting = world.counter.store().outbox(true).await.expect("outbox");
+    assert_eq!(waiting.len(), 1);
+    assert!(waiting[0].attempts >= 1, "the sender tried");
+}

@@ -92,11 +92,19 @@ pub enum AuditAction {
     PrintRequeued,
     /// A job's outcome is unknown (bytes left, or the worker stopped mid-job): staff must decide; never resent.
     PrintSuspect,
+    /// An outbox entry (an approved 異動 entry) is being sent to the resident system.
+    OutboxSending,
+    /// The resident system committed an outbox entry (its receipt recorded).
+    OutboxCommitted,
+    /// The resident system could not be reached or answered garbage; the entry waits for its next try.
+    OutboxDeferred,
+    /// The resident system refused an outbox entry; staff must deal with it. Never resent.
+    OutboxRejected,
 }
 
 impl AuditAction {
     /// Every action, in the order the auditor's filter lists them.
-    pub const ALL: [AuditAction; 38] = [
+    pub const ALL: [AuditAction; 42] = [
         AuditAction::StoreInitialized,
         AuditAction::UserCreated,
         AuditAction::RoleGranted,
@@ -135,6 +143,10 @@ impl AuditAction {
         AuditAction::PrintPrinted,
         AuditAction::PrintRequeued,
         AuditAction::PrintSuspect,
+        AuditAction::OutboxSending,
+        AuditAction::OutboxCommitted,
+        AuditAction::OutboxDeferred,
+        AuditAction::OutboxRejected,
     ];
 
     /// 操作の種類 as the auditor's screen shows it.
@@ -178,6 +190,10 @@ impl AuditAction {
             AuditAction::PrintPrinted => "印刷完了",
             AuditAction::PrintRequeued => "印刷待ちに戻す",
             AuditAction::PrintSuspect => "印刷結果不明",
+            AuditAction::OutboxSending => "住民記録へ送信",
+            AuditAction::OutboxCommitted => "住民記録へ反映",
+            AuditAction::OutboxDeferred => "住民記録へ送信保留",
+            AuditAction::OutboxRejected => "住民記録が受付拒否",
         }
     }
 
@@ -227,6 +243,10 @@ impl AuditAction {
             AuditAction::PrintPrinted => "print.printed",
             AuditAction::PrintRequeued => "print.requeued",
             AuditAction::PrintSuspect => "print.suspect",
+            AuditAction::OutboxSending => "outbox.sending",
+            AuditAction::OutboxCommitted => "outbox.committed",
+            AuditAction::OutboxDeferred => "outbox.deferred",
+            AuditAction::OutboxRejected => "outbox.rejected",
         }
     }
 }

@@ -134,6 +134,28 @@ impl Counter {
         self.run_mode
     }
 
+    /// A sender of the resident system's outbox on this counter's store, resident system and clock, running at
+    /// `station`; `sender` names it in the journal.
+    pub fn outbox_sender(&self, station: &str, sender: &str) -> crate::outbox::OutboxSender {
+        crate::outbox::OutboxSender::new(
+            self.store.clone(),
+            self.residents.clone(),
+            self.clock.clone(),
+            station,
+            sender,
+        )
+    }
+
+    /// The outbox to the resident system as staff see it (the entries not yet committed when `unfinished_only`).
+    pub async fn outbox(
+        &self,
+        session: &Session,
+        unfinished_only: bool,
+    ) -> Result<Vec<crate::outbox::OutboxRow>, CoreError> {
+        self.authorize(session, Permission::ReadQueue).await?;
+        Ok(self.store.outbox(unfinished_only).await?)
+    }
+
     /// The print worker of `station`'s printer on this counter's store and clock; `worker` names it in the journal.
     pub fn print_worker(&self, station: &str, worker: &str) -> crate::print::PrintWorker {
         crate::print::PrintWorker::new(self.store.clone(), self.clock.clone(), station, worker)
@@ -847,13 +869,38 @@ impl Counter {
     /// Prepare the output of a certificate case from the resident record and hand it to review: lay it out (a
     /// refusal names the item and stores nothing), reserve its 発行番号 and 管理番号, render the PDF that will be
     /// printed, and submit exactly those bytes.
+    ///
+    /// A 異動 case's output is its entry for the resident system (JSON, [`crate::outbox::MOVE_ENTRY_MEDIA_TYPE`]):
+    /// the reviewer approves those bytes, and the approval puts them in the outbox.
     pub async fn prepare_and_submit(&self, session: &Session, case_id: i64) -> Result<Output, CoreError> {
         let now = self.authorize(session, Permission::PrepareCase).await?;
         let case = self.store.case(&session.actor, case_id, now).await?;
-        let TaskRequest::Certificate(certificate) = &case.request.task else {
-            return Err(CoreError::NotFound { what: "certificate request of case", id: case_id.to_string() });
+        let certificate = match &case.request.task {
+            TaskRequest::Certificate(certificate) => certificate,
+            TaskRequest::Move { entry, .. } => {
+                let bytes = crate::outbox::submission_bytes(case_id, entry)?;
+                let output = NewOutput {
+                    media_type: crate::outbox::MOVE_ENTRY_MEDIA_TYPE,
+                    bytes: &bytes,
+                    issue_number: None,
+                    document: None,
+                };
+                return self.store.submit_case(&session.actor, case_id, output, now).await;
+            }
+            TaskRequest::Seal { .. } => {
+                return Err(CoreError::NotFound {
+                    what: "certificate or 異動 request of case",
+                    id: case_id.to_string(),
+                });
+            }
         };
         let household = self.household_for_case(session, certificate.household, Some(case_id)).await?;
+        for (pending_case, bytes) in self.store.unfinished_outbox_entries().await? {
+            let pending = crate::outbox::parse_submission(pending_case, &bytes)?;
+            if crate::outbox::touches(&pending.entry, &household) {
+                return Err(CoreError::AwaitingResidentSystem { case_id, pending_case });
+            }
+        }
         let items = case.request.effective_items(certificate.items);
         let document = CertificateDocument::resident_record(
             &household,

@@ -154,6 +154,15 @@ pub enum CoreError {
         /// The case.
         case_id: i64,
     },
+    /// A 異動 of the household is approved but not yet committed to the resident system: a certificate now would
+    /// show the record as it was.
+    #[error("case {case_id} must wait: the 異動 of case {pending_case} is not yet committed to the resident system")]
+    AwaitingResidentSystem {
+        /// The certificate case.
+        case_id: i64,
+        /// The 異動 case still in the outbox.
+        pending_case: i64,
+    },
     /// 支援措置 / 抑止: no certificate may be prepared; the case goes to staff.
     #[error("a support measure (DV etc.) restricts this record; the request is routed to staff")]
     SupportMeasure,
@@ -277,6 +286,9 @@ impl CoreError {
             CoreError::OutputMismatch { .. } => {
                 "審査した内容と案件の出力が一致しません。画面を更新して再度審査してください".to_string()
             }
+            CoreError::AwaitingResidentSystem { pending_case, .. } => format!(
+                "この世帯の異動（案件{pending_case}）がまだ住民記録システムに反映されていません。反映後に作成してください"
+            ),
             CoreError::TerminalLocked(reason) => reason.message_ja(),
             CoreError::TooFewAdmins => {
                 "管理者は常に2名以上必要です（権限の付与には別の管理者の承認が要るため）".to_string()

@@ -23,7 +23,7 @@ pub fn open_bytes(sealed: &[u8], passphrase: &str) -> Result<Vec<u8>, ExportErro
 }
 
 /// Every table of the store, in the order the bundle lists them.
-pub const EXPORT_TABLES: [&str; 20] = [
+pub const EXPORT_TABLES: [&str; 21] = [
     "users",
     "grants",
     "grant_requests",
@@ -44,6 +44,7 @@ pub const EXPORT_TABLES: [&str; 20] = [
     "day_closes",
     "run_mode",
     "print_jobs",
+    "resident_outbox",
 ];
 
 /// Columns never exported.

@@ -21,6 +21,7 @@ pub mod inquiry;
 pub mod kana;
 pub mod mode;
 pub mod notice;
+pub mod outbox;
 pub mod policy;
 pub mod print;
 pub mod render;

@@ -173,6 +173,8 @@ pub enum Event {
     },
     /// The role's case list.
     Cases(Vec<CaseSummary>),
+    /// The 異動 entries approved but not yet committed to the resident system (staff).
+    Outbox(Vec<madoguchi_core::outbox::OutboxRow>),
     /// A case opened for review, with its preview image.
     Review {
         /// The case.
@@ -384,7 +386,13 @@ impl Worker {
             Command::OpenReview(case_id) => {
                 let session = self.session().ok_or("ログインしてください")?.clone();
                 let (case, output) = self.counter.review(&session, case_id).await.map_err(ja)?;
-                let preview = self.counter.preview_pages(&output).map_err(|e| e.message_ja()).and_then(|pages| {
+                let entry = output.media_type == madoguchi_core::outbox::MOVE_ENTRY_MEDIA_TYPE;
+                let pages = if entry {
+                    Err("異動の届出は帳票ではありません。届出内容を確認してください".to_string())
+                } else {
+                    self.counter.preview_pages(&output).map_err(|e| e.message_ja())
+                };
+                let preview = pages.and_then(|pages| {
                     let page = pages.first().ok_or_else(|| "帳票がありません".to_string())?;
                     let pixmap = raster::render_page(page, 72.0).map_err(|e| e.to_string())?;
                     let (width, height) = (pixmap.width() as usize, pixmap.height() as usize);
@@ -590,6 +598,13 @@ impl Worker {
             })?;
             self.emit(Event::Cases(cases));
         }
+        if role.allows(Permission::ReadQueue) {
+            let outbox = self.counter.outbox(&session, true).await.map_err(|e| {
+                tracing::warn!("listing the outbox: {e}");
+                e.message_ja()
+            })?;
+            self.emit(Event::Outbox(outbox));
+        }
         if role.allows(Permission::ManageUsers) {
             // Incidents reach the administrators within a refresh, whichever terminal raised them.
             let incidents = self.counter.incidents(&session, 200).await.map_err(|e| {
@@ -667,6 +682,14 @@ pub fn spawn(
                     tracing::error!(%err, "the print queue could not be checked at start");
                 }
             }
+            // Every terminal sends the outbox's due 異動 entries to the resident system (any number of senders
+            // may run: claims are leases and the idempotency key makes a resend harmless).
+            tokio::spawn(send_outbox(
+                worker
+                    .counter
+                    .outbox_sender(&worker.station, &format!("terminal:{}:{}", worker.station, std::process::id())),
+                worker.counter.store().watch_queue().await.ok(),
+            ));
             let mut bus_ticks = tokio::time::interval(BUS_DRAIN_INTERVAL);
             // Another terminal's hand-over or decision reaches this screen at once; the UI's periodic refresh
             // stays as the safety net.
@@ -707,6 +730,32 @@ pub fn spawn(
         });
     });
     BackendHandle { commands, events, run_mode }
+}
+
+/// How often the outbox sender looks for due entries when no queue hint wakes it (a deferred entry becomes due
+/// with time, not with a change).
+const OUTBOX_POLL_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Send the outbox's due entries until the terminal stops: on every queue hint and every second.
+async fn send_outbox(
+    sender: madoguchi_core::outbox::OutboxSender,
+    mut hints: Option<tokio::sync::watch::Receiver<u64>>,
+) {
+    loop {
+        if let Err(err) = sender.send_due().await {
+            tracing::warn!(%err, "the outbox could not be sent; trying again");
+        }
+        let hint = async {
+            match hints.as_mut() {
+                Some(hints) => hints.changed().await.is_ok(),
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            alive = hint => if !alive { hints = None },
+            () = tokio::time::sleep(OUTBOX_POLL_INTERVAL) => {}
+        }
+    }
 }
 
 /// A back end that is already closed: a terminal that has logged out replaces its handle with a fresh one.

@@ -114,6 +114,8 @@ struct ReviewView {
     texture: Option<egui::TextureHandle>,
     image: Option<egui::ColorImage>,
     preview_error: Option<String>,
+    /// A 異動 entry under review, line by line (what the resident system will be sent).
+    entry_lines: Option<Vec<String>>,
 }
 
 /// IME composition as seen in the input events: while a conversion is being composed, and in the frame its text is
@@ -140,6 +142,8 @@ pub struct TerminalApp {
     selected: Option<PersonSummary>,
     form: RequestForm,
     cases: Vec<CaseSummary>,
+    /// 異動 entries approved but not yet in the resident system (staff).
+    outbox: Vec<madoguchi_core::outbox::OutboxRow>,
     review: Option<ReviewView>,
     return_reason: ReturnReason,
     printer_status: Option<DeviceStatus>,
@@ -187,6 +191,7 @@ impl TerminalApp {
             selected: None,
             form: RequestForm::default(),
             cases: Vec::new(),
+            outbox: Vec::new(),
             review: None,
             return_reason: ReturnReason::EntryError,
             printer_status: None,
@@ -412,16 +417,36 @@ impl TerminalApp {
                 self.focus_pending = true;
             }
             Event::Cases(cases) => self.cases = cases,
+            Event::Outbox(outbox) => self.outbox = outbox,
             Event::Review { case, output, preview } => {
-                let (image, preview_error) = match preview {
+                let (image, mut preview_error) = match preview {
                     Ok((rgba, width, height)) => {
                         (Some(egui::ColorImage::from_rgba_premultiplied([width, height], &rgba)), None)
                     }
                     Err(message) => (None, Some(message)),
                 };
+                // A 異動 case's output is its entry: the reviewer reads the entry itself, from the exact bytes.
+                let entry_lines = (output.media_type == madoguchi_core::outbox::MOVE_ENTRY_MEDIA_TYPE).then(|| {
+                    madoguchi_core::outbox::entry_lines_ja(case.id, &output.bytes).map_err(|err| {
+                        tracing::error!(case = case.id, %err, "the entry under review cannot be read");
+                        "届出内容を読み取れません。システム管理者に連絡してください".to_string()
+                    })
+                });
+                let entry_lines = match entry_lines {
+                    Some(Ok(lines)) => {
+                        preview_error = None;
+                        Some(lines)
+                    }
+                    Some(Err(message)) => {
+                        preview_error = Some(message);
+                        None
+                    }
+                    None => None,
+                };
                 let texture =
                     image.as_ref().map(|img| ctx.load_texture("preview", img.clone(), egui::TextureOptions::LINEAR));
-                self.review = Some(ReviewView { case: *case, output: *output, texture, image, preview_error });
+                self.review =
+                    Some(ReviewView { case: *case, output: *output, texture, image, preview_error, entry_lines });
             }
             Event::Approved(case_id) => self.info(format!("案件{case_id}を承認しました。交付・印刷できます")),
             Event::Returned(case_id) => {
@@ -592,6 +617,7 @@ impl TerminalApp {
                 let waiting = self.cases.iter().filter(|c| c.state == CaseState::Submitted).count();
                 ui.label(format!("審査待ち：{waiting}件"));
             }
+            outbox_status_ui(ui, &self.outbox);
             match &self.printer_status {
                 Some(status) => {
                     let text = format!("プリンター：{}", status.label_ja());
@@ -690,6 +716,27 @@ impl TerminalApp {
 }
 
 /// A case's kind as staff call it (the stored name when it is not a certificate kind this build knows).
+/// The outbox on the status bar: 異動 entries waiting for the resident system (with why, while it cannot be
+/// reached) and, in red, those it refused — so staff see at once that the record is not yet changed.
+fn outbox_status_ui(ui: &mut egui::Ui, outbox: &[madoguchi_core::outbox::OutboxRow]) {
+    use madoguchi_core::outbox::OutboxState;
+    let refused = outbox.iter().filter(|row| row.state == OutboxState::Rejected).count();
+    let waiting = outbox.len() - refused;
+    if waiting > 0 {
+        let retrying = outbox.iter().any(|row| row.state != OutboxState::Rejected && row.last_error_ja.is_some());
+        let text = if retrying {
+            format!("住民記録へ送信待ち：{waiting}件（接続できないため再試行中）")
+        } else {
+            format!("住民記録へ送信待ち：{waiting}件")
+        };
+        let label = RichText::new(text);
+        ui.label(if retrying { label.color(ERROR_COLOR) } else { label });
+    }
+    if refused > 0 {
+        ui.label(RichText::new(format!("住民記録が受付拒否：{refused}件")).color(ERROR_COLOR).strong());
+    }
+}
+
 fn kind_label(kind: &str) -> &str {
     madoguchi_core::request::CertificateKind::parse(kind).map_or(kind, |k| k.template_ja())
 }

@@ -70,7 +70,8 @@ impl TerminalApp {
             ui.label(format!("出力：SHA-256 {}", hex::encode(&review.output.sha256[..8])));
             ui.horizontal(|ui| {
                 let approve = ui.button("承認（F9）").clicked() || ui.input(|i| i.key_pressed(Key::F9));
-                if approve && review.case.state == CaseState::Submitted && review.image.is_some() {
+                let seen = review.image.is_some() || review.entry_lines.is_some();
+                if approve && review.case.state == CaseState::Submitted && seen {
                     self.backend.send(Command::Approve { case_id, sha256: review.output.sha256 });
                 }
                 let issue = ui.button("交付・印刷（F10）").clicked() || ui.input(|i| i.key_pressed(Key::F10));
@@ -103,6 +104,13 @@ impl TerminalApp {
                     self.backend.send(Command::Return { case_id, reason: self.return_reason });
                 }
             });
+            if let Some(lines) = &review.entry_lines {
+                ui.separator();
+                ui.label(RichText::new("住民記録システムへ送る届出内容").strong());
+                for line in lines {
+                    ui.label(line);
+                }
+            }
             match (&review.texture, &review.preview_error) {
                 (Some(texture), _) => {
                     // The decisions sit above the sheet so they never scroll out of view.

@@ -523,6 +523,35 @@ pub trait Store: Send + Sync {
     /// The print jobs, of one printer station or all, oldest first.
     async fn print_jobs(&self, station: Option<&str>) -> Result<Vec<PrintJobRow>, StoreError>;
 
+    /// Take the next due outbox entry (pending and due, or sending with its lease run out) for `sender` at
+    /// `station`: state `sending`, one more attempt, leased for `lease_us`, with its audit row, committed before the
+    /// approved bytes are returned; `None` when nothing is due. Two senders never hold one entry at once.
+    async fn claim_outbox_entry(
+        &self,
+        station: &str,
+        sender: &str,
+        lease_us: i64,
+        at_us: i64,
+    ) -> Result<Option<crate::outbox::ClaimedOutboxEntry>, CoreError>;
+
+    /// Record how `sender`'s try of an entry ended (committed with its receipt, deferred, rejected), with its audit
+    /// row. Refused when the entry is no longer this sender's (its lease ran out and another took it).
+    async fn finish_outbox_entry(
+        &self,
+        entry_id: i64,
+        station: &str,
+        sender: &str,
+        end: &crate::outbox::OutboxEnd,
+        at_us: i64,
+    ) -> Result<crate::outbox::OutboxState, CoreError>;
+
+    /// The approved entries still on their way (pending or sending) with their case ids, opened: what a certificate
+    /// of an affected household must wait for. (A rejected entry changed nothing on the resident system.)
+    async fn unfinished_outbox_entries(&self) -> Result<Vec<(i64, Vec<u8>)>, CoreError>;
+
+    /// The outbox, oldest first; only the entries not yet committed when `unfinished_only`.
+    async fn outbox(&self, unfinished_only: bool) -> Result<Vec<crate::outbox::OutboxRow>, StoreError>;
+
     /// Hints that the queue (cases, print jobs) may have changed anywhere: the value grows with each hint, so a
     /// watcher re-reads what it shows when it changes. Hints, never data: they may come without a change (any
     /// commit on SQLite; a reconnection on PostgreSQL) but a change always brings one. PostgreSQL: LISTEN on
@@ -848,7 +877,7 @@ pub(crate) use issuance_query;
 
 /// The body shared by both implementations; the parameters are where the SQL dialects differ.
 macro_rules! store_impl {
-    ($store:ident, $db:ty, backend = $backend:expr, begin = $begin:expr, serialize = $serialize:expr, read_head = $read_head:expr, next_case_id = $next_case_id:expr, claim_print_job = $claim_print_job:expr) => {
+    ($store:ident, $db:ty, backend = $backend:expr, begin = $begin:expr, serialize = $serialize:expr, read_head = $read_head:expr, next_case_id = $next_case_id:expr, claim_print_job = $claim_print_job:expr, claim_outbox_entry = $claim_outbox_entry:expr) => {
         impl $store {
             /// Begin a write transaction that holds the store's single writer lock from its first statement, so
             /// counters read inside it (case ids, issue numbers, the audit head) cannot race another writer.
@@ -953,6 +982,15 @@ macro_rules! store_impl {
                 .bind(audit_seq)
                 .fetch_one(&mut **tx)
                 .await?)
+            }
+
+            /// The sealed bytes of `case_id`'s output with this SHA-256 (what was approved), for a worker to open.
+            async fn sealed_output_bytes(tx: &mut sqlx::Transaction<'_, $db>, case_id: i64, sha256: &[u8]) -> Result<Vec<u8>, StoreError> {
+                Ok(sqlx::query_scalar("SELECT bytes FROM outputs WHERE case_id = $1 AND sha256 = $2 ORDER BY id DESC LIMIT 1")
+                    .bind(case_id)
+                    .bind(sha256)
+                    .fetch_one(&mut **tx)
+                    .await?)
             }
 
             async fn load_case(keys: &$crate::store::sealing::SharedKeys, tx: &mut sqlx::Transaction<'_, $db>, case_id: i64) -> Result<CaseRecord, CoreError> {
@@ -1627,9 +1665,9 @@ macro_rules! store_impl {
                 }
                 let detail = serde_json::json!({ "output_id": output_id, "sha256": hex::encode(output_sha256) });
                 let seq = Self::append_in(&mut tx, &Self::record(actor, at_us, $crate::audit::AuditAction::CaseApproved, subject_of_case(case_id), detail)).await?;
-                sqlx::query(
+                let approval_id: i64 = sqlx::query_scalar(
                     "INSERT INTO approvals (case_id, output_id, approver_id, output_sha256, decided_at_us, audit_seq)
-                     VALUES ($1, $2, $3, $4, $5, $6)",
+                     VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
                 )
                 .bind(case_id)
                 .bind(output_id)
@@ -1637,8 +1675,25 @@ macro_rules! store_impl {
                 .bind(output_sha256.as_slice())
                 .bind(at_us)
                 .bind(seq)
-                .execute(&mut *tx)
+                .fetch_one(&mut *tx)
                 .await?;
+                // An approved 異動 entry goes to the resident system's outbox in the same transaction: an approval
+                // is never lost between the two, and the entry is due at once.
+                if case.family == $crate::request::TaskFamily::Move {
+                    sqlx::query(
+                        "INSERT INTO resident_outbox (case_id, approval_id, kind, idempotency_key, output_sha256, state, attempts,
+                                                      next_attempt_at_us, updated_at_us, audit_seq)
+                         VALUES ($1, $2, 'move', $3, $4, 'pending', 0, $5, $5, $6)",
+                    )
+                    .bind(case_id)
+                    .bind(approval_id)
+                    .bind($crate::outbox::idempotency_key(case_id))
+                    .bind(output_sha256.as_slice())
+                    .bind(at_us)
+                    .bind(seq)
+                    .execute(&mut *tx)
+                    .await?;
+                }
                 Self::set_state(&mut tx, case_id, next, seq, at_us).await?;
                 tx.commit().await.map_err(StoreError::from)?;
                 Ok(())
@@ -1962,11 +2017,7 @@ macro_rules! store_impl {
                         .fetch_one(&mut *tx)
                         .await?;
                 let sha256 = hash32(&sha)?;
-                let bytes: Vec<u8> = sqlx::query_scalar("SELECT bytes FROM outputs WHERE case_id = $1 AND sha256 = $2 ORDER BY id DESC LIMIT 1")
-                    .bind(case_id)
-                    .bind(sha.as_slice())
-                    .fetch_one(&mut *tx)
-                    .await?;
+                let bytes = Self::sealed_output_bytes(&mut tx, case_id, &sha).await?;
                 let attempt = attempts + 1;
                 let detail = serde_json::json!({ "job": job_id, "worker": worker, "attempt": attempt, "issue_number": issue_number, "control_number": control_number });
                 let record = AuditRecord::by_system(at_us, station, "print-worker", $crate::audit::AuditAction::PrintClaimed, &subject_of_case(case_id), detail);
@@ -2054,6 +2105,127 @@ macro_rules! store_impl {
 
             async fn watch_queue(&self) -> Result<tokio::sync::watch::Receiver<u64>, StoreError> {
                 self.spawn_queue_watch().await
+            }
+
+            async fn claim_outbox_entry(&self, station: &str, sender: &str, lease_us: i64, at_us: i64) -> Result<Option<$crate::outbox::ClaimedOutboxEntry>, CoreError> {
+                let mut tx = self.begin_write().await?;
+                let entry: Option<(i64, i64, String, Vec<u8>, i64)> = sqlx::query_as($claim_outbox_entry).bind(at_us).fetch_optional(&mut *tx).await?;
+                let Some((entry_id, case_id, key, sha, attempts)) = entry else {
+                    return Ok(None);
+                };
+                let sha256 = hash32(&sha)?;
+                let bytes = Self::sealed_output_bytes(&mut tx, case_id, &sha).await?;
+                let attempt = attempts + 1;
+                let detail = serde_json::json!({ "entry": entry_id, "idempotency_key": key, "sender": sender, "attempt": attempt });
+                let record = AuditRecord::by_system(at_us, station, "outbox-sender", $crate::audit::AuditAction::OutboxSending, &subject_of_case(case_id), detail);
+                let seq = Self::append_in(&mut tx, &record).await?;
+                sqlx::query("UPDATE resident_outbox SET state = 'sending', attempts = $2, sender = $3, next_attempt_at_us = $4, updated_at_us = $5, audit_seq = $6 WHERE id = $1")
+                    .bind(entry_id)
+                    .bind(attempt)
+                    .bind(sender)
+                    .bind(at_us.saturating_add(lease_us))
+                    .bind(at_us)
+                    .bind(seq)
+                    .execute(&mut *tx)
+                    .await?;
+                // Opened before the commit: a key or hash problem leaves the entry where it was.
+                let (bytes, _) = $crate::store::sealing::open_output(&self.keys, case_id, &sha256, bytes, None)?;
+                tx.commit().await.map_err(StoreError::from)?;
+                Ok(Some($crate::outbox::ClaimedOutboxEntry { id: entry_id, case_id, attempt, bytes }))
+            }
+
+            async fn finish_outbox_entry(
+                &self,
+                entry_id: i64,
+                station: &str,
+                sender: &str,
+                end: &$crate::outbox::OutboxEnd,
+                at_us: i64,
+            ) -> Result<$crate::outbox::OutboxState, CoreError> {
+                use $crate::outbox::{OutboxEnd, OutboxState};
+                let mut tx = self.begin_write().await?;
+                let row: Option<(i64, String, Option<String>, i64, i64)> =
+                    sqlx::query_as("SELECT case_id, state, sender, attempts, next_attempt_at_us FROM resident_outbox WHERE id = $1")
+                        .bind(entry_id)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                let Some((case_id, state, holder, attempts, next_attempt_at_us)) = row else {
+                    return Err(CoreError::NotFound { what: "outbox entry", id: entry_id.to_string() });
+                };
+                if state != OutboxState::Sending.as_str() || holder.as_deref() != Some(sender) {
+                    return Err(StoreError::Refused(format!("outbox entry {entry_id} is {state}, not being sent by {sender}")).into());
+                }
+                let (action, next, next_at, error, error_ja, receipt, detail) = match end {
+                    OutboxEnd::Committed(receipt) => {
+                        let text = serde_json::to_string(receipt).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                        let detail = serde_json::json!({ "entry": entry_id, "sender": sender, "attempt": attempts, "receipt": receipt });
+                        ($crate::audit::AuditAction::OutboxCommitted, OutboxState::Committed, next_attempt_at_us, None, None, Some(text), detail)
+                    }
+                    OutboxEnd::Deferred { error, error_ja, retry_at_us } => {
+                        let detail = serde_json::json!({ "entry": entry_id, "sender": sender, "attempt": attempts, "error": error, "retry_at_us": retry_at_us });
+                        ($crate::audit::AuditAction::OutboxDeferred, OutboxState::Pending, *retry_at_us, Some(error.as_str()), Some(error_ja.as_str()), None, detail)
+                    }
+                    OutboxEnd::Rejected { reason, reason_ja } => {
+                        let detail = serde_json::json!({ "entry": entry_id, "sender": sender, "attempt": attempts, "reason": reason, "reason_ja": reason_ja });
+                        ($crate::audit::AuditAction::OutboxRejected, OutboxState::Rejected, next_attempt_at_us, Some(reason.as_str()), Some(reason_ja.as_str()), None, detail)
+                    }
+                };
+                let record = AuditRecord::by_system(at_us, station, "outbox-sender", action, &subject_of_case(case_id), detail);
+                let seq = Self::append_in(&mut tx, &record).await?;
+                sqlx::query(
+                    "UPDATE resident_outbox SET state = $2, next_attempt_at_us = $3, last_error = $4, last_error_ja = $5, receipt = $6,
+                            updated_at_us = $7, audit_seq = $8 WHERE id = $1",
+                )
+                .bind(entry_id)
+                .bind(next.as_str())
+                .bind(next_at)
+                .bind(error)
+                .bind(error_ja)
+                .bind(receipt)
+                .bind(at_us)
+                .bind(seq)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await.map_err(StoreError::from)?;
+                Ok(next)
+            }
+
+            async fn unfinished_outbox_entries(&self) -> Result<Vec<(i64, Vec<u8>)>, CoreError> {
+                let rows: Vec<(i64, Vec<u8>, Vec<u8>)> = sqlx::query_as(
+                    "SELECT o.case_id, o.output_sha256, p.bytes FROM resident_outbox o
+                     JOIN approvals a ON a.id = o.approval_id JOIN outputs p ON p.id = a.output_id
+                     WHERE o.state IN ('pending', 'sending') ORDER BY o.id",
+                )
+                .fetch_all(&self.pool)
+                .await?;
+                let mut entries = Vec::with_capacity(rows.len());
+                for (case_id, sha, bytes) in rows {
+                    let sha256 = hash32(&sha)?;
+                    let (bytes, _) = $crate::store::sealing::open_output(&self.keys, case_id, &sha256, bytes, None)?;
+                    entries.push((case_id, bytes));
+                }
+                Ok(entries)
+            }
+
+            async fn outbox(&self, unfinished_only: bool) -> Result<Vec<$crate::outbox::OutboxRow>, StoreError> {
+                use $crate::outbox::{OutboxRow, OutboxState};
+                let rows: Vec<(i64, i64, String, String, i64, i64, Option<String>, Option<String>, i64)> = sqlx::query_as(
+                    "SELECT id, case_id, idempotency_key, state, attempts, next_attempt_at_us, last_error_ja, receipt, updated_at_us
+                     FROM resident_outbox WHERE $1 = 0 OR state <> 'committed' ORDER BY id",
+                )
+                .bind(i64::from(unfinished_only))
+                .fetch_all(&self.pool)
+                .await?;
+                rows.into_iter()
+                    .map(|(id, case_id, idempotency_key, state, attempts, next_attempt_at_us, last_error_ja, receipt, updated_at_us)| {
+                        let state = OutboxState::parse(&state).ok_or_else(|| StoreError::Corrupt(format!("outbox entry {id} is in state {state:?}")))?;
+                        let receipt = receipt
+                            .map(|text| serde_json::from_str(&text))
+                            .transpose()
+                            .map_err(|e| StoreError::Corrupt(format!("outbox entry {id} has an unreadable receipt: {e}")))?;
+                        Ok(OutboxRow { id, case_id, idempotency_key, state, attempts, next_attempt_at_us, last_error_ja, receipt, updated_at_us })
+                    })
+                    .collect()
             }
 
             async fn print_jobs(&self, station: Option<&str>) -> Result<Vec<PrintJobRow>, StoreError> {

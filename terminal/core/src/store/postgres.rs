@@ -55,6 +55,7 @@ impl PgStore {
                 (10, "run mode", include_str!("../../migrations/postgres/0010_run_mode.sql")),
                 (11, "print jobs", include_str!("../../migrations/postgres/0011_print_jobs.sql")),
                 (12, "queue notify", include_str!("../../migrations/postgres/0012_queue_notify.sql")),
+                (13, "resident outbox", include_str!("../../migrations/postgres/0013_resident_outbox.sql")),
             ])
             .run(&pool)
             .await
@@ -106,7 +107,8 @@ store_impl!(
     serialize = Some("SELECT seq FROM audit_head WHERE id = 1 FOR UPDATE"),
     read_head = "SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE",
     next_case_id = "SELECT nextval('case_ids')",
-    claim_print_job = "SELECT id, case_id, issuance_id, attempts FROM print_jobs WHERE printer_station = $1 AND state = 'queued' ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED"
+    claim_print_job = "SELECT id, case_id, issuance_id, attempts FROM print_jobs WHERE printer_station = $1 AND state = 'queued' ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED",
+    claim_outbox_entry = "SELECT id, case_id, idempotency_key, output_sha256, attempts FROM resident_outbox WHERE state IN ('pending', 'sending') AND next_attempt_at_us <= $1 ORDER BY next_attempt_at_us, id LIMIT 1 FOR UPDATE SKIP LOCKED"
 );
 
 impl PgStore {

@@ -62,6 +62,7 @@ impl SqliteStore {
                 (9, "paper and day close", include_str!("../../migrations/sqlite/0009_paper_and_day_close.sql")),
                 (10, "run mode", include_str!("../../migrations/sqlite/0010_run_mode.sql")),
                 (11, "print jobs", include_str!("../../migrations/sqlite/0011_print_jobs.sql")),
+                (13, "resident outbox", include_str!("../../migrations/sqlite/0013_resident_outbox.sql")),
             ])
             .run(&pool)
             .await
@@ -112,7 +113,8 @@ store_impl!(
     serialize = None::<&'static str>,
     read_head = "SELECT seq, hash FROM audit_head WHERE id = 1",
     next_case_id = "SELECT coalesce(max(id), 0) + 1 FROM cases",
-    claim_print_job = "SELECT id, case_id, issuance_id, attempts FROM print_jobs WHERE printer_station = $1 AND state = 'queued' ORDER BY id LIMIT 1"
+    claim_print_job = "SELECT id, case_id, issuance_id, attempts FROM print_jobs WHERE printer_station = $1 AND state = 'queued' ORDER BY id LIMIT 1",
+    claim_outbox_entry = "SELECT id, case_id, idempotency_key, output_sha256, attempts FROM resident_outbox WHERE state IN ('pending', 'sending') AND next_attempt_at_us <= $1 ORDER BY next_attempt_at_us, id LIMIT 1"
 );
 
 impl SqliteStore {
