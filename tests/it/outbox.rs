@@ -333,6 +333,39 @@ fn own_copy(household: &Household) -> CounterRequest {
     )
 }
 
+/// Every terminal polls the outbox every second, and print workers poll their queue: with nothing to do, a poll
+/// must not take (or wait for) the store's write lock, which every change of every terminal needs.
+async fn an_idle_poll_takes_no_write_lock(store: &TestStore) {
+    let dir = tempfile::tempdir().expect("dir");
+    let residents = residents(dir.path(), 10).await;
+    counter_with_users(store.store.clone(), residents, test_clock()).await;
+    let poll = || async {
+        let entry = store.store.claim_outbox_entry("post-1", "poller", 60_000_000, 1_800_000_000_000_000).await?;
+        let job = store.store.claim_print_job("review-1", "poller", 1_800_000_000_000_000).await?;
+        Ok::<_, CoreError>((entry, job))
+    };
+    // Another writer holds the write lock (SQLite: a write transaction; PostgreSQL: the audit head row).
+    let held = match &store.raw {
+        crate::support::RawDb::Sqlite(pool) => {
+            let mut connection = pool.acquire().await.expect("connection");
+            sqlx::query("BEGIN IMMEDIATE").execute(&mut *connection).await.expect("write lock");
+            let polled = tokio::time::timeout(Duration::from_secs(2), poll()).await;
+            sqlx::query("ROLLBACK").execute(&mut *connection).await.expect("release");
+            polled
+        }
+        crate::support::RawDb::Pg(pool) => {
+            let mut tx = pool.begin().await.expect("tx");
+            sqlx::query("SELECT seq FROM audit_head WHERE id = 1 FOR UPDATE").execute(&mut *tx).await.expect("lock");
+            let polled = tokio::time::timeout(Duration::from_secs(2), poll()).await;
+            tx.rollback().await.expect("release");
+            polled
+        }
+    };
+    let polled = held.expect("an idle poll does not wait for the write lock").expect("poll");
+    assert!(polled.0.is_none() && polled.1.is_none(), "nothing is due");
+}
+
 crate::on_both_backends! {
     approved_entries_wait_in_the_outbox_while_the_resident_system_is_down_and_go_through_once => entries_wait_while_the_resident_system_is_down;
+    an_idle_outbox_poll_takes_no_write_lock => an_idle_poll_takes_no_write_lock;
 }

@@ -89,6 +89,15 @@ impl std::fmt::Debug for Counter {
     }
 }
 
+/// Run CPU-bound work (laying out and rendering a certificate: milliseconds) on the blocking pool, so the async
+/// workers keep serving the store's round trips — a terminal holding the store's write lock must not wait behind
+/// another case's rendering.
+async fn off_the_runtime<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, CoreError> + Send + 'static,
+) -> Result<T, CoreError> {
+    tokio::task::spawn_blocking(work).await.map_err(|e| CoreError::Render(format!("the rendering task failed: {e}")))?
+}
+
 /// The first µs of a ward day (Asia/Tokyo).
 fn ward_day_start(day: jiff::civil::Date) -> Result<i64, StoreError> {
     day.to_zoned(crate::clock::ward_zone()).map(|z| z.timestamp().as_microsecond()).map_err(corrupt)
@@ -913,12 +922,19 @@ impl Counter {
         // Check the layout with placeholder numbers of the same width before a number is spent.
         let placeholder =
             ReservedNumbers { issue_number: 0, control_number: format!("{}-{:06}", session.actor.station, 0) };
-        self.profile.pages(&document, None, &placeholder)?;
+        let profile = self.profile.clone();
+        let document = off_the_runtime(move || profile.pages(&document, None, &placeholder).map(|_| document)).await?;
         let numbers = self.store.reserve_numbers(&session.actor, case_id, now).await?;
-        let pages = self.profile.pages(&document, None, &numbers)?;
-        let pdf = crate::render::pdf::render_pdf(&pages).map_err(|e| CoreError::Render(e.to_string()))?;
-        let source = serde_json::to_string(&PreviewSource { document, numbers: numbers.clone() })
-            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let profile = self.profile.clone();
+        let reserved = numbers.clone();
+        let (pdf, source) = off_the_runtime(move || {
+            let pages = profile.pages(&document, None, &reserved)?;
+            let pdf = crate::render::pdf::render_pdf(&pages).map_err(|e| CoreError::Render(e.to_string()))?;
+            let source = serde_json::to_string(&PreviewSource { document, numbers: reserved })
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            Ok::<_, CoreError>((pdf, source))
+        })
+        .await?;
         self.store
             .submit_case(
                 &session.actor,

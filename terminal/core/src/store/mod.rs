@@ -2006,6 +2006,15 @@ macro_rules! store_impl {
             }
 
             async fn claim_print_job(&self, station: &str, worker: &str, at_us: i64) -> Result<Option<ClaimedPrintJob>, CoreError> {
+                // Workers poll: look before taking the write lock, so an empty queue costs one read.
+                let queued: Option<i64> =
+                    sqlx::query_scalar("SELECT id FROM print_jobs WHERE printer_station = $1 AND state = 'queued' LIMIT 1")
+                        .bind(station)
+                        .fetch_optional(&self.pool)
+                        .await?;
+                if queued.is_none() {
+                    return Ok(None);
+                }
                 let mut tx = self.begin_write().await?;
                 let job: Option<(i64, i64, i64, i64)> = sqlx::query_as($claim_print_job).bind(station).fetch_optional(&mut *tx).await?;
                 let Some((job_id, case_id, issuance_id, attempts)) = job else {
@@ -2108,6 +2117,17 @@ macro_rules! store_impl {
             }
 
             async fn claim_outbox_entry(&self, station: &str, sender: &str, lease_us: i64, at_us: i64) -> Result<Option<$crate::outbox::ClaimedOutboxEntry>, CoreError> {
+                // Every terminal polls the outbox: look before taking the write lock (on PostgreSQL the audit head),
+                // so an empty outbox costs one read.
+                let due: Option<i64> = sqlx::query_scalar(
+                    "SELECT id FROM resident_outbox WHERE state IN ('pending', 'sending') AND next_attempt_at_us <= $1 LIMIT 1",
+                )
+                .bind(at_us)
+                .fetch_optional(&self.pool)
+                .await?;
+                if due.is_none() {
+                    return Ok(None);
+                }
                 let mut tx = self.begin_write().await?;
                 let entry: Option<(i64, i64, String, Vec<u8>, i64)> = sqlx::query_as($claim_outbox_entry).bind(at_us).fetch_optional(&mut *tx).await?;
                 let Some((entry_id, case_id, key, sha, attempts)) = entry else {
