@@ -986,17 +986,18 @@ impl Counter {
         self.store.return_case(&session.actor, case_id, reason, now).await
     }
 
-    /// Record the issue of an approved certificate.
+    /// Record the issue of an approved certificate. The fee is worked out from the case as the issuing transaction
+    /// reads it (one transaction: the store's write lock is taken once per issue).
     pub async fn issue(&self, session: &Session, case_id: i64, sheets: i64) -> Result<Issuance, CoreError> {
         let now = self.authorize(session, Permission::IssueCertificate).await?;
-        let case = self.store.case(&session.actor, case_id, now).await?;
-        let (fee, copies) = match case.request.task.certificate() {
+        let fees = &self.fees;
+        let charge = |case: &CaseRecord| match case.request.task.certificate() {
             Some((kind, copies)) => {
                 let request = &case.request;
-                (self.fees.fee(kind, copies, request.requester.category, request.fee_exemption.as_deref()), copies)
+                (fees.fee(kind, copies, request.requester.category, request.fee_exemption.as_deref()), copies)
             }
             None => (crate::fees::Fee { yen: 0, exemption: None }, 1),
         };
-        self.store.issue_case(&session.actor, case_id, sheets, copies, &fee, now).await
+        self.store.issue_case(&session.actor, case_id, sheets, &charge, now).await
     }
 }

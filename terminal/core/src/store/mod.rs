@@ -463,14 +463,14 @@ pub trait Store: Send + Sync {
     async fn return_case(&self, actor: &Actor, case_id: i64, reason: ReturnReason, at_us: i64)
     -> Result<(), CoreError>;
 
-    /// Record the issue of the approved output under the 発行番号 and 管理番号 printed on it.
+    /// Record the issue of the approved output under the 発行番号 and 管理番号 printed on it; `charge` gives the fee
+    /// and the number of copies from the case as loaded in the issuing transaction.
     async fn issue_case(
         &self,
         actor: &Actor,
         case_id: i64,
         sheets: i64,
-        copies: i64,
-        fee: &crate::fees::Fee,
+        charge: &(dyn for<'c> Fn(&'c CaseRecord) -> (crate::fees::Fee, i64) + Send + Sync),
         at_us: i64,
     ) -> Result<Issuance, CoreError>;
 
@@ -1731,10 +1731,19 @@ macro_rules! store_impl {
                 Ok(())
             }
 
-            async fn issue_case(&self, actor: &Actor, case_id: i64, sheets: i64, copies: i64, fee: &$crate::fees::Fee, at_us: i64) -> Result<Issuance, CoreError> {
+            async fn issue_case(
+                &self,
+                actor: &Actor,
+                case_id: i64,
+                sheets: i64,
+                charge: &(dyn for<'c> Fn(&'c CaseRecord) -> ($crate::fees::Fee, i64) + Send + Sync),
+                at_us: i64,
+            ) -> Result<Issuance, CoreError> {
                 let mut tx = self.begin_write().await?;
                 let case = Self::load_case(&self.keys, &mut tx, case_id).await?;
                 let next = Self::transition(&case, $crate::case::CaseAction::Issue)?;
+                let (fee, copies) = charge(&case);
+                let fee = &fee;
                 let Some((output_id, sha256)) = case.current_output else {
                     return Err(CoreError::OutputMismatch { case_id });
                 };
