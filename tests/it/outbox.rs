@@ -19,7 +19,7 @@ use jiff::civil::date;
 use madoguchi_core::certificate::CertificateProfile;
 use madoguchi_core::counter::{Counter, Session};
 use madoguchi_core::error::CoreError;
-use madoguchi_core::outbox::{Backoff, MOVE_ENTRY_MEDIA_TYPE, OutboxState};
+use madoguchi_core::outbox::{Backoff, LEASE, MOVE_ENTRY_MEDIA_TYPE, OutboxState};
 use madoguchi_core::request::{
     CounterRequest, IdentityCheck, IdentityDocument, Requester, RequesterCategory, TaskRequest,
 };
@@ -259,11 +259,12 @@ async fn entries_wait_while_the_resident_system_is_down(store: &TestStore) {
     };
     let late_case = approved_move(&counter, &operator, &reviewer, entry).await;
     use madoguchi_core::clock::Clock as _;
-    let held = store.store.claim_outbox_entry("post-2", "sender-dead", 60_000_000, clock.now_us()).await;
+    let lease = madoguchi_core::clock::duration_us(LEASE);
+    let held = store.store.claim_outbox_entry("post-2", "sender-dead", lease, clock.now_us()).await;
     let held = held.expect("claim").expect("the new entry is due");
     assert_eq!((held.case_id, held.attempt), (late_case, 1));
     assert!(sender.send_due().await.expect("a pass").is_empty(), "a held entry is not taken during its lease");
-    clock.advance(Duration::from_secs(61));
+    clock.advance(LEASE + Duration::from_secs(1));
     let pass = sender.send_due().await.expect("a pass");
     assert_eq!(pass.len(), 1);
     assert_eq!((pass[0].case_id, pass[0].attempt, pass[0].state), (late_case, 2, OutboxState::Committed));

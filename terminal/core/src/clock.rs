@@ -17,6 +17,11 @@ pub fn format_local_time(at_us: i64) -> String {
     format!("{wareki} {}（{}）", zoned.strftime("%H:%M:%S"), zoned.strftime("%Y-%m-%dT%H:%M:%S%:z"))
 }
 
+/// A span in whole microseconds, as the store counts time (saturating).
+pub fn duration_us(span: std::time::Duration) -> i64 {
+    i64::try_from(span.as_micros()).unwrap_or(i64::MAX)
+}
+
 /// A source of the current time.
 pub trait Clock: Send + Sync + std::fmt::Debug {
     /// Now, as a timestamp.
@@ -57,8 +62,7 @@ impl FixedClock {
 
     /// Move the clock forward.
     pub fn advance(&self, span: std::time::Duration) {
-        let micros = i64::try_from(span.as_micros()).unwrap_or(i64::MAX);
-        self.now_us.fetch_add(micros, std::sync::atomic::Ordering::SeqCst);
+        self.now_us.fetch_add(duration_us(span), std::sync::atomic::Ordering::SeqCst);
     }
 }
 

@@ -158,7 +158,7 @@ impl TerminalGuard {
             attached: Vec::new(),
             session_key: None,
             in_session: false,
-            idle_limit_us: i64::try_from(idle_limit.as_micros()).unwrap_or(i64::MAX),
+            idle_limit_us: crate::clock::duration_us(idle_limit),
             last_activity_us: now_us,
         }
     }

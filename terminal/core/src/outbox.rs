@@ -1,7 +1,7 @@
 //! The outbox to the resident system. An approved 異動 entry must reach the ward's resident system exactly once even
 //! when that system is down, slow or answers garbage, and even when the terminal sending it dies. So the approval
-//! writes the entry into the store's outbox in its own transaction, and a sender — in any terminal, or headless in
-//! `madoguchi worker` — commits it afterwards under the case's idempotency key (a resend after a lost reply changes
+//! writes the entry into the store's outbox in its own transaction, and a sender — every terminal's back end runs
+//! one — commits it afterwards under the case's idempotency key (a resend after a lost reply changes
 //! nothing on the resident system), retrying with backoff while the system is unreachable. A refusal is never
 //! resent: it waits for staff with the resident system's reason.
 
@@ -12,7 +12,7 @@ use backend_adapter::types::{Household, HouseholdTarget, MoveEntry, MoveReceipt,
 use backend_adapter::{ResidentSystem, ResidentSystemError};
 use serde::{Deserialize, Serialize};
 
-use crate::clock::Clock;
+use crate::clock::{Clock, duration_us};
 use crate::error::{CoreError, StoreError};
 use crate::store::Store;
 
@@ -256,7 +256,6 @@ pub struct OutboxSender {
     station: String,
     sender: String,
     backoff: Backoff,
-    lease: Duration,
 }
 
 impl std::fmt::Debug for OutboxSender {
@@ -266,11 +265,7 @@ impl std::fmt::Debug for OutboxSender {
 }
 
 /// How long a sender's claim holds before another sender may take the entry (longer than any call may take).
-pub const DEFAULT_LEASE: Duration = Duration::from_secs(60);
-
-fn micros(span: Duration) -> i64 {
-    i64::try_from(span.as_micros()).unwrap_or(i64::MAX)
-}
+pub const LEASE: Duration = Duration::from_secs(60);
 
 impl OutboxSender {
     /// The sender `sender` (a name unique to this process, for the journal) running at `station`.
@@ -288,7 +283,6 @@ impl OutboxSender {
             station: station.to_string(),
             sender: sender.to_string(),
             backoff: Backoff::default(),
-            lease: DEFAULT_LEASE,
         }
     }
 
@@ -298,16 +292,10 @@ impl OutboxSender {
         self
     }
 
-    /// Use another lease.
-    pub fn with_lease(mut self, lease: Duration) -> Self {
-        self.lease = lease;
-        self
-    }
-
     /// Try the next due entry, if any: claim it, send it, record how it ended.
     pub async fn send_next(&self) -> Result<Option<SendReport>, CoreError> {
         let now = self.clock.now_us();
-        let claimed = self.store.claim_outbox_entry(&self.station, &self.sender, micros(self.lease), now).await?;
+        let claimed = self.store.claim_outbox_entry(&self.station, &self.sender, duration_us(LEASE), now).await?;
         let Some(entry) = claimed else {
             return Ok(None);
         };
@@ -356,7 +344,7 @@ impl OutboxSender {
                 OutboxEnd::Deferred {
                     error: err.to_string(),
                     error_ja: err.message_ja(),
-                    retry_at_us: self.clock.now_us().saturating_add(micros(self.backoff.after(attempt))),
+                    retry_at_us: self.clock.now_us().saturating_add(duration_us(self.backoff.after(attempt))),
                 }
             }
             Err(err) => OutboxEnd::Rejected { reason: err.to_string(), reason_ja: err.message_ja() },

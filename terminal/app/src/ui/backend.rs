@@ -175,14 +175,14 @@ pub enum Event {
     Cases(Vec<CaseSummary>),
     /// The 異動 entries approved but not yet committed to the resident system (staff).
     Outbox(Vec<madoguchi_core::outbox::OutboxRow>),
-    /// A case opened for review, with its preview image.
+    /// A case opened for review, with what the reviewer judges.
     Review {
         /// The case.
         case: Box<CaseRecord>,
         /// Its output.
         output: Box<Output>,
-        /// The preview of the first sheet (RGBA, width, height), or why there is none.
-        preview: Result<(Vec<u8>, usize, usize), String>,
+        /// The output as the reviewer sees it, or why it cannot be shown.
+        preview: Result<ReviewPreview, String>,
     },
     /// Approved.
     Approved(i64),
@@ -386,18 +386,22 @@ impl Worker {
             Command::OpenReview(case_id) => {
                 let session = self.session().ok_or("ログインしてください")?.clone();
                 let (case, output) = self.counter.review(&session, case_id).await.map_err(ja)?;
-                let entry = output.media_type == madoguchi_core::outbox::MOVE_ENTRY_MEDIA_TYPE;
-                let pages = if entry {
-                    Err("異動の届出は帳票ではありません。届出内容を確認してください".to_string())
+                let preview = if output.media_type == madoguchi_core::outbox::MOVE_ENTRY_MEDIA_TYPE {
+                    // A 異動 case's output is its entry: the reviewer reads the entry itself, from the exact bytes.
+                    madoguchi_core::outbox::entry_lines_ja(case_id, &output.bytes).map(ReviewPreview::Entry).map_err(
+                        |err| {
+                            tracing::error!(case = case_id, %err, "the entry under review cannot be read");
+                            "届出内容を読み取れません。システム管理者に連絡してください".to_string()
+                        },
+                    )
                 } else {
-                    self.counter.preview_pages(&output).map_err(|e| e.message_ja())
+                    self.counter.preview_pages(&output).map_err(|e| e.message_ja()).and_then(|pages| {
+                        let page = pages.first().ok_or_else(|| "帳票がありません".to_string())?;
+                        let pixmap = raster::render_page(page, 72.0).map_err(|e| e.to_string())?;
+                        let (width, height) = (pixmap.width() as usize, pixmap.height() as usize);
+                        Ok(ReviewPreview::Sheet(pixmap.take(), width, height))
+                    })
                 };
-                let preview = pages.and_then(|pages| {
-                    let page = pages.first().ok_or_else(|| "帳票がありません".to_string())?;
-                    let pixmap = raster::render_page(page, 72.0).map_err(|e| e.to_string())?;
-                    let (width, height) = (pixmap.width() as usize, pixmap.height() as usize);
-                    Ok((pixmap.take(), width, height))
-                });
                 self.emit(Event::Review { case: Box::new(case), output: Box::new(output), preview });
             }
             Command::Approve { case_id, sha256 } => {
@@ -682,14 +686,6 @@ pub fn spawn(
                     tracing::error!(%err, "the print queue could not be checked at start");
                 }
             }
-            // Every terminal sends the outbox's due 異動 entries to the resident system (any number of senders
-            // may run: claims are leases and the idempotency key makes a resend harmless).
-            tokio::spawn(send_outbox(
-                worker
-                    .counter
-                    .outbox_sender(&worker.station, &format!("terminal:{}:{}", worker.station, std::process::id())),
-                worker.counter.store().watch_queue().await.ok(),
-            ));
             let mut bus_ticks = tokio::time::interval(BUS_DRAIN_INTERVAL);
             // Another terminal's hand-over or decision reaches this screen at once; the UI's periodic refresh
             // stays as the safety net.
@@ -700,25 +696,21 @@ pub fn spawn(
                     None
                 }
             };
+            // Every terminal sends the outbox's due 異動 entries to the resident system (any number of senders
+            // may run: claims are leases and the idempotency key makes a resend harmless), on the same hints.
+            tokio::spawn(send_outbox(
+                worker
+                    .counter
+                    .outbox_sender(&worker.station, &format!("terminal:{}:{}", worker.station, std::process::id())),
+                hints.clone(),
+            ));
             loop {
-                let hint = async {
-                    match hints.as_mut() {
-                        Some(hints) => hints.changed().await.is_ok(),
-                        None => std::future::pending().await,
-                    }
-                };
                 tokio::select! {
                     command = receiver.recv() => match command {
                         Some(command) => worker.handle(command).await,
                         None => break,
                     },
-                    alive = hint => {
-                        if alive {
-                            worker.handle(Command::Refresh).await;
-                        } else {
-                            hints = None;
-                        }
-                    }
+                    () = next_hint(&mut hints) => worker.handle(Command::Refresh).await,
                     _ = bus_ticks.tick() => {
                         worker.drain_bus().await;
                         if let Some(reason) = worker.guard.tick(worker.counter.now_us()) {
@@ -730,6 +722,15 @@ pub fn spawn(
         });
     });
     BackendHandle { commands, events, run_mode }
+}
+
+/// What the reviewer sees of an output.
+#[derive(Debug, Clone)]
+pub enum ReviewPreview {
+    /// The first sheet of a certificate (RGBA, width, height), rendered from the exact bytes.
+    Sheet(Vec<u8>, usize, usize),
+    /// A 異動 entry, line by line: what the resident system will be sent.
+    Entry(Vec<String>),
 }
 
 /// How often the outbox sender looks for due entries when no queue hint wakes it (a deferred entry becomes due
@@ -745,17 +746,22 @@ async fn send_outbox(
         if let Err(err) = sender.send_due().await {
             tracing::warn!(%err, "the outbox could not be sent; trying again");
         }
-        let hint = async {
-            match hints.as_mut() {
-                Some(hints) => hints.changed().await.is_ok(),
-                None => std::future::pending().await,
-            }
-        };
         tokio::select! {
-            alive = hint => if !alive { hints = None },
+            () = next_hint(&mut hints) => {}
             () = tokio::time::sleep(OUTBOX_POLL_INTERVAL) => {}
         }
     }
+}
+
+/// The next queue hint; never, once the watch has ended (it is dropped then) or when there is none.
+async fn next_hint(hints: &mut Option<tokio::sync::watch::Receiver<u64>>) {
+    if let Some(watch) = hints.as_mut() {
+        if watch.changed().await.is_ok() {
+            return;
+        }
+        *hints = None;
+    }
+    std::future::pending().await
 }
 
 /// A back end that is already closed: a terminal that has logged out replaces its handle with a fresh one.

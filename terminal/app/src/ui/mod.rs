@@ -419,29 +419,12 @@ impl TerminalApp {
             Event::Cases(cases) => self.cases = cases,
             Event::Outbox(outbox) => self.outbox = outbox,
             Event::Review { case, output, preview } => {
-                let (image, mut preview_error) = match preview {
-                    Ok((rgba, width, height)) => {
-                        (Some(egui::ColorImage::from_rgba_premultiplied([width, height], &rgba)), None)
+                let (image, entry_lines, preview_error) = match preview {
+                    Ok(backend::ReviewPreview::Sheet(rgba, width, height)) => {
+                        (Some(egui::ColorImage::from_rgba_premultiplied([width, height], &rgba)), None, None)
                     }
-                    Err(message) => (None, Some(message)),
-                };
-                // A 異動 case's output is its entry: the reviewer reads the entry itself, from the exact bytes.
-                let entry_lines = (output.media_type == madoguchi_core::outbox::MOVE_ENTRY_MEDIA_TYPE).then(|| {
-                    madoguchi_core::outbox::entry_lines_ja(case.id, &output.bytes).map_err(|err| {
-                        tracing::error!(case = case.id, %err, "the entry under review cannot be read");
-                        "届出内容を読み取れません。システム管理者に連絡してください".to_string()
-                    })
-                });
-                let entry_lines = match entry_lines {
-                    Some(Ok(lines)) => {
-                        preview_error = None;
-                        Some(lines)
-                    }
-                    Some(Err(message)) => {
-                        preview_error = Some(message);
-                        None
-                    }
-                    None => None,
+                    Ok(backend::ReviewPreview::Entry(lines)) => (None, Some(lines), None),
+                    Err(message) => (None, None, Some(message)),
                 };
                 let texture =
                     image.as_ref().map(|img| ctx.load_texture("preview", img.clone(), egui::TextureOptions::LINEAR));
@@ -715,7 +698,6 @@ impl TerminalApp {
     }
 }
 
-/// A case's kind as staff call it (the stored name when it is not a certificate kind this build knows).
 /// The outbox on the status bar: 異動 entries waiting for the resident system (with why, while it cannot be
 /// reached) and, in red, those it refused — so staff see at once that the record is not yet changed.
 fn outbox_status_ui(ui: &mut egui::Ui, outbox: &[madoguchi_core::outbox::OutboxRow]) {
@@ -724,19 +706,18 @@ fn outbox_status_ui(ui: &mut egui::Ui, outbox: &[madoguchi_core::outbox::OutboxR
     let waiting = outbox.len() - refused;
     if waiting > 0 {
         let retrying = outbox.iter().any(|row| row.state != OutboxState::Rejected && row.last_error_ja.is_some());
-        let text = if retrying {
-            format!("住民記録へ送信待ち：{waiting}件（接続できないため再試行中）")
-        } else {
-            format!("住民記録へ送信待ち：{waiting}件")
-        };
+        let waiting = format!("{}：{waiting}件", OutboxState::Pending.label_ja());
+        let text = if retrying { format!("{waiting}（接続できないため再試行中）") } else { waiting };
         let label = RichText::new(text);
         ui.label(if retrying { label.color(ERROR_COLOR) } else { label });
     }
     if refused > 0 {
-        ui.label(RichText::new(format!("住民記録が受付拒否：{refused}件")).color(ERROR_COLOR).strong());
+        let text = format!("{}：{refused}件", OutboxState::Rejected.label_ja());
+        ui.label(RichText::new(text).color(ERROR_COLOR).strong());
     }
 }
 
+/// A case's kind as staff call it (the stored name when it is not a certificate kind this build knows).
 fn kind_label(kind: &str) -> &str {
     madoguchi_core::request::CertificateKind::parse(kind).map_or(kind, |k| k.template_ja())
 }
