@@ -1,5 +1,6 @@
 //! madoguchi's end-to-end tests: one integration binary (see ARCHITECTURE.md, "Testing").
 
+mod business_day;
 mod certificates;
 mod http_adapter;
 mod outbox;

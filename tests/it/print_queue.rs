@@ -6,41 +6,14 @@
 use std::sync::{Arc, Mutex};
 
 use backend_adapter::ResidentSystem as _;
-use devices::job::{Delivery, JobOutcome};
-use devices::status::DeviceStatus;
+use devices::job::Delivery;
 use madoguchi_core::counter::Counter;
-use madoguchi_core::print::{CertificatePrinter, SharedPrinter, job_name};
+use madoguchi_core::print::{SharedPrinter, job_name};
 use madoguchi_core::request::IdentityDocument;
 use madoguchi_core::store::{PrintJobState, verify_audit_chain};
 
-use crate::support::{TestStore, counter_with_users, login, residents, test_clock};
+use crate::support::{ScriptedPrinter, TestStore, counter_with_users, login, residents, test_clock};
 use crate::{raw_exec, raw_i64};
-
-/// A printer that answers as told and keeps what it received, job by job.
-struct ScriptedPrinter {
-    next: Vec<Delivery>,
-    received: Vec<(String, Vec<u8>)>,
-}
-
-impl CertificatePrinter for ScriptedPrinter {
-    fn send_certificate(&mut self, job_name: &str, pdf: &[u8]) -> JobOutcome {
-        let outcome = if self.next.is_empty() { Delivery::Delivered } else { self.next.remove(0) };
-        let delivered = match outcome {
-            Delivery::Delivered => pdf.len(),
-            Delivery::NothingSent => 0,
-            _ => pdf.len() / 2,
-        };
-        if delivered > 0 {
-            self.received.push((job_name.to_string(), pdf[..delivered].to_vec()));
-        }
-        let status = if outcome == Delivery::NothingSent { DeviceStatus::NoPaper } else { DeviceStatus::Ready };
-        JobOutcome { delivered, status, outcome }
-    }
-
-    fn status(&mut self) -> DeviceStatus {
-        DeviceStatus::Ready
-    }
-}
 
 /// Issue `count` 住民票の写し at the review station; their case ids and approved bytes.
 async fn issued(
@@ -77,7 +50,7 @@ async fn issued(
 }
 
 async fn state_of(store: &TestStore, case_id: i64) -> PrintJobState {
-    let jobs = store.store.print_jobs(Some("review-1")).await.expect("jobs");
+    let jobs = store.store.print_jobs(&madoguchi_core::store::PrintJobFilter::station("review-1")).await.expect("jobs");
     jobs.iter().find(|job| job.case_id == case_id).map(|job| job.state).expect("a job for the case")
 }
 
@@ -86,7 +59,7 @@ async fn a_certificate_prints_at_most_once(store: &TestStore) {
     let residents = residents(dir.path(), 40).await;
     let counter = counter_with_users(store.store.clone(), residents.clone(), test_clock()).await;
     let cases = issued(&counter, &residents, 4).await;
-    let jobs = store.store.print_jobs(None).await.expect("jobs");
+    let jobs = store.store.print_jobs(&Default::default()).await.expect("jobs");
     assert_eq!(jobs.len(), 4, "each issuance queued its job in the same transaction");
     assert!(jobs.iter().all(|job| job.state == PrintJobState::Queued && job.printer_station == "review-1"));
 

@@ -67,7 +67,7 @@ async fn fixture(store: &TestStore) -> Fixture {
 }
 
 /// A household without any member under 支援措置.
-async fn ordinary_household(residents: &ReferenceResidentSystem) -> HouseholdId {
+pub(crate) async fn ordinary_household(residents: &ReferenceResidentSystem) -> HouseholdId {
     use backend_adapter::ResidentSystem as _;
     for id in residents.household_ids(0, 40).await.expect("household ids") {
         let household = residents.household(id).await.expect("household");
@@ -78,7 +78,11 @@ async fn ordinary_household(residents: &ReferenceResidentSystem) -> HouseholdId 
     panic!("the generated population has no ordinary household");
 }
 
-fn copy_request(household: HouseholdId, category: RequesterCategory, items: OptionalItems) -> CounterRequest {
+pub(crate) fn copy_request(
+    household: HouseholdId,
+    category: RequesterCategory,
+    items: OptionalItems,
+) -> CounterRequest {
     CounterRequest {
         requester: Requester {
             category,
@@ -1432,9 +1436,13 @@ async fn paper_and_day_close(store: &TestStore) {
     f.counter.receive_paper(&supervisor, "review-1", 100).await.expect("paper received");
     assert!(matches!(f.counter.receive_paper(&operator, "review-1", 5).await, Err(CoreError::Forbidden { .. })));
     assert!(matches!(f.counter.receive_paper(&supervisor, "review-1", 0).await, Err(CoreError::Validation(_))));
+    let printer: madoguchi_core::print::SharedPrinter =
+        Arc::new(std::sync::Mutex::new(crate::support::ScriptedPrinter { next: Vec::new(), received: Vec::new() }));
+    let worker = f.counter.print_worker("review-1", "worker");
     for _ in 0..2 {
         let request = copy_request(household, RequesterCategory::Self_, OptionalItems::default());
         issue_request(&f.counter, login(&f.counter, "op1", "post-1").await, &reviewer, request).await;
+        worker.print_next(&printer).await.expect("print").expect("a job");
     }
     let err = f.counter.spoil_paper(&supervisor, "review-1", 1, "  ").await.expect_err("a reason is needed");
     assert!(err.message_ja().contains("損紙の理由"), "{}", err.message_ja());

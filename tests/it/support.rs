@@ -6,10 +6,13 @@ use std::sync::Arc;
 
 use backend_adapter::ReferenceResidentSystem;
 use backend_adapter::reference::{GenerationOptions, generate};
+use devices::job::{Delivery, JobOutcome};
+use devices::status::DeviceStatus;
 use madoguchi_core::auth::{Role, hash_password};
 use madoguchi_core::certificate::{CertificateProfile, Issuer};
 use madoguchi_core::clock::FixedClock;
 use madoguchi_core::counter::{Counter, Session};
+use madoguchi_core::print::CertificatePrinter;
 use madoguchi_core::store::{NewUser, PgStore, SqliteStore, Store};
 
 /// The environment variable that names an administrative PostgreSQL URL for tests (set by `.ci/run`).
@@ -267,4 +270,32 @@ macro_rules! on_both_backends {
             )*
         }
     };
+}
+
+/// A printer that answers as told and keeps what it received, job by job.
+pub struct ScriptedPrinter {
+    /// The outcomes of the next jobs, in order (then every job is delivered).
+    pub next: Vec<Delivery>,
+    /// (job name, bytes that reached it) per job.
+    pub received: Vec<(String, Vec<u8>)>,
+}
+
+impl CertificatePrinter for ScriptedPrinter {
+    fn send_certificate(&mut self, job_name: &str, pdf: &[u8]) -> JobOutcome {
+        let outcome = if self.next.is_empty() { Delivery::Delivered } else { self.next.remove(0) };
+        let delivered = match outcome {
+            Delivery::Delivered => pdf.len(),
+            Delivery::NothingSent => 0,
+            _ => pdf.len() / 2,
+        };
+        if delivered > 0 {
+            self.received.push((job_name.to_string(), pdf[..delivered].to_vec()));
+        }
+        let status = if outcome == Delivery::NothingSent { DeviceStatus::NoPaper } else { DeviceStatus::Ready };
+        JobOutcome { delivered, status, outcome }
+    }
+
+    fn status(&mut self) -> DeviceStatus {
+        DeviceStatus::Ready
+    }
 }

@@ -1229,7 +1229,7 @@ async fn three_operator_processes_and_a_reviewer_share_one_postgres_queue_and_on
     }
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
     let jobs = loop {
-        let jobs = store.print_jobs(Some("review-1")).await.expect("jobs");
+        let jobs = store.print_jobs(&madoguchi_core::store::PrintJobFilter::station("review-1")).await.expect("jobs");
         let printed = jobs.iter().filter(|job| job.state == madoguchi_core::store::PrintJobState::Printed).count();
         if printed == total || std::time::Instant::now() > deadline {
             break jobs;

@@ -253,7 +253,7 @@ async fn check(site: &mut Site) -> Result<(), String> {
             _ => return Err(format!("journal line {line:?}")),
         }
     }
-    let jobs = site.store.print_jobs(None).await.map_err(|e| e.to_string())?;
+    let jobs = site.store.print_jobs(&Default::default()).await.map_err(|e| e.to_string())?;
     if jobs.len() != issuances.len() {
         return Err(format!("{} issuances but {} print jobs", issuances.len(), jobs.len()));
     }
@@ -319,7 +319,7 @@ async fn run_trials(site: &mut Site, trials: u64, seed: u64) {
             );
         }
     }
-    let jobs = site.store.print_jobs(None).await.expect("jobs");
+    let jobs = site.store.print_jobs(&Default::default()).await.expect("jobs");
     let suspect = jobs.iter().filter(|job| job.state == PrintJobState::Suspect).count();
     println!(
         "{}: {trials} kill -9 trials, seed {seed}: {} cases issued, {} printed, {suspect} suspect (left for staff), 0 violations",

@@ -738,6 +738,12 @@ async fn a_supervisor_sees_todays_figures_and_the_close_waits_for_the_explanatio
     let output = world.counter.prepare_and_submit(&operator, case_id).await.expect("submit");
     world.counter.approve(&reviewer, case_id, output.sha256).await.expect("approve");
     world.counter.issue(&reviewer, case_id, 1).await.expect("issue");
+    // The sheet prints (a day with a print still queued or unknown does not close).
+    let printer = madoguchi_app::printing::UsbCertificatePrinter::pdf_in_pjl(Box::new(world.printer.clone()))
+        .expect("printer")
+        .shared();
+    let printed = world.counter.print_worker("review-1", "test").print_next(&printer).await.expect("print");
+    assert!(printed.is_some_and(|report| report.case_id == case_id));
     let sup = world.counter.login("sup1", "a-long-password", Role::Supervisor, "sup-pc").await.expect("sup1");
     world.counter.receive_paper(&sup, "review-1", 10).await.expect("paper");
 
@@ -866,4 +872,65 @@ async fn a_reviewer_reads_a_move_entry_approves_it_and_sees_it_wait_while_the_re
     let waiting = world.counter.store().outbox(true).await.expect("outbox");
     assert_eq!(waiting.len(), 1);
     assert!(waiting[0].attempts >= 1, "the sender tried");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reviewer_settles_a_suspect_print_as_spoiled_and_voids_a_withdrawn_case_with_its_reason() {
+    use madoguchi_core::request::IdentityDocument;
+    use madoguchi_core::store::{PrintJobFilter, PrintResolution};
+    let world = world().await;
+    let (_, household) = ordinary_reading(&world).await;
+    let household = backend_adapter::types::HouseholdId(household);
+    let operator = world.counter.login("op1", "a-long-password", Role::Operator, "post-1").await.expect("login");
+    let staff = world.counter.login("rev1", "a-long-password", Role::Reviewer, "review-1").await.expect("login");
+    let request = || {
+        madoguchi_core::sample::own_household_copy_request(
+            household,
+            "請求 太郎",
+            "東京都新宿区",
+            IdentityDocument::DriversLicence,
+        )
+    };
+    // Case A: issued; the worker that took its job died mid-send. Case B: handed over, then withdrawn.
+    let lost = world.counter.open_case(&operator, request()).await.expect("open");
+    let output = world.counter.prepare_and_submit(&operator, lost).await.expect("hand over");
+    world.counter.approve(&staff, lost, output.sha256).await.expect("approve");
+    world.counter.issue(&staff, lost, 1).await.expect("issue");
+    world.counter.store().claim_print_job("review-1", "a-dead-worker", world.clock.now_us()).await.expect("claim");
+    let withdrawn = world.counter.open_case(&operator, request()).await.expect("open");
+    world.counter.prepare_and_submit(&operator, withdrawn).await.expect("hand over");
+
+    // The reviewer's terminal finds the half-sent job at start and asks staff to look at the tray.
+    let mut reviewer = terminal(&world, "review-1", true);
+    log_in(&mut reviewer, "rev1");
+    wait_until(&mut reviewer, "the suspect print", |app| app.prints_to_check().iter().any(|j| j.case_id == lost));
+    wait_for_text(&mut reviewer, "印刷結果不明：プリンターのトレイを確認してください");
+    assert!(world.printer.received().is_empty(), "a suspect job is never sent again by itself");
+    tab_to(&mut reviewer, "損紙・取消の理由");
+    type_text(&mut reviewer, "紙詰まりで印字が途切れた");
+    reviewer.get_by_label(&format!("損紙・作成し直し（案件{lost}）")).click();
+    reviewer.run();
+    wait_until(&mut reviewer, "the spoil", |app| {
+        app.notice().is_some_and(|n| n.text.contains("損紙として記録しました"))
+    });
+    wait_until(&mut reviewer, "the list to clear", |app| app.prints_to_check().is_empty());
+    let jobs = world.counter.store().print_jobs(&PrintJobFilter::case(lost)).await.expect("jobs");
+    assert_eq!(jobs[0].resolution, Some(PrintResolution::Spoiled { reason: "紙詰まりで印字が途切れた".into() }));
+    let case = world.counter.store().case(&staff.actor, lost, 0).await.expect("case");
+    assert_eq!(case.state, CaseState::Draft, "back to its post for a new number");
+
+    // A void needs its reason: refused with the reason shown, then done with F7.
+    open_in_review(&mut reviewer, withdrawn);
+    wait_until(&mut reviewer, "the case", |app| app.reviewing().is_some_and(|(id, ..)| id == withdrawn));
+    reviewer.key_press(Key::F7);
+    wait_until(&mut reviewer, "the refusal", |app| {
+        app.notice().is_some_and(|n| n.text.contains("理由を入力してください"))
+    });
+    tab_to(&mut reviewer, "損紙・取消の理由");
+    type_text(&mut reviewer, "請求者が取り下げた");
+    reviewer.key_press(Key::F7);
+    wait_until(&mut reviewer, "the void", |app| app.notice().is_some_and(|n| n.text.contains("取り消しました")));
+    let case = world.counter.store().case(&staff.actor, withdrawn, 0).await.expect("case");
+    assert_eq!(case.state, CaseState::Voided);
+    assert!(!reviewer.state().cases().iter().any(|c| c.id == withdrawn), "gone from the queue");
 }

@@ -100,11 +100,16 @@ pub enum AuditAction {
     OutboxDeferred,
     /// The resident system refused an outbox entry; staff must deal with it. Never resent.
     OutboxRejected,
+    /// Staff resolved a suspect print: the sheet came out whole, or it is spoiled and the case is prepared again
+    /// under a new 発行番号.
+    PrintResolved,
+    /// 取消: a case withdrawn before issue, or an issued certificate taken back with its fee refunded.
+    CaseVoided,
 }
 
 impl AuditAction {
     /// Every action, in the order the auditor's filter lists them.
-    pub const ALL: [AuditAction; 42] = [
+    pub const ALL: [AuditAction; 44] = [
         AuditAction::StoreInitialized,
         AuditAction::UserCreated,
         AuditAction::RoleGranted,
@@ -147,6 +152,8 @@ impl AuditAction {
         AuditAction::OutboxCommitted,
         AuditAction::OutboxDeferred,
         AuditAction::OutboxRejected,
+        AuditAction::PrintResolved,
+        AuditAction::CaseVoided,
     ];
 
     /// 操作の種類 as the auditor's screen shows it.
@@ -194,6 +201,8 @@ impl AuditAction {
             AuditAction::OutboxCommitted => "住民記録へ反映",
             AuditAction::OutboxDeferred => "住民記録へ送信保留",
             AuditAction::OutboxRejected => "住民記録が受付拒否",
+            AuditAction::PrintResolved => "印刷結果不明の解消",
+            AuditAction::CaseVoided => "取消",
         }
     }
 
@@ -247,6 +256,8 @@ impl AuditAction {
             AuditAction::OutboxCommitted => "outbox.committed",
             AuditAction::OutboxDeferred => "outbox.deferred",
             AuditAction::OutboxRejected => "outbox.rejected",
+            AuditAction::PrintResolved => "print.resolved",
+            AuditAction::CaseVoided => "case.voided",
         }
     }
 }

@@ -37,7 +37,8 @@ pub enum CaseAction {
     MarkSuspect,
     /// Staff confirm a suspect print came out.
     ConfirmPrinted,
-    /// Staff declare a suspect print spoiled; the case needs a new approval.
+    /// Staff declare a suspect print of an issued case spoiled: the case goes back to its operator to be prepared
+    /// again under a new 発行番号 (and approved again).
     Spoil,
     /// Withdraw or void.
     Void,
@@ -98,6 +99,7 @@ impl CaseState {
             (S::Approved, A::MarkSuspect) => Some(S::Suspect),
             (S::Suspect, A::ConfirmPrinted) => Some(S::Issued),
             (S::Suspect, A::Spoil) => Some(S::Submitted),
+            (S::Issued, A::Spoil) => Some(S::Draft),
             (S::Draft | S::Submitted | S::Returned | S::Approved | S::Issued, A::Void) => Some(S::Voided),
             _ => None,
         }
@@ -230,6 +232,11 @@ mod tests {
         assert_eq!(CaseState::Suspect.after(CaseAction::Issue), None);
         assert_eq!(CaseState::Suspect.after(CaseAction::Spoil), Some(CaseState::Submitted));
         assert_eq!(CaseState::Voided.after(CaseAction::Submit), None);
+        // A spoiled sheet of an issued case: back to its operator, who hands over a new output (a new number) for a
+        // new approval; the case can never be issued again straight away.
+        let spoiled = CaseState::Issued.after(CaseAction::Spoil);
+        assert_eq!(spoiled, Some(CaseState::Draft));
+        assert_eq!(spoiled.and_then(|s| s.after(CaseAction::Issue)), None);
     }
 
     #[test]

@@ -11,7 +11,7 @@ use sha2::{Digest as _, Sha256};
 use crate::anomaly::{self, AnomalyPolicy};
 use crate::audit::{AuditAction, AuditEntry, AuditRecord, ChainError, VerifiedChain};
 use crate::auth::{Permission, Role, verify_password};
-use crate::case::ReturnReason;
+use crate::case::{CaseState, ReturnReason};
 use crate::certificate::{CertificateDocument, CertificateProfile, PDF_MEDIA_TYPE};
 use crate::clock::Clock;
 use crate::error::{CoreError, FieldError, StoreError, ValidationErrors};
@@ -20,8 +20,9 @@ use crate::guard::{LockReason, TerminalGuard, UsbKey};
 use crate::inquiry::SealInquiry;
 use crate::request::{CounterRequest, ProtectedField, TaskRequest};
 use crate::store::{
-    Actor, AuditFilter, CaseFilter, CaseRecord, CaseSummary, DataKeyRecord, GrantRequest, Incident, Issuance, NewCase,
-    NewOutput, NewUser, Output, ReservedNumbers, SYSTEM_ACTOR, Store, UserRecord,
+    Actor, AuditFilter, CaseFilter, CaseRecord, CaseSummary, CaseVoid, DataKeyRecord, GrantRequest, Incident, Issuance,
+    NewCase, NewOutput, NewUser, Output, PrintJobFilter, PrintJobRow, PrintResolution, ReservedNumbers, SYSTEM_ACTOR,
+    Store, UserRecord,
 };
 
 /// Consecutive failed logins that lock an account.
@@ -59,6 +60,17 @@ pub struct StationCash {
     pub fees_yen: i64,
     /// Issues exempt from the fee.
     pub exempt: i64,
+    /// Cases voided (取消) that day.
+    pub voids: i64,
+    /// 手数料 refunded on those voids (yen).
+    pub refunds_yen: i64,
+}
+
+impl StationCash {
+    /// What the post's till should hold from the day: fees less refunds.
+    pub fn net_yen(&self) -> i64 {
+        self.fees_yen - self.refunds_yen
+    }
 }
 
 /// The counter: store, resident system and clock wired together.
@@ -247,22 +259,39 @@ impl Counter {
 
     async fn cash_of_day(&self, date: jiff::civil::Date) -> Result<Vec<StationCash>, CoreError> {
         let next = date.tomorrow().map_err(corrupt)?;
-        let issuances = self.store.issuances_between(ward_day_start(date)?, ward_day_start(next)?).await?;
+        let (from_us, until_us) = (ward_day_start(date)?, ward_day_start(next)?);
+        let issuances = self.store.issuances_between(from_us, until_us).await?;
+        let voids = self.store.voids_between(from_us, until_us).await?;
         let mut stations: Vec<StationCash> = Vec::new();
-        for issuance in issuances {
-            let index = match stations.iter().position(|s| s.station == issuance.post) {
+        let mut entry_of = |post: &str| -> usize {
+            match stations.iter().position(|s| s.station == post) {
                 Some(index) => index,
                 None => {
-                    stations.push(StationCash { station: issuance.post.clone(), ..StationCash::default() });
+                    stations.push(StationCash { station: post.to_string(), ..StationCash::default() });
                     stations.len() - 1
                 }
-            };
+            }
+        };
+        let mut indexed = Vec::new();
+        for issuance in &issuances {
+            indexed.push((entry_of(&issuance.post), Some(issuance), None));
+        }
+        for void in &voids {
+            indexed.push((entry_of(&void.post), None, Some(void)));
+        }
+        for (index, issuance, void) in indexed {
             let entry = &mut stations[index];
-            entry.issues += 1;
-            entry.copies += issuance.copies;
-            entry.fees_yen += issuance.fee_yen;
-            if issuance.fee_exemption.is_some() {
-                entry.exempt += 1;
+            if let Some(issuance) = issuance {
+                entry.issues += 1;
+                entry.copies += issuance.copies;
+                entry.fees_yen += issuance.fee_yen;
+                if issuance.fee_exemption.is_some() {
+                    entry.exempt += 1;
+                }
+            }
+            if let Some(void) = void {
+                entry.voids += 1;
+                entry.refunds_yen += void.refund_yen;
             }
         }
         stations.sort_by(|a, b| a.station.cmp(&b.station));
@@ -355,7 +384,23 @@ impl Counter {
         if self.store.day_close(day).await?.is_some() {
             return Err(CoreError::DayAlreadyClosed { day });
         }
-        let cash = self.cash_of_day(day).await?.into_iter().map(|s| (s.station, s.fees_yen)).collect();
+        // A print not settled leaves the day's paper and issues unknown: staff settle it first.
+        let day_issuances = self
+            .store
+            .issuances_between(ward_day_start(day)?, ward_day_start(day.tomorrow().map_err(corrupt)?)?)
+            .await?;
+        let unsettled: Vec<i64> = self
+            .store
+            .print_jobs(&PrintJobFilter::default())
+            .await?
+            .into_iter()
+            .filter(|job| job.unsettled() && day_issuances.iter().any(|issuance| issuance.id == job.issuance_id))
+            .map(|job| job.id)
+            .collect();
+        if !unsettled.is_empty() {
+            return Err(CoreError::PrintsUnsettled { jobs: unsettled });
+        }
+        let cash = self.cash_of_day(day).await?.into_iter().map(|s| (s.station.clone(), s.net_yen())).collect();
         let paper = self.store.paper_on_hand(ward_day_start(day.tomorrow().map_err(corrupt)?)?).await?;
         let expected = DayFigures { cash, paper }.normalized();
         let counted = counted.normalized();
@@ -386,12 +431,23 @@ impl Counter {
         let returns = self.store.returns_between(from_us, until_us).await?;
         let issuances = self.store.issuances_between(from_us, until_us).await?;
         let paper_moved = self.store.paper_moved_between(from_us, until_us).await?;
+        let voids = self.store.voids_between(from_us, until_us).await?;
+        let spoiled_issuances: Vec<i64> = self
+            .store
+            .print_jobs(&PrintJobFilter::default())
+            .await?
+            .into_iter()
+            .filter(|job| matches!(job.resolution, Some(PrintResolution::Spoiled { .. })))
+            .map(|job| job.issuance_id)
+            .collect();
         Ok(crate::report::PeriodReport::from_records(&crate::report::PeriodRecords {
             days: (from, until),
             cases: &cases,
             returns: &returns,
             issuances: &issuances,
             paper_moved,
+            voids: &voids,
+            spoiled_issuances: &spoiled_issuances,
         }))
     }
 
@@ -990,14 +1046,57 @@ impl Counter {
     /// reads it (one transaction: the store's write lock is taken once per issue).
     pub async fn issue(&self, session: &Session, case_id: i64, sheets: i64) -> Result<Issuance, CoreError> {
         let now = self.authorize(session, Permission::IssueCertificate).await?;
+        // A certificate issued again after its sheet was spoiled is not charged again: the fee was collected with
+        // the spoiled issue (and a void refunds every fee of the case).
+        let spoiled = self.store.print_jobs(&PrintJobFilter::case(case_id)).await?.into_iter().rev().find_map(|job| {
+            matches!(job.resolution, Some(PrintResolution::Spoiled { .. })).then_some(job.issue_number)
+        });
         let fees = &self.fees;
-        let charge = |case: &CaseRecord| match case.request.task.certificate() {
-            Some((kind, copies)) => {
+        let charge = |case: &CaseRecord| match (case.request.task.certificate(), spoiled) {
+            (Some((_, copies)), Some(spoiled_number)) => {
+                let exemption = format!("損紙の再交付（発行番号{spoiled_number}で徴収済み）");
+                (crate::fees::Fee { yen: 0, exemption: Some(exemption) }, copies)
+            }
+            (Some((kind, copies)), None) => {
                 let request = &case.request;
                 (fees.fee(kind, copies, request.requester.category, request.fee_exemption.as_deref()), copies)
             }
-            None => (crate::fees::Fee { yen: 0, exemption: None }, 1),
+            (None, _) => (crate::fees::Fee { yen: 0, exemption: None }, 1),
         };
         self.store.issue_case(&session.actor, case_id, sheets, &charge, now).await
+    }
+
+    /// The print jobs the filter selects, with staff's resolutions (staff).
+    pub async fn print_jobs(&self, session: &Session, filter: &PrintJobFilter) -> Result<Vec<PrintJobRow>, CoreError> {
+        self.authorize(session, Permission::ReadQueue).await?;
+        Ok(self.store.print_jobs(filter).await?)
+    }
+
+    /// Resolve a suspect print after looking at the printer's tray (staff): it came out whole, or it is spoiled
+    /// (with the reason) and the case goes back to its operator for a new 発行番号 and a new approval. The case's
+    /// state afterwards.
+    pub async fn resolve_print(
+        &self,
+        session: &Session,
+        job_id: i64,
+        resolution: PrintResolution,
+    ) -> Result<CaseState, CoreError> {
+        let now = self.authorize(session, Permission::ReviewCase).await?;
+        let resolution = match resolution {
+            PrintResolution::Spoiled { reason } if reason.trim().is_empty() => return Err(CoreError::ReasonRequired),
+            PrintResolution::Spoiled { reason } => PrintResolution::Spoiled { reason: reason.trim().to_string() },
+            PrintResolution::Printed => PrintResolution::Printed,
+        };
+        self.store.resolve_print(&session.actor, job_id, &resolution, now).await
+    }
+
+    /// 取消 (staff): a case withdrawn before issue, or an issued certificate taken back — every fee collected for
+    /// the case is refunded and the sheet handed out is voided paper. The reason is required.
+    pub async fn void_case(&self, session: &Session, case_id: i64, reason: &str) -> Result<CaseVoid, CoreError> {
+        let now = self.authorize(session, Permission::ReviewCase).await?;
+        if reason.trim().is_empty() {
+            return Err(CoreError::ReasonRequired);
+        }
+        self.store.void_case(&session.actor, case_id, reason.trim(), now).await
     }
 }

@@ -203,6 +203,28 @@ pub enum CoreError {
         /// Each differing line, described.
         lines: Vec<String>,
     },
+    /// Prints whose outcome staff have not settled (queued, sending, or suspect and unresolved): the paper and the
+    /// issued count of the day are not known yet.
+    #[error("print jobs {jobs:?} are not settled (queued, printing, or suspect and unresolved); settle them first")]
+    PrintsUnsettled {
+        /// The jobs.
+        jobs: Vec<i64>,
+    },
+    /// The print job is not a suspect print awaiting staff (never suspect, or resolved already).
+    #[error("print job {job_id} is not a suspect print awaiting resolution")]
+    NotASuspectPrint {
+        /// The job.
+        job_id: i64,
+    },
+    /// An approved 異動 entry is on its way to the resident system (or there already): it is not voided here.
+    #[error("case {case_id} is an approved move entry on its way to the resident system; it cannot be voided")]
+    EntryOnItsWay {
+        /// The case.
+        case_id: i64,
+    },
+    /// A void or resolution needs its reason.
+    #[error("a reason is required")]
+    ReasonRequired,
     /// The day was closed already.
     #[error("{day} is already closed")]
     DayAlreadyClosed {
@@ -303,6 +325,16 @@ impl CoreError {
             CoreError::CloseMismatch { lines } => {
                 format!("記録と実数が合いません：{}。理由を記入すると締めることができます", lines.join("／"))
             }
+            CoreError::PrintsUnsettled { jobs } => format!(
+                "印刷待ち・印刷中・印刷結果不明の証明書が{}件あります。先に印刷結果を確認してください",
+                jobs.len()
+            ),
+            CoreError::NotASuspectPrint { .. } => "この印刷は印刷結果不明ではないか、すでに確認済みです".to_string(),
+            CoreError::EntryOnItsWay { .. } => {
+                "承認済みの異動は住民記録システムへ送信されるため取り消せません。訂正は新しい案件で行ってください"
+                    .to_string()
+            }
+            CoreError::ReasonRequired => "理由を入力してください".to_string(),
             CoreError::DayAlreadyClosed { day } => format!("{}はすでに締め済みです", crate::wareki::date_label(*day)),
             CoreError::ErasureNeedsSecondAdmin => "データの消去には、別の管理者の確認が必要です".to_string(),
             CoreError::FieldNotNeeded { field, .. } => {

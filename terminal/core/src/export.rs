@@ -23,7 +23,7 @@ pub fn open_bytes(sealed: &[u8], passphrase: &str) -> Result<Vec<u8>, ExportErro
 }
 
 /// Every table of the store, in the order the bundle lists them.
-pub const EXPORT_TABLES: [&str; 21] = [
+pub const EXPORT_TABLES: [&str; 23] = [
     "users",
     "grants",
     "grant_requests",
@@ -45,6 +45,8 @@ pub const EXPORT_TABLES: [&str; 21] = [
     "run_mode",
     "print_jobs",
     "resident_outbox",
+    "print_resolutions",
+    "case_voids",
 ];
 
 /// Columns never exported.

@@ -8,7 +8,7 @@ use jiff::civil::Date;
 use crate::case::ReturnReason;
 use crate::render::page::{Element, Page};
 use crate::request::{CertificateKind, RequesterCategory, TaskFamily};
-use crate::store::Issuance;
+use crate::store::{CaseVoid, Issuance};
 
 /// One case taken in the period, as the report needs it (no resident data).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,12 +82,18 @@ pub struct PeriodReport {
     pub fees_yen: i64,
     /// Issues exempt from the fee.
     pub exempt: i64,
+    /// Cases voided (取消).
+    pub voids: i64,
+    /// Fees refunded on those voids (yen).
+    pub refunds_yen: i64,
     /// Security paper: received, used by issues, spoiled.
     pub paper_received: i64,
     /// Sheets used by issues.
     pub paper_issued: i64,
-    /// Sheets spoiled.
+    /// Sheets spoiled: recorded by staff, and the sheets of prints resolved as spoiled.
     pub paper_spoiled: i64,
+    /// Issued sheets taken back on a void.
+    pub paper_voided: i64,
     /// The ward's signed checkpoint of the audit log, printed on the report so the log is anchored on paper
     /// outside the contractor's reach: (label, value) lines.
     pub audit_anchor: Vec<(String, String)>,
@@ -124,6 +130,10 @@ pub struct PeriodRecords<'a> {
     pub issuances: &'a [Issuance],
     /// Sheets received and spoiled in the period.
     pub paper_moved: (i64, i64),
+    /// Voids decided in the period.
+    pub voids: &'a [CaseVoid],
+    /// The issuances of the period whose print staff resolved as spoiled (their sheet is 損紙, not 交付).
+    pub spoiled_issuances: &'a [i64],
 }
 
 impl PeriodReport {
@@ -153,6 +163,8 @@ impl PeriodReport {
             cases.iter().filter_map(|c| Some(seconds(c.submitted_at_us?, c.approved_at_us?))).collect(),
         );
         let issuances = records.issuances;
+        let spoiled = |issuance: &Issuance| records.spoiled_issuances.contains(&issuance.id);
+        let handed_out: Vec<&Issuance> = issuances.iter().filter(|i| !spoiled(i)).collect();
         PeriodReport {
             from: records.days.0,
             until: records.days.1,
@@ -163,13 +175,17 @@ impl PeriodReport {
             returns,
             processing,
             review_wait,
-            issued: issuances.len() as i64,
-            copies: issuances.iter().map(|i| i.copies).sum(),
+            issued: handed_out.len() as i64,
+            copies: handed_out.iter().map(|i| i.copies).sum(),
             fees_yen: issuances.iter().map(|i| i.fee_yen).sum(),
             exempt: issuances.iter().filter(|i| i.fee_exemption.is_some()).count() as i64,
+            voids: records.voids.len() as i64,
+            refunds_yen: records.voids.iter().map(|v| v.refund_yen).sum(),
             paper_received: records.paper_moved.0,
-            paper_issued: issuances.iter().map(|i| i.sheets).sum(),
-            paper_spoiled: records.paper_moved.1,
+            paper_issued: handed_out.iter().map(|i| i.sheets).sum(),
+            paper_spoiled: records.paper_moved.1
+                + issuances.iter().filter(|i| spoiled(i)).map(|i| i.sheets).sum::<i64>(),
+            paper_voided: records.voids.iter().map(|v| v.voided_sheets).sum(),
             audit_anchor: Vec::new(),
         }
     }
@@ -222,9 +238,13 @@ impl PeriodReport {
         vec![
             ("交付件数".into(), format!("{}件（{}通）", self.issued, self.copies)),
             ("手数料".into(), format!("{}円（免除 {}件）", self.fees_yen, self.exempt)),
+            ("取消".into(), format!("{}件（還付 {}円）", self.voids, self.refunds_yen)),
             (
                 "用紙".into(),
-                format!("受入 {}枚・交付 {}枚・損紙 {}枚", self.paper_received, self.paper_issued, self.paper_spoiled),
+                format!(
+                    "受入 {}枚・交付 {}枚・損紙 {}枚・取消 {}枚",
+                    self.paper_received, self.paper_issued, self.paper_spoiled, self.paper_voided
+                ),
             ),
             ("処理時間（受付→審査依頼）".into(), duration(self.processing)),
             ("審査待ち（審査依頼→承認）".into(), duration(self.review_wait)),

@@ -91,6 +91,23 @@ pub enum Command {
     Issue(i64),
     /// Print what waits in this station's queue (after the printer was made ready).
     ResumePrinting,
+    /// Settle a suspect print after looking at the tray: it came out whole, or it is spoiled for the reason given
+    /// (staff).
+    ResolvePrint {
+        /// The print job.
+        job_id: i64,
+        /// Its case.
+        case_id: i64,
+        /// `Some(reason)`: spoiled; `None`: printed.
+        spoiled_reason: Option<String>,
+    },
+    /// 取消 a case, with the reason (staff).
+    VoidCase {
+        /// Case.
+        case_id: i64,
+        /// Why.
+        reason: String,
+    },
     /// The stations and their devices, and the certificate profile (administrators).
     ListStations,
     /// Users and grants (administrators).
@@ -173,6 +190,17 @@ pub enum Event {
     },
     /// The role's case list.
     Cases(Vec<CaseSummary>),
+    /// Suspect prints awaiting staff.
+    PrintsToCheck(Vec<madoguchi_core::store::PrintJobRow>),
+    /// A suspect print was settled; the case's state afterwards (draft when spoiled).
+    PrintResolved {
+        /// Case.
+        case_id: i64,
+        /// Its state now.
+        state: CaseState,
+    },
+    /// A case was voided.
+    Voided(Box<madoguchi_core::store::CaseVoid>),
     /// The 異動 entries approved but not yet committed to the resident system (staff).
     Outbox(Vec<madoguchi_core::outbox::OutboxRow>),
     /// A case opened for review, with what the reviewer judges.
@@ -430,6 +458,22 @@ impl Worker {
                 let printer = self.printer.clone().ok_or("この端末には証明書プリンターが設定されていません")?;
                 self.print_queue(&session, &printer).await?;
             }
+            Command::ResolvePrint { job_id, case_id, spoiled_reason } => {
+                let session = self.session().ok_or("ログインしてください")?.clone();
+                let resolution = match spoiled_reason {
+                    Some(reason) => madoguchi_core::store::PrintResolution::Spoiled { reason },
+                    None => madoguchi_core::store::PrintResolution::Printed,
+                };
+                let state = self.counter.resolve_print(&session, job_id, resolution).await.map_err(ja)?;
+                self.emit(Event::PrintResolved { case_id, state });
+                self.refresh().await?;
+            }
+            Command::VoidCase { case_id, reason } => {
+                let session = self.session().ok_or("ログインしてください")?.clone();
+                let void = self.counter.void_case(&session, case_id, &reason).await.map_err(ja)?;
+                self.emit(Event::Voided(Box::new(void)));
+                self.refresh().await?;
+            }
             Command::ListStations => {
                 let session = self.session().ok_or("ログインしてください")?.clone();
                 self.counter.check_permission(&session, Permission::ManageStations).await.map_err(ja)?;
@@ -608,6 +652,14 @@ impl Worker {
                 e.message_ja()
             })?;
             self.emit(Event::Outbox(outbox));
+        }
+        if role.allows(Permission::ReviewCase) {
+            let awaiting = madoguchi_core::store::PrintJobFilter { awaiting_staff: true, ..Default::default() };
+            let jobs = self.counter.print_jobs(&session, &awaiting).await.map_err(|e| {
+                tracing::warn!("listing suspect prints: {e}");
+                e.message_ja()
+            })?;
+            self.emit(Event::PrintsToCheck(jobs));
         }
         if role.allows(Permission::ManageUsers) {
             // Incidents reach the administrators within a refresh, whichever terminal raised them.

@@ -146,6 +146,10 @@ pub struct TerminalApp {
     outbox: Vec<madoguchi_core::outbox::OutboxRow>,
     review: Option<ReviewView>,
     return_reason: ReturnReason,
+    /// Suspect prints no one has resolved yet (staff).
+    prints_to_check: Vec<madoguchi_core::store::PrintJobRow>,
+    /// The reason staff type for a spoiled print or a void.
+    staff_reason: String,
     printer_status: Option<DeviceStatus>,
     admin: admin::AdminState,
     auditor: auditor::AuditorState,
@@ -194,6 +198,8 @@ impl TerminalApp {
             outbox: Vec::new(),
             review: None,
             return_reason: ReturnReason::EntryError,
+            prints_to_check: Vec::new(),
+            staff_reason: String::new(),
             printer_status: None,
             admin: admin::AdminState::default(),
             auditor: auditor::AuditorState::default(),
@@ -303,6 +309,11 @@ impl TerminalApp {
     /// The case open for review and whether its preview is shown.
     pub fn reviewing(&self) -> Option<(i64, CaseState, bool)> {
         self.review.as_ref().map(|r| (r.case.id, r.case.state, r.image.is_some()))
+    }
+
+    /// The suspect prints the reviewer is asked to check.
+    pub fn prints_to_check(&self) -> &[madoguchi_core::store::PrintJobRow] {
+        &self.prints_to_check
     }
 
     /// How many requests this terminal has handed to review.
@@ -430,6 +441,23 @@ impl TerminalApp {
                     image.as_ref().map(|img| ctx.load_texture("preview", img.clone(), egui::TextureOptions::LINEAR));
                 self.review =
                     Some(ReviewView { case: *case, output: *output, texture, image, preview_error, entry_lines });
+            }
+            Event::PrintsToCheck(jobs) => self.prints_to_check = jobs,
+            Event::PrintResolved { case_id, state } => {
+                self.staff_reason.clear();
+                self.info(if state == CaseState::Draft {
+                    format!("案件{case_id}の用紙を損紙として記録しました。窓口で作成し直し、再審査してください（新しい発行番号）")
+                } else {
+                    format!("案件{case_id}の印刷を確認しました（交付済）")
+                });
+            }
+            Event::Voided(void) => {
+                self.staff_reason.clear();
+                self.info(format!(
+                    "案件{}を取り消しました（還付 {}円、取消用紙 {}枚）",
+                    void.case_id, void.refund_yen, void.voided_sheets
+                ));
+                self.review = None;
             }
             Event::Approved(case_id) => self.info(format!("案件{case_id}を承認しました。交付・印刷できます")),
             Event::Returned(case_id) => {
@@ -620,7 +648,9 @@ impl TerminalApp {
     fn function_keys_ui(&mut self, ui: &mut egui::Ui) {
         let keys = match self.session.as_ref().map(|s| s.actor.role) {
             None => "Tab 次の項目　Enter 決定",
-            Some(role) if role.allows(Permission::ReviewCase) => "F8 差戻し　F9 承認　F10 交付・印刷　F12 ログアウト",
+            Some(role) if role.allows(Permission::ReviewCase) => {
+                "F7 取消　F8 差戻し　F9 承認　F10 交付・印刷　F12 ログアウト"
+            }
             Some(role) if role.allows(Permission::PrepareCase) => "F2 検索　F9 審査へ回付　F12 ログアウト",
             Some(role) if role.allows(Permission::ReadAudit) => "F2 検索　F5 チェーン検証　F12 ログアウト",
             Some(_) => "Tab 次の項目　F12 ログアウト",

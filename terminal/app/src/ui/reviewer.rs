@@ -1,6 +1,7 @@
 //! The reviewer's home: the live queue of every post (submitted cases to judge, approved ones waiting for their
 //! print), the request beside the exact preview of the bytes under review, and approve, return with a coded reason,
-//! or issue to the station printer.
+//! or issue to the station printer. Staff also settle here what the machines could not: a suspect print (checked at
+//! the tray: printed, or spoiled and sent back to its post for a new 発行番号) and a void (取消, with its refund).
 
 use egui::{Color32, Key, RichText};
 use madoguchi_core::case::{CaseState, ReturnReason};
@@ -19,6 +20,7 @@ fn queue_state_label(state: CaseState) -> &'static str {
 impl TerminalApp {
     pub(super) fn reviewer_ui(&mut self, ui: &mut egui::Ui) {
         ui.columns(2, |columns| {
+            self.staff_actions_ui(&mut columns[0]);
             columns[0].heading("審査待ち・印刷待ち（全窓口）");
             let mut open = None;
             // Only the rows in view are laid out, so a long queue costs no more per frame than a short one.
@@ -104,6 +106,15 @@ impl TerminalApp {
                     self.backend.send(Command::Return { case_id, reason: self.return_reason });
                 }
             });
+            if review.case.state != CaseState::Voided {
+                ui.horizontal(|ui| {
+                    // The reason comes from 「損紙・取消の理由」 above the queue; core refuses a void without one.
+                    let void = ui.button("取消（F7）").clicked() || ui.input(|i| i.key_pressed(Key::F7));
+                    if void {
+                        self.backend.send(Command::VoidCase { case_id, reason: self.staff_reason.clone() });
+                    }
+                });
+            }
             if let Some(lines) = &review.entry_lines {
                 ui.separator();
                 ui.label(RichText::new("住民記録システムへ送る届出内容").strong());
@@ -129,5 +140,31 @@ impl TerminalApp {
         {
             self.backend.send(Command::OpenReview(review.case.id));
         }
+    }
+
+    /// The reason field (for 損紙 and 取消) and the suspect prints waiting for someone to look at the tray.
+    fn staff_actions_ui(&mut self, ui: &mut egui::Ui) {
+        ui.horizontal(|ui| {
+            let label = ui.label("損紙・取消の理由");
+            ui.add(egui::TextEdit::singleline(&mut self.staff_reason).desired_width(280.0)).labelled_by(label.id);
+        });
+        if self.prints_to_check.is_empty() {
+            return;
+        }
+        ui.label(RichText::new("印刷結果不明：プリンターのトレイを確認してください").color(ERROR_COLOR).strong());
+        for job in &self.prints_to_check {
+            ui.horizontal(|ui| {
+                ui.label(format!("案件{}　発行番号 第{:06}号　{}", job.case_id, job.issue_number, job.printer_station));
+                let (job_id, case_id) = (job.id, job.case_id);
+                if ui.button(format!("印刷済み（案件{case_id}）")).clicked() {
+                    self.backend.send(Command::ResolvePrint { job_id, case_id, spoiled_reason: None });
+                }
+                if ui.button(format!("損紙・作成し直し（案件{case_id}）")).clicked() {
+                    let reason = Some(self.staff_reason.clone());
+                    self.backend.send(Command::ResolvePrint { job_id, case_id, spoiled_reason: reason });
+                }
+            });
+        }
+        ui.separator();
     }
 }

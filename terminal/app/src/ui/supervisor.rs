@@ -56,8 +56,16 @@ impl TerminalApp {
         let mut state = std::mem::take(&mut self.supervisor);
         if let Some(report) = &state.report {
             ui.label(format!(
-                "交付 {}件（{}通）　手数料 {}円（免除 {}件）　用紙 交付 {}枚・損紙 {}枚",
-                report.issued, report.copies, report.fees_yen, report.exempt, report.paper_issued, report.paper_spoiled
+                "交付 {}件（{}通）　手数料 {}円（免除 {}件）　取消 {}件（還付 {}円）　用紙 交付 {}枚・損紙 {}枚・取消 {}枚",
+                report.issued,
+                report.copies,
+                report.fees_yen,
+                report.exempt,
+                report.voids,
+                report.refunds_yen,
+                report.paper_issued,
+                report.paper_spoiled,
+                report.paper_voided
             ));
             ui.label(RichText::new("窓口別の受付件数").strong());
             let max = report.by_post.iter().map(|(_, n)| *n).max().unwrap_or(0).max(1);

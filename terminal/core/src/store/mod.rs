@@ -292,6 +292,8 @@ pub struct PrintJobRow {
     pub case_id: i64,
     /// The issuance it prints.
     pub issuance_id: i64,
+    /// 発行番号 on the sheet.
+    pub issue_number: i64,
     /// The station whose worker prints it.
     pub printer_station: String,
     /// Where it stands.
@@ -302,6 +304,110 @@ pub struct PrintJobRow {
     pub worker: Option<String>,
     /// Last change.
     pub updated_at_us: i64,
+    /// How staff resolved it, when it was suspect.
+    pub resolution: Option<PrintResolution>,
+}
+
+impl PrintJobRow {
+    /// A suspect print no one has resolved yet.
+    pub fn awaits_staff(&self) -> bool {
+        self.state == PrintJobState::Suspect && self.resolution.is_none()
+    }
+
+    /// Not finished at the printer or by staff: queued, sending, or suspect and unresolved.
+    pub fn unsettled(&self) -> bool {
+        matches!(self.state, PrintJobState::Queued | PrintJobState::Sending) || self.awaits_staff()
+    }
+
+    /// 印刷済み, 印刷結果不明, 損紙（再発行へ）… as staff read it.
+    pub fn label_ja(&self) -> &'static str {
+        match &self.resolution {
+            Some(PrintResolution::Printed) => "印刷済み（確認）",
+            Some(PrintResolution::Spoiled { .. }) => "損紙（再発行へ）",
+            None => self.state.label_ja(),
+        }
+    }
+}
+
+/// Which print jobs to list.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PrintJobFilter {
+    /// One printer station's, or every station's.
+    pub station: Option<String>,
+    /// One case's, or every case's.
+    pub case_id: Option<i64>,
+    /// Only the suspect prints no one has resolved yet.
+    pub awaiting_staff: bool,
+}
+
+impl PrintJobFilter {
+    /// Every job of `station`.
+    pub fn station(station: &str) -> Self {
+        PrintJobFilter { station: Some(station.to_string()), ..PrintJobFilter::default() }
+    }
+
+    /// Every job of `case_id`.
+    pub fn case(case_id: i64) -> Self {
+        PrintJobFilter { case_id: Some(case_id), ..PrintJobFilter::default() }
+    }
+}
+
+/// How staff resolved a suspect print (印刷結果不明の解消), having looked at the printer's tray.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PrintResolution {
+    /// The sheet came out whole: the issue stands.
+    Printed,
+    /// It did not, or came out wrong: the sheet is spoiled paper (損紙) for this reason, and the case goes back to its
+    /// operator to be prepared again under a new 発行番号 (and approved again). The resident is not charged twice.
+    Spoiled {
+        /// Why (紙詰まり, 印字かすれ …).
+        reason: String,
+    },
+}
+
+impl PrintResolution {
+    /// The stored form.
+    pub fn outcome(&self) -> &'static str {
+        match self {
+            PrintResolution::Printed => "printed",
+            PrintResolution::Spoiled { .. } => "spoiled",
+        }
+    }
+
+    /// The reason ("" when printed).
+    pub fn reason(&self) -> &str {
+        match self {
+            PrintResolution::Printed => "",
+            PrintResolution::Spoiled { reason } => reason,
+        }
+    }
+
+    fn from_stored(outcome: &str, reason: String) -> Option<PrintResolution> {
+        match outcome {
+            "printed" => Some(PrintResolution::Printed),
+            "spoiled" => Some(PrintResolution::Spoiled { reason }),
+            _ => None,
+        }
+    }
+}
+
+/// 取消 of a case as recorded: what it undid.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaseVoid {
+    /// The case.
+    pub case_id: i64,
+    /// The post that took the request (where the fee is refunded).
+    pub post: String,
+    /// Why.
+    pub reason: String,
+    /// 手数料 refunded: every fee collected for the case.
+    pub refund_yen: i64,
+    /// Sheets of security paper taken back and voided (the issued certificate); 0 when nothing was handed out.
+    pub voided_sheets: i64,
+    /// The printer station whose ledger the voided sheets belong to.
+    pub printer_station: Option<String>,
+    /// When.
+    pub decided_at_us: i64,
 }
 
 /// An issued certificate.
@@ -520,8 +626,26 @@ pub trait Store: Send + Sync {
         at_us: i64,
     ) -> Result<Vec<i64>, CoreError>;
 
-    /// The print jobs, of one printer station or all, oldest first.
-    async fn print_jobs(&self, station: Option<&str>) -> Result<Vec<PrintJobRow>, StoreError>;
+    /// The print jobs the filter selects, oldest first.
+    async fn print_jobs(&self, filter: &PrintJobFilter) -> Result<Vec<PrintJobRow>, StoreError>;
+
+    /// Resolve a suspect print (staff, having looked at the tray), with its audit row: printed, or spoiled — then
+    /// the issued case goes back to draft for its operator, in the same transaction. The case's state after.
+    async fn resolve_print(
+        &self,
+        actor: &Actor,
+        job_id: i64,
+        resolution: &PrintResolution,
+        at_us: i64,
+    ) -> Result<CaseState, CoreError>;
+
+    /// Void (取消) a case with its reason, in one transaction with its audit row: every fee collected for it is
+    /// refunded and an issued sheet handed out is voided paper. Refused while its print is unsettled, and for an
+    /// approved 異動 (its entry is on its way to the resident system).
+    async fn void_case(&self, actor: &Actor, case_id: i64, reason: &str, at_us: i64) -> Result<CaseVoid, CoreError>;
+
+    /// The voids decided in `[from_us, until_us)` (the day's cash subtracts their refunds).
+    async fn voids_between(&self, from_us: i64, until_us: i64) -> Result<Vec<CaseVoid>, StoreError>;
 
     /// Take the next due outbox entry (pending and due, or sending with its lease run out) for `sender` at
     /// `station`: state `sending`, one more attempt, leased for `lease_us`, with its audit row, committed before the
@@ -2257,20 +2381,180 @@ macro_rules! store_impl {
                     .collect()
             }
 
-            async fn print_jobs(&self, station: Option<&str>) -> Result<Vec<PrintJobRow>, StoreError> {
-                let rows: Vec<(i64, i64, i64, String, String, i64, Option<String>, i64)> = sqlx::query_as(
-                    "SELECT id, case_id, issuance_id, printer_station, state, attempts, worker, updated_at_us FROM print_jobs
-                     WHERE $1 IS NULL OR printer_station = $1 ORDER BY id",
+            async fn print_jobs(&self, filter: &PrintJobFilter) -> Result<Vec<PrintJobRow>, StoreError> {
+                type Row = (i64, i64, i64, i64, String, String, i64, Option<String>, i64, Option<String>, Option<String>);
+                let rows: Vec<Row> = sqlx::query_as(
+                    "SELECT j.id, j.case_id, j.issuance_id, i.issue_number, j.printer_station, j.state, j.attempts, j.worker,
+                            j.updated_at_us, r.outcome, r.reason
+                     FROM print_jobs j JOIN issuances i ON i.id = j.issuance_id LEFT JOIN print_resolutions r ON r.job_id = j.id
+                     WHERE ($1 IS NULL OR j.printer_station = $1) AND ($2 IS NULL OR j.case_id = $2)
+                       AND ($3 = 0 OR (j.state = 'suspect' AND r.id IS NULL)) ORDER BY j.id",
                 )
-                .bind(station)
+                .bind(filter.station.as_deref())
+                .bind(filter.case_id)
+                .bind(i64::from(filter.awaiting_staff))
                 .fetch_all(&self.pool)
                 .await?;
                 rows.into_iter()
-                    .map(|(id, case_id, issuance_id, printer_station, state, attempts, worker, updated_at_us)| {
+                    .map(|(id, case_id, issuance_id, issue_number, printer_station, state, attempts, worker, updated_at_us, outcome, reason)| {
                         let state = PrintJobState::parse(&state).ok_or_else(|| StoreError::Corrupt(format!("print job {id} is in state {state:?}")))?;
-                        Ok(PrintJobRow { id, case_id, issuance_id, printer_station, state, attempts, worker, updated_at_us })
+                        let resolution = match outcome {
+                            Some(outcome) => Some(
+                                PrintResolution::from_stored(&outcome, reason.unwrap_or_default())
+                                    .ok_or_else(|| StoreError::Corrupt(format!("print job {id} was resolved as {outcome:?}")))?,
+                            ),
+                            None => None,
+                        };
+                        Ok(PrintJobRow { id, case_id, issuance_id, issue_number, printer_station, state, attempts, worker, updated_at_us, resolution })
                     })
                     .collect()
+            }
+
+            async fn resolve_print(
+                &self,
+                actor: &Actor,
+                job_id: i64,
+                resolution: &PrintResolution,
+                at_us: i64,
+            ) -> Result<CaseState, CoreError> {
+                let mut tx = self.begin_write().await?;
+                let job: Option<(i64, String, i64, i64)> = sqlx::query_as(
+                    "SELECT j.case_id, j.state, i.issue_number,
+                            (SELECT count(*) FROM print_resolutions r WHERE r.job_id = j.id)
+                     FROM print_jobs j JOIN issuances i ON i.id = j.issuance_id WHERE j.id = $1",
+                )
+                .bind(job_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+                let Some((case_id, state, issue_number, resolved)) = job else {
+                    return Err(CoreError::NotFound { what: "print job", id: job_id.to_string() });
+                };
+                if state != PrintJobState::Suspect.as_str() || resolved > 0 {
+                    return Err(CoreError::NotASuspectPrint { job_id });
+                }
+                let detail = serde_json::json!({
+                    "job_id": job_id,
+                    "issue_number": issue_number,
+                    "outcome": resolution.outcome(),
+                    "reason": resolution.reason(),
+                });
+                let seq = Self::append_in(&mut tx, &Self::record(actor, at_us, $crate::audit::AuditAction::PrintResolved, subject_of_case(case_id), detail)).await?;
+                sqlx::query(
+                    "INSERT INTO print_resolutions (job_id, case_id, outcome, reason, decided_by, decided_at_us, audit_seq)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(job_id)
+                .bind(case_id)
+                .bind(resolution.outcome())
+                .bind(resolution.reason())
+                .bind(actor.user_id)
+                .bind(at_us)
+                .bind(seq)
+                .execute(&mut *tx)
+                .await?;
+                let case = Self::load_case(&self.keys, &mut tx, case_id).await?;
+                let state = match resolution {
+                    PrintResolution::Printed => case.state,
+                    PrintResolution::Spoiled { .. } => {
+                        let next = Self::transition(&case, $crate::case::CaseAction::Spoil)?;
+                        Self::set_state(&mut tx, case_id, next, seq, at_us).await?;
+                        next
+                    }
+                };
+                tx.commit().await.map_err(StoreError::from)?;
+                Ok(state)
+            }
+
+            async fn void_case(&self, actor: &Actor, case_id: i64, reason: &str, at_us: i64) -> Result<CaseVoid, CoreError> {
+                let mut tx = self.begin_write().await?;
+                let case = Self::load_case(&self.keys, &mut tx, case_id).await?;
+                let next = Self::transition(&case, $crate::case::CaseAction::Void)?;
+                if case.family == $crate::request::TaskFamily::Move && case.state == CaseState::Approved {
+                    return Err(CoreError::EntryOnItsWay { case_id });
+                }
+                // The latest print of the case decides what was handed out: a printed sheet (or one staff saw come
+                // out) is taken back and voided; a print not settled yet cannot be undone from here.
+                let (mut voided_sheets, mut printer_station) = (0_i64, None::<String>);
+                if case.state == CaseState::Issued {
+                    let last: Option<(i64, String, String, i64, Option<String>)> = sqlx::query_as(
+                        "SELECT j.id, j.state, j.printer_station, i.sheets, r.outcome
+                         FROM print_jobs j JOIN issuances i ON i.id = j.issuance_id LEFT JOIN print_resolutions r ON r.job_id = j.id
+                         WHERE j.case_id = $1 ORDER BY j.id DESC LIMIT 1",
+                    )
+                    .bind(case_id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    if let Some((job_id, state, station, sheets, outcome)) = last {
+                        let handed_out = state == PrintJobState::Printed.as_str() || outcome.as_deref() == Some("printed");
+                        if !handed_out && outcome.is_none() {
+                            return Err(CoreError::PrintsUnsettled { jobs: vec![job_id] });
+                        }
+                        if handed_out {
+                            (voided_sheets, printer_station) = (sheets, Some(station));
+                        }
+                    }
+                }
+                let refund_yen: i64 = sqlx::query_scalar("SELECT CAST(coalesce(sum(fee_yen), 0) AS BIGINT) FROM issuances WHERE case_id = $1")
+                    .bind(case_id)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                let detail = serde_json::json!({
+                    "reason": reason,
+                    "from": case.state.as_str(),
+                    "refund_yen": refund_yen,
+                    "voided_sheets": voided_sheets,
+                    "printer_station": printer_station,
+                });
+                let seq = Self::append_in(&mut tx, &Self::record(actor, at_us, $crate::audit::AuditAction::CaseVoided, subject_of_case(case_id), detail)).await?;
+                sqlx::query(
+                    "INSERT INTO case_voids (case_id, post, reason, refund_yen, voided_sheets, printer_station, decided_by, decided_at_us, audit_seq)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                )
+                .bind(case_id)
+                .bind(&case.station)
+                .bind(reason)
+                .bind(refund_yen)
+                .bind(voided_sheets)
+                .bind(printer_station.as_deref())
+                .bind(actor.user_id)
+                .bind(at_us)
+                .bind(seq)
+                .execute(&mut *tx)
+                .await?;
+                Self::set_state(&mut tx, case_id, next, seq, at_us).await?;
+                tx.commit().await.map_err(StoreError::from)?;
+                Ok(CaseVoid {
+                    case_id,
+                    post: case.station,
+                    reason: reason.to_string(),
+                    refund_yen,
+                    voided_sheets,
+                    printer_station,
+                    decided_at_us: at_us,
+                })
+            }
+
+            async fn voids_between(&self, from_us: i64, until_us: i64) -> Result<Vec<CaseVoid>, StoreError> {
+                let rows: Vec<(i64, String, String, i64, i64, Option<String>, i64)> = sqlx::query_as(
+                    "SELECT case_id, post, reason, refund_yen, voided_sheets, printer_station, decided_at_us FROM case_voids
+                     WHERE decided_at_us >= $1 AND decided_at_us < $2 ORDER BY id",
+                )
+                .bind(from_us)
+                .bind(until_us)
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(case_id, post, reason, refund_yen, voided_sheets, printer_station, decided_at_us)| CaseVoid {
+                        case_id,
+                        post,
+                        reason,
+                        refund_yen,
+                        voided_sheets,
+                        printer_station,
+                        decided_at_us,
+                    })
+                    .collect())
             }
 
             async fn record_paper(

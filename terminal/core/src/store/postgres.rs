@@ -6,9 +6,10 @@ use sqlx::Postgres;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 
 use super::{
-    Actor, AuditFilter, AuditRow, Backend, CaseFilter, CaseRecord, CaseSummary, ClaimedPrintJob, Issuance, NewCase,
-    NewOutput, NewUser, OpenMode, Output, PrintEnd, PrintJobRow, PrintJobState, ReservedNumbers, Store, UserRecord,
-    audit_entry_from_row, hash32, migration, store_impl, subject_of_case,
+    Actor, AuditFilter, AuditRow, Backend, CaseFilter, CaseRecord, CaseSummary, CaseVoid, ClaimedPrintJob, Issuance,
+    NewCase, NewOutput, NewUser, OpenMode, Output, PrintEnd, PrintJobFilter, PrintJobRow, PrintJobState,
+    PrintResolution, ReservedNumbers, Store, UserRecord, audit_entry_from_row, hash32, migration, store_impl,
+    subject_of_case,
 };
 use crate::audit::{AuditEntry, AuditRecord};
 use crate::auth::Role;
@@ -56,6 +57,11 @@ impl PgStore {
                 (11, "print jobs", include_str!("../../migrations/postgres/0011_print_jobs.sql")),
                 (12, "queue notify", include_str!("../../migrations/postgres/0012_queue_notify.sql")),
                 (13, "resident outbox", include_str!("../../migrations/postgres/0013_resident_outbox.sql")),
+                (
+                    14,
+                    "print resolutions and voids",
+                    include_str!("../../migrations/postgres/0014_print_resolutions_and_voids.sql"),
+                ),
             ])
             .run(&pool)
             .await

@@ -9,9 +9,10 @@ use sqlx::Sqlite;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
 use super::{
-    Actor, AuditFilter, AuditRow, Backend, CaseFilter, CaseRecord, CaseSummary, ClaimedPrintJob, Issuance, NewCase,
-    NewOutput, NewUser, OpenMode, Output, PrintEnd, PrintJobRow, PrintJobState, ReservedNumbers, Store, UserRecord,
-    audit_entry_from_row, hash32, migration, store_impl, subject_of_case,
+    Actor, AuditFilter, AuditRow, Backend, CaseFilter, CaseRecord, CaseSummary, CaseVoid, ClaimedPrintJob, Issuance,
+    NewCase, NewOutput, NewUser, OpenMode, Output, PrintEnd, PrintJobFilter, PrintJobRow, PrintJobState,
+    PrintResolution, ReservedNumbers, Store, UserRecord, audit_entry_from_row, hash32, migration, store_impl,
+    subject_of_case,
 };
 use crate::audit::{AuditEntry, AuditRecord};
 use crate::auth::Role;
@@ -63,6 +64,11 @@ impl SqliteStore {
                 (10, "run mode", include_str!("../../migrations/sqlite/0010_run_mode.sql")),
                 (11, "print jobs", include_str!("../../migrations/sqlite/0011_print_jobs.sql")),
                 (13, "resident outbox", include_str!("../../migrations/sqlite/0013_resident_outbox.sql")),
+                (
+                    14,
+                    "print resolutions and voids",
+                    include_str!("../../migrations/sqlite/0014_print_resolutions_and_voids.sql"),
+                ),
             ])
             .run(&pool)
             .await
