@@ -1,6 +1,8 @@
 //! The PDF renderer (krilla): the printer's copy. Fonts are embedded and subset by krilla; each text run is drawn
 //! from the glyphs `fonts` chose, with their source text attached, so text extraction returns the exact names.
 
+use std::sync::OnceLock;
+
 use krilla::Document;
 use krilla::color::rgb;
 use krilla::geom::{PathBuilder, Point, Rect, Size, Transform};
@@ -48,11 +50,23 @@ fn stroke(width_mm: f32) -> Stroke {
     Stroke { paint: paint(Color::BLACK), width: mm(width_mm), ..Stroke::default() }
 }
 
+/// The embedded font as krilla holds it, parsed once per process (a `Font` is a shared handle; parsing the 46 MB
+/// IPAmj明朝 for every sheet would cost each certificate its tables' parse).
+fn embedded_font(role: FontRole) -> Result<Font, PdfError> {
+    static GOTHIC: OnceLock<Option<Font>> = OnceLock::new();
+    static MINCHO: OnceLock<Option<Font>> = OnceLock::new();
+    let cell = match role {
+        FontRole::Gothic => &GOTHIC,
+        FontRole::Mincho => &MINCHO,
+    };
+    cell.get_or_init(|| Font::new(role.data().into(), 0)).clone().ok_or_else(|| PdfError::Write(role.name().into()))
+}
+
 /// Render pages to one PDF document.
 pub fn render_pdf(pages: &[Page]) -> Result<Vec<u8>, PdfError> {
     let mut document = Document::new();
-    let gothic = Font::new(FontRole::Gothic.data().into(), 0).ok_or(PdfError::Write("BIZ UDGothic".into()))?;
-    let mincho = Font::new(FontRole::Mincho.data().into(), 0).ok_or(PdfError::Write("IPAmj Mincho".into()))?;
+    let gothic = embedded_font(FontRole::Gothic)?;
+    let mincho = embedded_font(FontRole::Mincho)?;
     for page in pages {
         let settings = PageSettings::from_wh(mm(page.width_mm), mm(page.height_mm)).ok_or(PdfError::PageSize)?;
         let mut pdf_page = document.start_page_with(settings);
