@@ -895,30 +895,6 @@ impl Counter {
         })
     }
 
-    /// Read a household for a case (recorded before it is returned). A household with a member under 支援措置
-    /// is never shown to an operator. Private: the whole record, protected fields included, only feeds the
-    /// certificate the case asked for; callers see protected fields through [`Counter::person_field`].
-    async fn household_for_case(
-        &self,
-        session: &Session,
-        household: HouseholdId,
-        case_id: Option<i64>,
-    ) -> Result<Household, CoreError> {
-        let now = self.authorize(session, Permission::PrepareCase).await?;
-        let record = self.residents.household(household).await?;
-        let protected = record.members.iter().any(|m| m.support_measure);
-        let action = if protected { AuditAction::RequestRefused } else { AuditAction::ResidentRead };
-        let detail =
-            serde_json::json!({ "case": case_id, "members": record.members.len(), "support_measure": protected });
-        self.store
-            .append_audit(&Self::audit_record(session, now, action, format!("household:{household}"), detail))
-            .await?;
-        if protected {
-            return Err(CoreError::SupportMeasure);
-        }
-        Ok(record)
-    }
-
     /// Take a request and open a draft case. The request is validated first; nothing is stored if it is invalid.
     pub async fn open_case(&self, session: &Session, request: CounterRequest) -> Result<i64, CoreError> {
         let now = self.authorize(session, Permission::PrepareCase).await?;
@@ -939,10 +915,21 @@ impl Counter {
     /// the reviewer approves those bytes, and the approval puts them in the outbox.
     pub async fn prepare_and_submit(&self, session: &Session, case_id: i64) -> Result<Output, CoreError> {
         let now = self.authorize(session, Permission::PrepareCase).await?;
-        let case = self.store.case(&session.actor, case_id, now).await?;
+        // The case is loaded here only to find what to prepare; its read is recorded with the household read and
+        // the number reservation, in one transaction, before anything taken from either leaves core — and on its
+        // own before an error that could carry resident data is returned.
+        let case = self.store.case_unrecorded(case_id).await?;
+        let case_read = Self::audit_record(
+            session,
+            now,
+            AuditAction::CaseRead,
+            crate::store::subject_of_case(case_id),
+            serde_json::json!({ "what": "case" }),
+        );
         let certificate = match &case.request.task {
             TaskRequest::Certificate(certificate) => certificate,
             TaskRequest::Move { entry, .. } => {
+                self.store.append_audit(&case_read).await?;
                 let bytes = crate::outbox::submission_bytes(case_id, entry)?;
                 let output = NewOutput {
                     media_type: crate::outbox::MOVE_ENTRY_MEDIA_TYPE,
@@ -953,34 +940,41 @@ impl Counter {
                 return self.store.submit_case(&session.actor, case_id, output, now).await;
             }
             TaskRequest::Seal { .. } => {
+                self.store.append_audit(&case_read).await?;
                 return Err(CoreError::NotFound {
                     what: "certificate or 異動 request of case",
                     id: case_id.to_string(),
                 });
             }
         };
-        let household = self.household_for_case(session, certificate.household, Some(case_id)).await?;
-        for (pending_case, bytes) in self.store.unfinished_outbox_entries().await? {
-            let pending = crate::outbox::parse_submission(pending_case, &bytes)?;
-            if crate::outbox::touches(&pending.entry, &household) {
-                return Err(CoreError::AwaitingResidentSystem { case_id, pending_case });
+        let household = self.residents.household(certificate.household).await;
+        let household = match household {
+            Ok(household) => household,
+            Err(err) => {
+                self.store.append_audit(&case_read).await?;
+                return Err(err.into());
             }
-        }
-        let items = case.request.effective_items(certificate.items);
-        let document = CertificateDocument::resident_record(
-            &household,
-            certificate,
-            items,
-            &self.profile.issuer,
-            self.clock.today(),
-        )
-        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        // Check the layout with placeholder numbers of the same width before a number is spent.
-        let placeholder =
-            ReservedNumbers { issue_number: 0, control_number: format!("{}-{:06}", session.actor.station, 0) };
-        let profile = self.profile.clone();
-        let document = off_the_runtime(move || profile.pages(&document, None, &placeholder).map(|_| document)).await?;
-        let numbers = self.store.reserve_numbers(&session.actor, case_id, now).await?;
+        };
+        let protected = household.members.iter().any(|m| m.support_measure);
+        let household_read = Self::audit_record(
+            session,
+            now,
+            if protected { AuditAction::RequestRefused } else { AuditAction::ResidentRead },
+            format!("household:{}", certificate.household),
+            serde_json::json!({ "case": case_id, "members": household.members.len(), "support_measure": protected }),
+        );
+        let reads = [case_read, household_read];
+        let prepared = self.document_for(session, case_id, &case, certificate, &household, protected).await;
+        let document = match prepared {
+            Ok(document) => document,
+            Err(err) => {
+                for read in &reads {
+                    self.store.append_audit(read).await?;
+                }
+                return Err(err);
+            }
+        };
+        let numbers = self.store.reserve_numbers(&session.actor, case_id, &reads, now).await?;
         let profile = self.profile.clone();
         let reserved = numbers.clone();
         let (pdf, source) = off_the_runtime(move || {
@@ -1004,6 +998,41 @@ impl Counter {
                 now,
             )
             .await
+    }
+
+    /// The certificate document of a case, checked to lay out (with placeholder numbers of the same width, before
+    /// a number is spent); refused under 支援措置 and while an approved 異動 of the household is on its way.
+    async fn document_for(
+        &self,
+        session: &Session,
+        case_id: i64,
+        case: &CaseRecord,
+        certificate: &crate::request::CertificateRequest,
+        household: &Household,
+        protected: bool,
+    ) -> Result<CertificateDocument, CoreError> {
+        if protected {
+            return Err(CoreError::SupportMeasure);
+        }
+        for (pending_case, bytes) in self.store.unfinished_outbox_entries().await? {
+            let pending = crate::outbox::parse_submission(pending_case, &bytes)?;
+            if crate::outbox::touches(&pending.entry, household) {
+                return Err(CoreError::AwaitingResidentSystem { case_id, pending_case });
+            }
+        }
+        let items = case.request.effective_items(certificate.items);
+        let document = CertificateDocument::resident_record(
+            household,
+            certificate,
+            items,
+            &self.profile.issuer,
+            self.clock.today(),
+        )
+        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let placeholder =
+            ReservedNumbers { issue_number: 0, control_number: format!("{}-{:06}", session.actor.station, 0) };
+        let profile = self.profile.clone();
+        off_the_runtime(move || profile.pages(&document, None, &placeholder).map(|_| document)).await
     }
 
     /// The case and its exact output, for the reviewer's side-by-side view (recorded as one read).

@@ -544,8 +544,19 @@ pub trait Store: Send + Sync {
     /// Open a draft case.
     async fn create_case(&self, actor: &Actor, case: NewCase, at_us: i64) -> Result<i64, CoreError>;
 
-    /// Reserve the 発行番号 and 管理番号 an output of this case will print (recorded; never reused).
-    async fn reserve_numbers(&self, actor: &Actor, case_id: i64, at_us: i64) -> Result<ReservedNumbers, CoreError>;
+    /// Reserve the 発行番号 and 管理番号 an output of this case will print (recorded; never reused), in one
+    /// transaction with `reads` — the audit rows of the reads that preparing the output made — appended first.
+    async fn reserve_numbers(
+        &self,
+        actor: &Actor,
+        case_id: i64,
+        reads: &[AuditRecord],
+        at_us: i64,
+    ) -> Result<ReservedNumbers, CoreError>;
+
+    /// Load a case without recording the read: only for core's own preparation, which records the read (in
+    /// `reserve_numbers`' `reads`, or on its own before an error) before anything taken from it leaves core.
+    async fn case_unrecorded(&self, case_id: i64) -> Result<CaseRecord, CoreError>;
 
     /// Store the output and hand the case to review.
     async fn submit_case(
@@ -961,7 +972,7 @@ const QUEUE_CHANNEL: &str = "madoguchi_queue";
 /// How often the SQLite store looks for commits of other connections.
 const QUEUE_POLL: std::time::Duration = std::time::Duration::from_millis(100);
 
-fn subject_of_case(case_id: i64) -> String {
+pub(crate) fn subject_of_case(case_id: i64) -> String {
     format!("case:{case_id}")
 }
 
@@ -1695,8 +1706,17 @@ macro_rules! store_impl {
                 Ok(case_id)
             }
 
-            async fn reserve_numbers(&self, actor: &Actor, case_id: i64, at_us: i64) -> Result<ReservedNumbers, CoreError> {
+            async fn reserve_numbers(
+                &self,
+                actor: &Actor,
+                case_id: i64,
+                reads: &[AuditRecord],
+                at_us: i64,
+            ) -> Result<ReservedNumbers, CoreError> {
                 let mut tx = self.begin_write().await?;
+                for read in reads {
+                    Self::append_in(&mut tx, read).await?;
+                }
                 let case = Self::load_case(&self.keys, &mut tx, case_id).await?;
                 Self::transition(&case, $crate::case::CaseAction::Submit)?;
                 let issue_number: i64 = sqlx::query_scalar("SELECT coalesce(max(issue_number), 0) + 1 FROM number_reservations")
@@ -1723,6 +1743,13 @@ macro_rules! store_impl {
                 .await?;
                 tx.commit().await.map_err(StoreError::from)?;
                 Ok(ReservedNumbers { issue_number, control_number })
+            }
+
+            async fn case_unrecorded(&self, case_id: i64) -> Result<CaseRecord, CoreError> {
+                let mut tx = self.pool.begin().await.map_err(StoreError::from)?;
+                let case = Self::load_case(&self.keys, &mut tx, case_id).await?;
+                tx.commit().await.map_err(StoreError::from)?;
+                Ok(case)
             }
 
             async fn submit_case(&self, actor: &Actor, case_id: i64, output: NewOutput<'_>, at_us: i64) -> Result<Output, CoreError> {
