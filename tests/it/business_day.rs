@@ -52,6 +52,8 @@ struct Ledger {
     refunds: i64,
     voided_sheets: i64,
     returns: i64,
+    /// Per operator login: (cases taken, cases approved, returns).
+    by_operator: BTreeMap<String, (i64, i64, i64)>,
 }
 
 struct Station {
@@ -135,6 +137,9 @@ async fn business_day(store: &TestStore) {
         let returned = (i % 10 == 3).then(|| ReturnReason::ALL[i % ReturnReason::ALL.len()]);
         ledger.returns += i64::from(returned.is_some());
         let (case_id, sha256) = handed_over(&counter, operator, &station.reviewer, request, returned).await;
+        let own = ledger.by_operator.entry(operator.actor.login_id.clone()).or_default();
+        own.0 += 1;
+        own.2 += i64::from(returned.is_some());
         if i % 25 == 7 {
             // Withdrawn by the resident before approval: nothing charged, no paper.
             let void =
@@ -145,6 +150,7 @@ async fn business_day(store: &TestStore) {
         }
         counter.review(&station.reviewer, case_id).await.expect("review");
         counter.approve(&station.reviewer, case_id, sha256).await.expect("approve");
+        ledger.by_operator.entry(operator.actor.login_id.clone()).or_default().1 += 1;
         let issued = counter.issue(&station.reviewer, case_id, 1).await.expect("issue");
         let fee = if category == RequesterCategory::Official { 0 } else { PER_COPY_YEN * i64::from(copies) };
         assert_eq!(issued.fee_yen, fee, "case {case_id}");
@@ -243,6 +249,15 @@ async fn business_day(store: &TestStore) {
     assert_eq!(report.paper_voided, ledger.voided_sheets);
     assert_eq!(report.returns.iter().map(|(_, n)| n).sum::<i64>(), ledger.returns);
     assert!(report.by_post.iter().all(|(_, n)| *n == (CASES / 3) as i64), "{:?}", report.by_post);
+    let by_operator: BTreeMap<String, (i64, i64, i64)> = report
+        .by_operator
+        .iter()
+        .map(|o| {
+            assert_eq!(o.handed_over, o.cases, "every case was handed over");
+            (o.login_id.clone(), (o.cases, o.approved, o.returned))
+        })
+        .collect();
+    assert_eq!(by_operator, ledger.by_operator, "each operator's cases, approvals and returns");
 
     // A planted mismatch — ¥300 short at post-2 — blocks the close and records nothing.
     let mut short = counted(&ledger);

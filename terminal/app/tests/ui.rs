@@ -712,18 +712,7 @@ async fn nothing_on_a_logged_in_screen_reaches_the_clipboard() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_supervisor_sees_todays_figures_and_the_close_waits_for_the_explanation_of_a_mismatch() {
     let world = world().await;
-    let admin = world.counter.login("admin", "admin-password-1", Role::Admin, "setup").await.expect("admin");
-    let supervisor = NewUser {
-        login_id: "sup1".into(),
-        display_name: "責任 者".into(),
-        password_hash: hash_password("a-long-password").expect("hash"),
-        grants: vec![(Role::Supervisor, None)],
-    };
-    world.counter.create_user(&admin, supervisor).await.expect("supervisor");
-    let second = world.counter.login("adm1", "a-long-password", Role::Admin, "setup").await.expect("second admin");
-    for request in world.counter.grant_requests(&second, true).await.expect("pending") {
-        world.counter.decide_grant(&second, request.id, true).await.expect("approve");
-    }
+    add_supervisor(&world).await;
     let (_, household) = ordinary_reading(&world).await;
     let household = backend_adapter::types::HouseholdId(household);
     let operator = world.counter.login("op1", "a-long-password", Role::Operator, "post-1").await.expect("op1");
@@ -933,4 +922,60 @@ async fn a_reviewer_settles_a_suspect_print_as_spoiled_and_voids_a_withdrawn_cas
     let case = world.counter.store().case(&staff.actor, withdrawn, 0).await.expect("case");
     assert_eq!(case.state, CaseState::Voided);
     assert!(!reviewer.state().cases().iter().any(|c| c.id == withdrawn), "gone from the queue");
+}
+
+/// Register the supervisor sup1 (its grant approved by a second admin).
+async fn add_supervisor(world: &World) {
+    let admin = world.counter.login("admin", "admin-password-1", Role::Admin, "setup").await.expect("admin");
+    let supervisor = NewUser {
+        login_id: "sup1".into(),
+        display_name: "責任 者".into(),
+        password_hash: hash_password("a-long-password").expect("hash"),
+        grants: vec![(Role::Supervisor, None)],
+    };
+    world.counter.create_user(&admin, supervisor).await.expect("supervisor");
+    let second = world.counter.login("adm1", "a-long-password", Role::Admin, "setup").await.expect("second admin");
+    for request in world.counter.grant_requests(&second, true).await.expect("pending") {
+        world.counter.decide_grant(&second, request.id, true).await.expect("approve");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_supervisor_on_a_training_terminal_sees_each_trainees_results() {
+    use madoguchi_core::case::ReturnReason;
+    use madoguchi_core::mode::{ResidentSystemSetting, RunMode, counter_for_mode};
+    let mut world = world().await;
+    add_supervisor(&world).await;
+    let reference = ResidentSystemSetting::Reference(world._dir.path().join("residents.sqlite"));
+    let profile = CertificateProfile::generated(madoguchi_core::sample::demo_issuer(), false).expect("profile");
+    world.counter = counter_for_mode(
+        RunMode::Training,
+        world.counter.store().clone(),
+        &reference,
+        world.clock.clone(),
+        profile,
+        "post-1",
+    )
+    .await
+    .expect("a training counter");
+    // The trainee op1 hands a case over, has it returned for an entry error, and hands it over again.
+    let (_, household) = ordinary_reading(&world).await;
+    let trainee = world.counter.login("op1", "a-long-password", Role::Operator, "post-1").await.expect("op1");
+    let staff = world.counter.login("rev1", "a-long-password", Role::Reviewer, "review-1").await.expect("rev1");
+    let request = madoguchi_core::sample::own_household_copy_request(
+        backend_adapter::types::HouseholdId(household),
+        "請求 太郎",
+        "東京都新宿区",
+        madoguchi_core::request::IdentityDocument::DriversLicence,
+    );
+    let case_id = world.counter.open_case(&trainee, request).await.expect("open");
+    world.counter.prepare_and_submit(&trainee, case_id).await.expect("hand over");
+    world.counter.return_case(&staff, case_id, ReturnReason::EntryError).await.expect("return");
+    let output = world.counter.prepare_and_submit(&trainee, case_id).await.expect("hand over again");
+    world.counter.approve(&staff, case_id, output.sha256).await.expect("approve");
+
+    let mut harness = terminal(&world, "sup-pc", false);
+    log_in(&mut harness, "sup1");
+    wait_for_text(&mut harness, "研修生の成績（職員別）");
+    wait_for_text(&mut harness, "op1：受付 1件・審査依頼 1件・承認 1件・差戻し 1件");
 }

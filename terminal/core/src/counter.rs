@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use backend_adapter::ResidentSystem;
-use backend_adapter::types::{Household, HouseholdId, PersonId, PersonSummary, Registry, SearchQuery};
+use backend_adapter::types::{Household, PersonId, PersonSummary, Registry, SearchQuery};
 use sha2::{Digest as _, Sha256};
 
 use crate::anomaly::{self, AnomalyPolicy};

@@ -19,6 +19,8 @@ pub struct ReportCase {
     pub family: TaskFamily,
     /// The post that took it.
     pub post: String,
+    /// Login of the operator who prepared it.
+    pub preparer: String,
     /// The certificate asked for, if any.
     pub certificate: Option<CertificateKind>,
     /// 請求者種別.
@@ -53,6 +55,38 @@ impl Percentiles {
     }
 }
 
+/// One operator's (or trainee's) work in the period: what the supervisor follows (研修生の成績).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OperatorResult {
+    /// Login id.
+    pub login_id: String,
+    /// Cases taken.
+    pub cases: i64,
+    /// Of those, handed to review.
+    pub handed_over: i64,
+    /// Of those, approved.
+    pub approved: i64,
+    /// Returns of this operator's cases decided in the period.
+    pub returned: i64,
+    /// Taken → handed to review.
+    pub processing: Percentiles,
+}
+
+impl OperatorResult {
+    /// One line for the screen and the report.
+    pub fn describe_ja(&self) -> String {
+        let processing = if self.processing.count == 0 {
+            "処理時間 該当なし".to_string()
+        } else {
+            format!("処理時間 P50 {}秒", self.processing.p50_s)
+        };
+        format!(
+            "受付 {}件・審査依頼 {}件・承認 {}件・差戻し {}件・{processing}",
+            self.cases, self.handed_over, self.approved, self.returned
+        )
+    }
+}
+
 /// The report of a period (a day for 日報, a month for 月報).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PeriodReport {
@@ -70,6 +104,8 @@ pub struct PeriodReport {
     pub by_requester: Vec<(String, i64)>,
     /// Returns (差戻し) per reason.
     pub returns: Vec<(ReturnReason, i64)>,
+    /// Each operator's work, by login.
+    pub by_operator: Vec<OperatorResult>,
     /// Taken → handed to review (処理時間).
     pub processing: Percentiles,
     /// Handed to review → approved (審査待ち時間).
@@ -124,8 +160,8 @@ pub struct PeriodRecords<'a> {
     pub days: (Date, Date),
     /// Cases taken in the period.
     pub cases: &'a [ReportCase],
-    /// Return reasons decided in the period.
-    pub returns: &'a [ReturnReason],
+    /// Returns decided in the period: reason and the preparer's login.
+    pub returns: &'a [(ReturnReason, String)],
     /// Issues in the period.
     pub issuances: &'a [Issuance],
     /// Sheets received and spoiled in the period.
@@ -152,7 +188,7 @@ impl PeriodReport {
         let by_requester = count_by(cases.iter().map(|c| c.requester.label_ja()));
         let returns = ReturnReason::ALL
             .into_iter()
-            .map(|reason| (reason, records.returns.iter().filter(|r| **r == reason).count() as i64))
+            .map(|reason| (reason, records.returns.iter().filter(|(r, _)| *r == reason).count() as i64))
             .filter(|(_, n)| *n > 0)
             .collect();
         let seconds = |from: i64, to: i64| (to - from) / 1_000_000;
@@ -162,6 +198,26 @@ impl PeriodReport {
         let review_wait = Percentiles::of(
             cases.iter().filter_map(|c| Some(seconds(c.submitted_at_us?, c.approved_at_us?))).collect(),
         );
+        let mut operators: Vec<&str> = cases.iter().map(|c| c.preparer.as_str()).collect();
+        operators.extend(records.returns.iter().map(|(_, preparer)| preparer.as_str()));
+        operators.sort_unstable();
+        operators.dedup();
+        let by_operator = operators
+            .into_iter()
+            .map(|login| {
+                let own: Vec<&ReportCase> = cases.iter().filter(|c| c.preparer == login).collect();
+                OperatorResult {
+                    login_id: login.to_string(),
+                    cases: own.len() as i64,
+                    handed_over: own.iter().filter(|c| c.submitted_at_us.is_some()).count() as i64,
+                    approved: own.iter().filter(|c| c.approved_at_us.is_some()).count() as i64,
+                    returned: records.returns.iter().filter(|(_, preparer)| preparer == login).count() as i64,
+                    processing: Percentiles::of(
+                        own.iter().filter_map(|c| c.submitted_at_us.map(|s| seconds(c.created_at_us, s))).collect(),
+                    ),
+                }
+            })
+            .collect();
         let issuances = records.issuances;
         let spoiled = |issuance: &Issuance| records.spoiled_issuances.contains(&issuance.id);
         let handed_out: Vec<&Issuance> = issuances.iter().filter(|i| !spoiled(i)).collect();
@@ -173,6 +229,7 @@ impl PeriodReport {
             by_certificate,
             by_requester,
             returns,
+            by_operator,
             processing,
             review_wait,
             issued: handed_out.len() as i64,
@@ -224,6 +281,8 @@ impl PeriodReport {
                 "差戻しの理由別件数",
                 self.returns.iter().map(|(r, n)| (format!("{} {}", r.code(), r.label_ja()), *n)).collect(),
             ),
+            ("職員別の受付件数", self.by_operator.iter().map(|o| (o.login_id.clone(), o.cases)).collect()),
+            ("職員別の差戻し件数", self.by_operator.iter().map(|o| (o.login_id.clone(), o.returned)).collect()),
         ]
     }
 

@@ -78,6 +78,16 @@ impl TerminalApp {
                     ui.label(format!("{cases}件"));
                 });
             }
+            // On a training terminal these are the trainees' results.
+            let heading = if self.backend.run_mode() == madoguchi_core::mode::RunMode::Training {
+                "研修生の成績（職員別）"
+            } else {
+                "職員別の処理状況"
+            };
+            ui.label(RichText::new(heading).strong());
+            for operator in &report.by_operator {
+                ui.label(format!("{}：{}", operator.login_id, operator.describe_ja()));
+            }
         }
         ui.separator();
         match &state.closed {

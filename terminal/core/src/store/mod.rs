@@ -730,8 +730,8 @@ pub trait Store: Send + Sync {
         at_us: i64,
     ) -> Result<Vec<crate::report::ReportCase>, CoreError>;
 
-    /// The reasons of the returns decided in `[from_us, until_us)`.
-    async fn returns_between(&self, from_us: i64, until_us: i64) -> Result<Vec<ReturnReason>, StoreError>;
+    /// The returns decided in `[from_us, until_us)`: reason and the login of the case's preparer.
+    async fn returns_between(&self, from_us: i64, until_us: i64) -> Result<Vec<(ReturnReason, String)>, StoreError>;
 
     /// Security paper (received, spoiled) recorded in `[from_us, until_us)`.
     async fn paper_moved_between(&self, from_us: i64, until_us: i64) -> Result<(i64, i64), StoreError>;
@@ -2083,11 +2083,12 @@ macro_rules! store_impl {
                 at_us: i64,
             ) -> Result<Vec<$crate::report::ReportCase>, CoreError> {
                 let mut tx = self.begin_write().await?;
-                let rows: Vec<(i64, String, i64, String, Option<i64>, Option<i64>)> = sqlx::query_as(
-                    "SELECT c.id, c.station, c.created_at_us, c.request,
+                let rows: Vec<(i64, String, String, i64, String, Option<i64>, Option<i64>)> = sqlx::query_as(
+                    "SELECT c.id, c.station, u.login_id, c.created_at_us, c.request,
                             (SELECT min(o.created_at_us) FROM outputs o WHERE o.case_id = c.id),
                             (SELECT min(a.decided_at_us) FROM approvals a WHERE a.case_id = c.id)
-                     FROM cases c WHERE c.created_at_us >= $1 AND c.created_at_us < $2 ORDER BY c.id",
+                     FROM cases c JOIN users u ON u.id = c.preparer_id
+                     WHERE c.created_at_us >= $1 AND c.created_at_us < $2 ORDER BY c.id",
                 )
                 .bind(from_us)
                 .bind(until_us)
@@ -2096,13 +2097,14 @@ macro_rules! store_impl {
                 let detail = serde_json::json!({ "what": "report (日報・月報)", "from_us": from_us, "until_us": until_us, "rows": rows.len() });
                 Self::append_in(&mut tx, &Self::record(actor, at_us, $crate::audit::AuditAction::CaseRead, "cases".to_string(), detail)).await?;
                 let mut cases = Vec::with_capacity(rows.len());
-                for (case_id, post, created_at_us, stored, submitted_at_us, approved_at_us) in rows {
+                for (case_id, post, preparer, created_at_us, stored, submitted_at_us, approved_at_us) in rows {
                     let request = $crate::store::sealing::open_request(&self.keys, case_id, &stored)?;
                     let certificate = request.task.certificate().map(|(kind, _)| kind);
                     cases.push($crate::report::ReportCase {
                         case_id,
                         family: request.task.family(),
                         post,
+                        preparer,
                         certificate,
                         requester: request.requester.category,
                         created_at_us,
@@ -2114,17 +2116,20 @@ macro_rules! store_impl {
                 Ok(cases)
             }
 
-            async fn returns_between(&self, from_us: i64, until_us: i64) -> Result<Vec<ReturnReason>, StoreError> {
-                let codes: Vec<String> = sqlx::query_scalar(
-                    "SELECT reason_code FROM returns WHERE decided_at_us >= $1 AND decided_at_us < $2 ORDER BY id",
+            async fn returns_between(&self, from_us: i64, until_us: i64) -> Result<Vec<(ReturnReason, String)>, StoreError> {
+                let rows: Vec<(String, String)> = sqlx::query_as(
+                    "SELECT r.reason_code, u.login_id FROM returns r JOIN cases c ON c.id = r.case_id JOIN users u ON u.id = c.preparer_id
+                     WHERE r.decided_at_us >= $1 AND r.decided_at_us < $2 ORDER BY r.id",
                 )
                 .bind(from_us)
                 .bind(until_us)
                 .fetch_all(&self.pool)
                 .await?;
-                codes
-                    .iter()
-                    .map(|code| ReturnReason::parse(code).ok_or_else(|| StoreError::Corrupt(format!("return reason {code:?}"))))
+                rows.into_iter()
+                    .map(|(code, preparer)| {
+                        let reason = ReturnReason::parse(&code).ok_or_else(|| StoreError::Corrupt(format!("return reason {code:?}")))?;
+                        Ok((reason, preparer))
+                    })
                     .collect()
             }
 
