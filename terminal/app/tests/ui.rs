@@ -761,6 +761,19 @@ async fn a_supervisor_sees_todays_figures_and_the_close_waits_for_the_explanatio
     let closed = harness.state().day_closed().expect("closed").clone();
     assert_eq!(closed.explanation.as_deref(), Some("釣銭の渡し誤り（申告済み）"));
     assert!(notice_contains(harness.state(), "差異の理由を記録しました"));
+
+    // The month so far opens on the same screen with the 月報's totals and charts.
+    tab_to(&mut harness, "今月の月報");
+    harness.key_press(Key::Enter);
+    wait_until(&mut harness, "the month", |app| app.month_report().is_some());
+    let month = harness.state().month_report().expect("month").clone();
+    assert_eq!((month.from, month.until), (jiff::civil::date(2026, 11, 1), jiff::civil::date(2026, 11, 20)));
+    assert_eq!((month.issued, month.fees_yen), (1, 300));
+    let screen = screen_text(&harness);
+    for text in ["月報（令和8年11月1日〜令和8年11月20日）", "交付件数：1件（1通）", "職員別の受付件数", "op1"]
+    {
+        assert!(screen.contains(text), "「{text}」 on the screen:\n{screen}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -268,7 +268,8 @@ impl PeriodReport {
         if self.from == self.until { "日報" } else { "月報" }
     }
 
-    fn charts(&self) -> Vec<(&'static str, Vec<(String, i64)>)> {
+    /// The breakdowns drawn as bar charts, titled (the same on paper, in CSV and on the supervisor's screen).
+    pub fn charts(&self) -> Vec<(&'static str, Vec<(String, i64)>)> {
         vec![
             ("窓口別の受付件数", self.by_post.clone()),
             ("業務別の受付件数", self.by_family.clone()),
@@ -286,7 +287,8 @@ impl PeriodReport {
         ]
     }
 
-    fn totals(&self) -> Vec<(String, String)> {
+    /// The totals, as (label, value) lines.
+    pub fn totals(&self) -> Vec<(String, String)> {
         let duration = |p: Percentiles| {
             if p.count == 0 {
                 "該当なし".to_string()

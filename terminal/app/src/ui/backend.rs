@@ -161,6 +161,8 @@ pub enum Command {
     VerifyAudit,
     /// Today's 日報 and the close status (supervisors).
     DayStatus,
+    /// This month's 月報 so far, from its first day to today (supervisors).
+    MonthReport,
     /// Close today with what was counted (supervisors); a mismatch needs the explanation.
     CloseDay {
         /// Cash per post and sheets per printer, as counted.
@@ -279,6 +281,8 @@ pub enum Event {
     },
     /// Today was closed.
     DayClosed(Box<madoguchi_core::dayclose::DayClose>),
+    /// This month's 月報 so far.
+    MonthReport(Box<madoguchi_core::report::PeriodReport>),
     /// An operation failed: the Japanese message for the screen.
     Failed(String),
     /// The newest incidents (administrators), newest first.
@@ -386,6 +390,12 @@ impl Worker {
                     .collect();
                 let closed = self.counter.day_close(&session, today).await.map_err(ja)?;
                 self.emit(Event::DayStatus { report: Box::new(report), posts, printers, closed });
+            }
+            Command::MonthReport => {
+                let session = self.session().ok_or("ログインしてください")?.clone();
+                let today = self.counter.today();
+                let report = self.counter.period_report(&session, today.first_of_month(), today).await.map_err(ja)?;
+                self.emit(Event::MonthReport(Box::new(report)));
             }
             Command::CloseDay { counted, explanation } => {
                 let session = self.session().ok_or("ログインしてください")?.clone();

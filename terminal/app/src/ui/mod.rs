@@ -296,6 +296,11 @@ impl TerminalApp {
         self.supervisor.report.as_ref()
     }
 
+    /// This month's 月報 as the supervisor last loaded it.
+    pub fn month_report(&self) -> Option<&madoguchi_core::report::PeriodReport> {
+        self.supervisor.month.as_ref()
+    }
+
     /// Today's close, once done (supervisor's screen).
     pub fn day_closed(&self) -> Option<&madoguchi_core::dayclose::DayClose> {
         self.supervisor.closed.as_ref()
@@ -540,6 +545,7 @@ impl TerminalApp {
                 self.supervisor.printers = printers;
                 self.supervisor.closed = closed;
             }
+            Event::MonthReport(report) => self.supervisor.month = Some(*report),
             Event::DayClosed(closed) => {
                 self.info(match &closed.explanation {
                     Some(_) => "本日の日計を締めました（差異の理由を記録しました）".to_string(),

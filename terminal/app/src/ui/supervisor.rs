@@ -1,6 +1,7 @@
 //! The supervisor's home: today's 日報 at a glance (cases per post as bars, issues, fees, paper) and the day's close
 //! (日計): the supervisor types the cash counted at each post and the sheets left at each printer without seeing the
-//! expected figures; a mismatch comes back line by line and the close waits for the explanation.
+//! expected figures; a mismatch comes back line by line and the close waits for the explanation. The month so far
+//! (月報) opens below with the same totals and charts as its PDF.
 
 use std::collections::BTreeMap;
 
@@ -15,6 +16,8 @@ use super::backend::Command;
 #[derive(Debug, Default)]
 pub(super) struct SupervisorState {
     pub(super) report: Option<PeriodReport>,
+    /// This month's 月報 so far, once asked for.
+    pub(super) month: Option<PeriodReport>,
     /// Posts and printer stations to count, as the records name them.
     pub(super) posts: Vec<String>,
     pub(super) printers: Vec<String>,
@@ -47,12 +50,42 @@ impl SupervisorState {
     }
 }
 
+/// A titled bar chart of (label, count) rows.
+fn bar_chart(ui: &mut egui::Ui, title: &str, rows: &[(String, i64)]) {
+    ui.label(RichText::new(title).strong());
+    if rows.is_empty() {
+        ui.label("該当なし");
+    }
+    let max = rows.iter().map(|(_, n)| *n).max().unwrap_or(0).max(1);
+    for (label, count) in rows {
+        ui.horizontal(|ui| {
+            ui.label(format!("{label:<8}"));
+            let width = 300.0 * *count as f32 / max as f32;
+            let (rect, _) = ui.allocate_exact_size(egui::vec2(width.max(1.0), 14.0), egui::Sense::hover());
+            ui.painter().rect_filled(rect, 2.0, super::STATUS_COLOR);
+            ui.label(format!("{count}件"));
+        });
+    }
+}
+
 impl TerminalApp {
     pub(super) fn supervisor_ui(&mut self, ui: &mut egui::Ui) {
+        // The month's charts run longer than the window.
+        egui::ScrollArea::vertical().id_salt("supervisor").auto_shrink([false, false]).show(ui, |ui| {
+            self.supervisor_body(ui);
+        });
+    }
+
+    fn supervisor_body(&mut self, ui: &mut egui::Ui) {
         ui.heading("本日の日報・日計");
-        if ui.button("日報を更新").clicked() {
-            self.backend.send(Command::DayStatus);
-        }
+        ui.horizontal(|ui| {
+            if ui.button("日報を更新").clicked() {
+                self.backend.send(Command::DayStatus);
+            }
+            if ui.button("今月の月報").clicked() {
+                self.backend.send(Command::MonthReport);
+            }
+        });
         let mut state = std::mem::take(&mut self.supervisor);
         if let Some(report) = &state.report {
             ui.label(format!(
@@ -67,17 +100,7 @@ impl TerminalApp {
                 report.paper_spoiled,
                 report.paper_voided
             ));
-            ui.label(RichText::new("窓口別の受付件数").strong());
-            let max = report.by_post.iter().map(|(_, n)| *n).max().unwrap_or(0).max(1);
-            for (post, cases) in &report.by_post {
-                ui.horizontal(|ui| {
-                    ui.label(format!("{post:<8}"));
-                    let width = 300.0 * *cases as f32 / max as f32;
-                    let (rect, _) = ui.allocate_exact_size(egui::vec2(width.max(1.0), 14.0), egui::Sense::hover());
-                    ui.painter().rect_filled(rect, 2.0, super::STATUS_COLOR);
-                    ui.label(format!("{cases}件"));
-                });
-            }
+            bar_chart(ui, "窓口別の受付件数", &report.by_post);
             // On a training terminal these are the trainees' results.
             let heading = if self.backend.run_mode() == madoguchi_core::mode::RunMode::Training {
                 "研修生の成績（職員別）"
@@ -116,6 +139,20 @@ impl TerminalApp {
                 {
                     self.backend.send(Command::CloseDay { counted, explanation: state.explanation.clone() });
                 }
+            }
+        }
+        if let Some(month) = &state.month {
+            ui.separator();
+            ui.heading(format!(
+                "月報（{}〜{}）",
+                madoguchi_core::wareki::date_label(month.from),
+                madoguchi_core::wareki::date_label(month.until)
+            ));
+            for (label, value) in month.totals() {
+                ui.label(format!("{label}：{value}"));
+            }
+            for (title, rows) in month.charts() {
+                bar_chart(ui, title, &rows);
             }
         }
         self.supervisor = state;
