@@ -992,3 +992,54 @@ async fn a_supervisor_on_a_training_terminal_sees_each_trainees_results() {
     wait_for_text(&mut harness, "研修生の成績（職員別）");
     wait_for_text(&mut harness, "op1：受付 1件・審査依頼 1件・承認 1件・差戻し 1件");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_certificate_brought_back_is_found_by_its_issue_number_and_voided_with_its_fee_refunded() {
+    let world = world().await;
+    let (_, household) = ordinary_reading(&world).await;
+    let operator = world.counter.login("op1", "a-long-password", Role::Operator, "post-1").await.expect("op1");
+    let staff = world.counter.login("rev1", "a-long-password", Role::Reviewer, "review-1").await.expect("rev1");
+    let request = madoguchi_core::sample::own_household_copy_request(
+        backend_adapter::types::HouseholdId(household),
+        "請求 太郎",
+        "東京都新宿区",
+        madoguchi_core::request::IdentityDocument::DriversLicence,
+    );
+    let case_id = world.counter.open_case(&operator, request).await.expect("open");
+    let output = world.counter.prepare_and_submit(&operator, case_id).await.expect("hand over");
+    world.counter.approve(&staff, case_id, output.sha256).await.expect("approve");
+    let issued = world.counter.issue(&staff, case_id, 1).await.expect("issue");
+    let printer = madoguchi_app::printing::UsbCertificatePrinter::pdf_in_pjl(Box::new(world.printer.clone()))
+        .expect("printer")
+        .shared();
+    world.counter.print_worker("review-1", "test").print_next(&printer).await.expect("print").expect("printed");
+
+    let mut reviewer = terminal(&world, "review-1", true);
+    log_in(&mut reviewer, "rev1");
+    // A number that was never issued is refused with the reason; a wrong character is flagged as it is typed.
+    tab_to(&mut reviewer, "返納された証明書の発行番号");
+    type_text(&mut reviewer, "12x");
+    assert!(screen_text(&reviewer).contains("発行番号は数字で入力してください"), "{}", screen_text(&reviewer));
+    for _ in 0..3 {
+        reviewer.key_press(Key::Backspace);
+    }
+    type_text(&mut reviewer, "999999");
+    reviewer.key_press(Key::Enter);
+    wait_until(&mut reviewer, "the refusal", |app| notice_contains(app, "発行番号（999999）が見つかりません"));
+
+    tab_to(&mut reviewer, "返納された証明書の発行番号");
+    for _ in 0..6 {
+        reviewer.key_press(Key::Backspace);
+    }
+    type_text(&mut reviewer, &format!("第{:06}号", issued.issue_number));
+    reviewer.key_press(Key::Enter);
+    wait_until(&mut reviewer, "the issued case", |app| {
+        app.reviewing().is_some_and(|(id, state, _)| id == case_id && state == CaseState::Issued)
+    });
+    tab_to(&mut reviewer, "損紙・取消の理由");
+    type_text(&mut reviewer, "請求内容の誤りにより返納");
+    reviewer.key_press(Key::F7);
+    wait_until(&mut reviewer, "the void", |app| notice_contains(app, "取り消しました（還付 300円、取消用紙 1枚）"));
+    let case = world.counter.store().case(&staff.actor, case_id, 0).await.expect("case");
+    assert_eq!(case.state, CaseState::Voided);
+}

@@ -1095,6 +1095,15 @@ impl Counter {
         self.store.issue_case(&session.actor, case_id, sheets, &charge, now).await
     }
 
+    /// The case whose certificate carries this 発行番号 — a sheet brought back to the counter (staff).
+    pub async fn case_of_issue_number(&self, session: &Session, issue_number: i64) -> Result<i64, CoreError> {
+        self.authorize(session, Permission::ReviewCase).await?;
+        match self.store.issuance_by_number(issue_number).await? {
+            Some(issuance) => Ok(issuance.case_id),
+            None => Err(CoreError::NotFound { what: "発行番号", id: issue_number.to_string() }),
+        }
+    }
+
     /// The print jobs the filter selects, with staff's resolutions (staff).
     pub async fn print_jobs(&self, session: &Session, filter: &PrintJobFilter) -> Result<Vec<PrintJobRow>, CoreError> {
         self.authorize(session, Permission::ReadQueue).await?;

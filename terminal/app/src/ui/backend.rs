@@ -101,6 +101,8 @@ pub enum Command {
         /// `Some(reason)`: spoiled; `None`: printed.
         spoiled_reason: Option<String>,
     },
+    /// Open, for review, the case whose certificate carries this 発行番号 (a sheet brought back; staff).
+    OpenIssued(i64),
     /// 取消 a case, with the reason (staff).
     VoidCase {
         /// Case.
@@ -421,27 +423,12 @@ impl Worker {
                 self.refresh().await?;
             }
             Command::Refresh => self.refresh().await?,
-            Command::OpenReview(case_id) => {
+            Command::OpenIssued(issue_number) => {
                 let session = self.session().ok_or("ログインしてください")?.clone();
-                let (case, output) = self.counter.review(&session, case_id).await.map_err(ja)?;
-                let preview = if output.media_type == madoguchi_core::outbox::MOVE_ENTRY_MEDIA_TYPE {
-                    // A 異動 case's output is its entry: the reviewer reads the entry itself, from the exact bytes.
-                    madoguchi_core::outbox::entry_lines_ja(case_id, &output.bytes).map(ReviewPreview::Entry).map_err(
-                        |err| {
-                            tracing::error!(case = case_id, %err, "the entry under review cannot be read");
-                            "届出内容を読み取れません。システム管理者に連絡してください".to_string()
-                        },
-                    )
-                } else {
-                    self.counter.preview_pages(&output).map_err(|e| e.message_ja()).and_then(|pages| {
-                        let page = pages.first().ok_or_else(|| "帳票がありません".to_string())?;
-                        let pixmap = raster::render_page(page, 72.0).map_err(|e| e.to_string())?;
-                        let (width, height) = (pixmap.width() as usize, pixmap.height() as usize);
-                        Ok(ReviewPreview::Sheet(pixmap.take(), width, height))
-                    })
-                };
-                self.emit(Event::Review { case: Box::new(case), output: Box::new(output), preview });
+                let case_id = self.counter.case_of_issue_number(&session, issue_number).await.map_err(ja)?;
+                self.open_review(case_id).await?;
             }
+            Command::OpenReview(case_id) => self.open_review(case_id).await?,
             Command::Approve { case_id, sha256 } => {
                 let session = self.session().ok_or("ログインしてください")?.clone();
                 self.counter.approve(&session, case_id, sha256).await.map_err(ja)?;
@@ -637,6 +624,29 @@ impl Worker {
             }
         }
         self.refresh().await
+    }
+
+    /// Open a case for review: the case, its exact output and what the reviewer judges it by (a rendered sheet or
+    /// the 異動 entry's lines).
+    async fn open_review(&mut self, case_id: i64) -> Result<(), String> {
+        let session = self.session().ok_or("ログインしてください")?.clone();
+        let (case, output) = self.counter.review(&session, case_id).await.map_err(ja)?;
+        let preview = if output.media_type == madoguchi_core::outbox::MOVE_ENTRY_MEDIA_TYPE {
+            // A 異動 case's output is its entry: the reviewer reads the entry itself, from the exact bytes.
+            madoguchi_core::outbox::entry_lines_ja(case_id, &output.bytes).map(ReviewPreview::Entry).map_err(|err| {
+                tracing::error!(case = case_id, %err, "the entry under review cannot be read");
+                "届出内容を読み取れません。システム管理者に連絡してください".to_string()
+            })
+        } else {
+            self.counter.preview_pages(&output).map_err(|e| e.message_ja()).and_then(|pages| {
+                let page = pages.first().ok_or_else(|| "帳票がありません".to_string())?;
+                let pixmap = raster::render_page(page, 72.0).map_err(|e| e.to_string())?;
+                let (width, height) = (pixmap.width() as usize, pixmap.height() as usize);
+                Ok(ReviewPreview::Sheet(pixmap.take(), width, height))
+            })
+        };
+        self.emit(Event::Review { case: Box::new(case), output: Box::new(output), preview });
+        Ok(())
     }
 
     async fn refresh(&mut self) -> Result<(), String> {

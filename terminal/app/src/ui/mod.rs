@@ -150,6 +150,8 @@ pub struct TerminalApp {
     prints_to_check: Vec<madoguchi_core::store::PrintJobRow>,
     /// The reason staff type for a spoiled print or a void.
     staff_reason: String,
+    /// The 発行番号 of a sheet brought back to the counter, as typed.
+    issued_lookup: String,
     printer_status: Option<DeviceStatus>,
     admin: admin::AdminState,
     auditor: auditor::AuditorState,
@@ -200,6 +202,7 @@ impl TerminalApp {
             return_reason: ReturnReason::EntryError,
             prints_to_check: Vec::new(),
             staff_reason: String::new(),
+            issued_lookup: String::new(),
             printer_status: None,
             admin: admin::AdminState::default(),
             auditor: auditor::AuditorState::default(),

@@ -17,6 +17,15 @@ fn queue_state_label(state: CaseState) -> &'static str {
     }
 }
 
+/// A 発行番号 as typed (第000123号 is typed 123 or 000123).
+fn issue_number(typed: &str) -> Result<i64, &'static str> {
+    let digits = typed.trim().trim_start_matches('第').trim_end_matches('号');
+    match digits.parse::<i64>() {
+        Ok(number) if number > 0 && digits.chars().all(|c| c.is_ascii_digit()) => Ok(number),
+        _ => Err("発行番号は数字で入力してください"),
+    }
+}
+
 impl TerminalApp {
     pub(super) fn reviewer_ui(&mut self, ui: &mut egui::Ui) {
         ui.columns(2, |columns| {
@@ -142,12 +151,24 @@ impl TerminalApp {
         }
     }
 
-    /// The reason field (for 損紙 and 取消) and the suspect prints waiting for someone to look at the tray.
+    /// The reason field (for 損紙 and 取消), the 発行番号 of a sheet brought back (to open its case and void it), and
+    /// the suspect prints waiting for someone to look at the tray.
     fn staff_actions_ui(&mut self, ui: &mut egui::Ui) {
         ui.horizontal(|ui| {
             let label = ui.label("損紙・取消の理由");
             ui.add(egui::TextEdit::singleline(&mut self.staff_reason).desired_width(280.0)).labelled_by(label.id);
         });
+        let mut typed = std::mem::take(&mut self.issued_lookup);
+        let number = issue_number(&typed);
+        let error = number.as_ref().err().copied().filter(|_| !typed.trim().is_empty());
+        let response = self.checked_field(ui, "返納された証明書の発行番号", &mut typed, false, error);
+        let clicked =
+            ui.horizontal(|ui| ui.add_enabled(number.is_ok(), egui::Button::new("発行番号で開く")).clicked()).inner;
+        let open = clicked || (response.lost_focus() && ui.input(|i| i.key_pressed(Key::Enter)));
+        if open && let Ok(number) = number {
+            self.backend.send(Command::OpenIssued(number));
+        }
+        self.issued_lookup = typed;
         if self.prints_to_check.is_empty() {
             return;
         }
@@ -166,5 +187,20 @@ impl TerminalApp {
             });
         }
         ui.separator();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::issue_number;
+
+    #[test]
+    fn an_issue_number_is_typed_as_digits_with_or_without_its_frame() {
+        assert_eq!(issue_number("123"), Ok(123));
+        assert_eq!(issue_number(" 第000123号 "), Ok(123));
+        assert!(issue_number("").is_err());
+        assert!(issue_number("0").is_err());
+        assert!(issue_number("12a").is_err());
+        assert!(issue_number("+12").is_err());
     }
 }

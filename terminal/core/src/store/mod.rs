@@ -771,6 +771,9 @@ pub trait Store: Send + Sync {
     /// The issuances of a case.
     async fn issuances(&self, case_id: i64) -> Result<Vec<Issuance>, StoreError>;
 
+    /// The issuance that printed this 発行番号, if any.
+    async fn issuance_by_number(&self, issue_number: i64) -> Result<Option<Issuance>, StoreError>;
+
     /// Audit entries from `from_seq` on, in order.
     async fn audit_entries(&self, from_seq: i64, limit: i64) -> Result<Vec<AuditEntry>, StoreError>;
 
@@ -2035,6 +2038,15 @@ macro_rules! store_impl {
                         Ok(CaseSummary { id, family, kind, state, station, preparer_id, return_reason, updated_at_us })
                     })
                     .collect()
+            }
+
+            async fn issuance_by_number(&self, issue_number: i64) -> Result<Option<Issuance>, StoreError> {
+                let row: Option<$crate::store::IssuanceRow> =
+                    sqlx::query_as($crate::store::issuance_query!("", "i.issue_number = $1"))
+                        .bind(issue_number)
+                        .fetch_optional(&self.pool)
+                        .await?;
+                Ok(row.map($crate::store::issuance_from_row))
             }
 
             async fn issuances(&self, case_id: i64) -> Result<Vec<Issuance>, StoreError> {
