@@ -920,6 +920,17 @@ async fn a_reviewer_settles_a_suspect_print_as_spoiled_and_voids_a_withdrawn_cas
     assert_eq!(jobs[0].resolution, Some(PrintResolution::Spoiled { reason: "紙詰まりで印字が途切れた".into() }));
     let case = world.counter.store().case(&staff.actor, lost, 0).await.expect("case");
     assert_eq!(case.state, CaseState::Draft, "back to its post for a new number");
+    // At the post, the operator makes it again: a new 発行番号, back in the review queue.
+    let mut post = terminal(&world, "post-1", false);
+    log_in(&mut post, "op1");
+    wait_until(&mut post, "the post's list", |app| app.cases().iter().any(|c| c.id == lost));
+    post.get_by_label(&format!("作成し直して回付（案件{lost}）")).click();
+    post.run();
+    wait_until(&mut post, "the new hand-over", |app| {
+        app.cases().iter().any(|c| c.id == lost && c.state == CaseState::Submitted)
+    });
+    let (_, again) = world.counter.review(&staff, lost).await.expect("the new output");
+    assert_ne!(again.issue_number, output.issue_number, "a new 発行番号 on the new sheet");
 
     // A void needs its reason: refused with the reason shown, then done with F7.
     open_in_review(&mut reviewer, withdrawn);

@@ -69,6 +69,9 @@ pub enum Command {
     Search(SearchQuery),
     /// Open a 住民票の写し request and hand it to review.
     SubmitRequest(Box<CounterRequest>),
+    /// Prepare a draft case of this post again and hand it to review (a case whose sheet was spoiled, or whose
+    /// preparation failed earlier): a new 発行番号.
+    Reprepare(i64),
     /// Reload the case list of the role (own post's cases, or the review queue).
     Refresh,
     /// Open a case for review.
@@ -418,6 +421,12 @@ impl Worker {
             Command::SubmitRequest(request) => {
                 let session = self.session().ok_or("ログインしてください")?.clone();
                 let case_id = self.counter.open_case(&session, *request).await.map_err(ja)?;
+                let output = self.counter.prepare_and_submit(&session, case_id).await.map_err(ja)?;
+                self.emit(Event::Submitted { case_id, issue_number: output.issue_number });
+                self.refresh().await?;
+            }
+            Command::Reprepare(case_id) => {
+                let session = self.session().ok_or("ログインしてください")?.clone();
                 let output = self.counter.prepare_and_submit(&session, case_id).await.map_err(ja)?;
                 self.emit(Event::Submitted { case_id, issue_number: output.issue_number });
                 self.refresh().await?;

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use backend_adapter::types::{PersonSummary, SearchQuery};
 use egui::{Key, RichText};
-use madoguchi_core::case::ReturnReason;
+use madoguchi_core::case::{CaseState, ReturnReason};
 use madoguchi_core::error::FieldError;
 use madoguchi_core::request::{
     CertificateKind, CertificateRequest, CounterRequest, IdentityCheck, IdentityDocument, OptionalItems, Requester,
@@ -90,19 +90,32 @@ impl TerminalApp {
             }
             ui.separator();
             ui.label(RichText::new("この窓口の案件").strong());
+            let mut reprepare = None;
             for case in &self.cases {
                 let reason = case
                     .return_reason
                     .as_deref()
                     .and_then(ReturnReason::parse)
                     .map(|r| format!("（{}）", r.label_ja()));
-                ui.label(format!(
-                    "案件{}　{}　{}{}",
-                    case.id,
-                    super::kind_label(&case.kind),
-                    case.state.label_ja(),
-                    reason.unwrap_or_default()
-                ));
+                ui.horizontal(|ui| {
+                    ui.label(format!(
+                        "案件{}　{}　{}{}",
+                        case.id,
+                        super::kind_label(&case.kind),
+                        case.state.label_ja(),
+                        reason.unwrap_or_default()
+                    ));
+                    // A draft here was spoiled at the printer (or its preparation failed): it is made again under a
+                    // new 発行番号 and goes back to review.
+                    if case.state == CaseState::Draft
+                        && ui.button(format!("作成し直して回付（案件{}）", case.id)).clicked()
+                    {
+                        reprepare = Some(case.id);
+                    }
+                });
+            }
+            if let Some(case_id) = reprepare {
+                self.backend.send(Command::Reprepare(case_id));
             }
         });
     }
