@@ -16,7 +16,7 @@ use madoguchi_core::error::CoreError;
 use madoguchi_core::fees::FeeTable;
 use madoguchi_core::print::{PrintWorker, SharedPrinter, job_name};
 use madoguchi_core::request::{CertificateKind, OptionalItems, RequesterCategory, TaskRequest};
-use madoguchi_core::store::{PrintJobFilter, PrintJobState, PrintResolution, verify_audit_chain};
+use madoguchi_core::store::{PrintJobFilter, PrintJobSelection, PrintJobState, PrintResolution, verify_audit_chain};
 
 use crate::store_suite::{copy_request, ordinary_household};
 use crate::support::{ScriptedPrinter, TestStore, counter_with_users, login, residents, test_clock};
@@ -300,8 +300,12 @@ async fn voids_and_resolutions(store: &TestStore) {
     // Queued, not printed yet: a void would leave a sheet in the tray that the ledger does not know.
     let err = counter.void_case(&reviewer, case_id, "返納").await.expect_err("queued");
     assert!(matches!(err, CoreError::PrintsUnsettled { .. }), "{err:?}");
+    let unsettled = PrintJobFilter::only(PrintJobSelection::Unsettled);
+    let unsettled_jobs = || async { counter.print_jobs(&reviewer, &unsettled).await.expect("jobs").len() };
+    assert_eq!(unsettled_jobs().await, 1, "a queued job is unsettled");
     let (job_id, state) = station.print().await;
     assert_eq!(state, PrintJobState::Suspect);
+    assert_eq!(unsettled_jobs().await, 1, "a suspect job is unsettled until staff resolve it");
     assert!(matches!(counter.void_case(&reviewer, case_id, "返納").await, Err(CoreError::PrintsUnsettled { .. })));
     let spoiled = PrintResolution::Spoiled { reason: " ".into() };
     assert!(matches!(counter.resolve_print(&reviewer, job_id, spoiled).await, Err(CoreError::ReasonRequired)));
@@ -309,7 +313,7 @@ async fn voids_and_resolutions(store: &TestStore) {
         counter.resolve_print(&operator, job_id, PrintResolution::Printed).await,
         Err(CoreError::Forbidden { .. })
     ));
-    let awaiting = PrintJobFilter { awaiting_staff: true, ..PrintJobFilter::default() };
+    let awaiting = PrintJobFilter::only(PrintJobSelection::AwaitingStaff);
     let waiting: Vec<i64> =
         counter.print_jobs(&reviewer, &awaiting).await.expect("jobs").iter().map(|j| j.id).collect();
     assert_eq!(waiting, vec![job_id], "the reviewer's list of prints to check");
@@ -320,7 +324,7 @@ async fn voids_and_resolutions(store: &TestStore) {
     assert!(err.message_ja().contains("確認済み"), "{}", err.message_ja());
     let jobs = counter.print_jobs(&reviewer, &PrintJobFilter::station("review-1")).await.expect("jobs");
     assert_eq!(jobs[0].label_ja(), "印刷済み（確認）");
-    assert!(!jobs[0].unsettled());
+    assert_eq!(unsettled_jobs().await, 0, "a job staff saw printed is settled");
 
     let void = counter.void_case(&reviewer, case_id, "返納").await.expect("void");
     assert_eq!(

@@ -89,11 +89,7 @@ fn terminal_with_idle_lock(
     with_printer: bool,
     idle_lock: Duration,
 ) -> Harness<'static, TerminalApp> {
-    let printer: Option<backend::StationPrinter> = with_printer.then(|| {
-        madoguchi_app::printing::UsbCertificatePrinter::pdf_in_pjl(Box::new(world.printer.clone()))
-            .expect("printer")
-            .shared()
-    });
+    let printer = with_printer.then(|| station_printer(world));
     let backend = backend::spawn(
         world.counter.clone(),
         station,
@@ -115,6 +111,43 @@ fn terminal_with_idle_lock(
             },
             app,
         )
+}
+
+/// The world's printer model as a station's certificate printer (what a reviewer's terminal drives).
+fn station_printer(world: &World) -> backend::StationPrinter {
+    madoguchi_app::printing::UsbCertificatePrinter::pdf_in_pjl(Box::new(world.printer.clone()))
+        .expect("printer")
+        .shared()
+}
+
+impl World {
+    /// rev1 at review-1, logged in through the counter.
+    async fn staff(&self) -> madoguchi_core::counter::Session {
+        self.counter.login("rev1", "a-long-password", Role::Reviewer, "review-1").await.expect("rev1")
+    }
+}
+
+/// A 住民票の写し request for an ordinary household's own copy, by its ID shown on a driver's licence.
+async fn copy_request(world: &World) -> madoguchi_core::request::CounterRequest {
+    let (_, household) = ordinary_reading(world).await;
+    madoguchi_core::sample::own_household_copy_request(
+        backend_adapter::types::HouseholdId(household),
+        "請求 太郎",
+        "東京都新宿区",
+        madoguchi_core::request::IdentityDocument::DriversLicence,
+    )
+}
+
+/// A 住民票の写し of an ordinary household handed over by op1 at post-1, approved and issued (its job queued) by
+/// rev1 at review-1: the case, its output and the issuance.
+async fn issued_case(world: &World) -> (i64, madoguchi_core::store::Output, madoguchi_core::store::Issuance) {
+    let operator = world.counter.login("op1", "a-long-password", Role::Operator, "post-1").await.expect("op1");
+    let staff = world.staff().await;
+    let case_id = world.counter.open_case(&operator, copy_request(world).await).await.expect("open");
+    let output = world.counter.prepare_and_submit(&operator, case_id).await.expect("hand over");
+    world.counter.approve(&staff, case_id, output.sha256).await.expect("approve");
+    let issued = world.counter.issue(&staff, case_id, 1).await.expect("issue");
+    (case_id, output, issued)
 }
 
 /// Step the UI until `done` holds (the back end answers on its own thread).
@@ -713,24 +746,9 @@ async fn nothing_on_a_logged_in_screen_reaches_the_clipboard() {
 async fn a_supervisor_sees_todays_figures_and_the_close_waits_for_the_explanation_of_a_mismatch() {
     let world = world().await;
     add_supervisor(&world).await;
-    let (_, household) = ordinary_reading(&world).await;
-    let household = backend_adapter::types::HouseholdId(household);
-    let operator = world.counter.login("op1", "a-long-password", Role::Operator, "post-1").await.expect("op1");
-    let reviewer = world.counter.login("rev1", "a-long-password", Role::Reviewer, "review-1").await.expect("rev1");
-    let request = madoguchi_core::sample::own_household_copy_request(
-        household,
-        "請求 太郎",
-        "東京都新宿区",
-        madoguchi_core::request::IdentityDocument::MyNumberCard,
-    );
-    let case_id = world.counter.open_case(&operator, request).await.expect("open");
-    let output = world.counter.prepare_and_submit(&operator, case_id).await.expect("submit");
-    world.counter.approve(&reviewer, case_id, output.sha256).await.expect("approve");
-    world.counter.issue(&reviewer, case_id, 1).await.expect("issue");
+    let (case_id, ..) = issued_case(&world).await;
     // The sheet prints (a day with a print still queued or unknown does not close).
-    let printer = madoguchi_app::printing::UsbCertificatePrinter::pdf_in_pjl(Box::new(world.printer.clone()))
-        .expect("printer")
-        .shared();
+    let printer = station_printer(&world);
     let printed = world.counter.print_worker("review-1", "test").print_next(&printer).await.expect("print");
     assert!(printed.is_some_and(|report| report.case_id == case_id));
     let sup = world.counter.login("sup1", "a-long-password", Role::Supervisor, "sup-pc").await.expect("sup1");
@@ -878,28 +896,14 @@ async fn a_reviewer_reads_a_move_entry_approves_it_and_sees_it_wait_while_the_re
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reviewer_settles_a_suspect_print_as_spoiled_and_voids_a_withdrawn_case_with_its_reason() {
-    use madoguchi_core::request::IdentityDocument;
     use madoguchi_core::store::{PrintJobFilter, PrintResolution};
     let world = world().await;
-    let (_, household) = ordinary_reading(&world).await;
-    let household = backend_adapter::types::HouseholdId(household);
     let operator = world.counter.login("op1", "a-long-password", Role::Operator, "post-1").await.expect("login");
-    let staff = world.counter.login("rev1", "a-long-password", Role::Reviewer, "review-1").await.expect("login");
-    let request = || {
-        madoguchi_core::sample::own_household_copy_request(
-            household,
-            "請求 太郎",
-            "東京都新宿区",
-            IdentityDocument::DriversLicence,
-        )
-    };
+    let staff = world.staff().await;
     // Case A: issued; the worker that took its job died mid-send. Case B: handed over, then withdrawn.
-    let lost = world.counter.open_case(&operator, request()).await.expect("open");
-    let output = world.counter.prepare_and_submit(&operator, lost).await.expect("hand over");
-    world.counter.approve(&staff, lost, output.sha256).await.expect("approve");
-    world.counter.issue(&staff, lost, 1).await.expect("issue");
+    let (lost, output, _) = issued_case(&world).await;
     world.counter.store().claim_print_job("review-1", "a-dead-worker", world.clock.now_us()).await.expect("claim");
-    let withdrawn = world.counter.open_case(&operator, request()).await.expect("open");
+    let withdrawn = world.counter.open_case(&operator, copy_request(&world).await).await.expect("open");
     world.counter.prepare_and_submit(&operator, withdrawn).await.expect("hand over");
 
     // The reviewer's terminal finds the half-sent job at start and asks staff to look at the tray.
@@ -983,16 +987,9 @@ async fn a_supervisor_on_a_training_terminal_sees_each_trainees_results() {
     .await
     .expect("a training counter");
     // The trainee op1 hands a case over, has it returned for an entry error, and hands it over again.
-    let (_, household) = ordinary_reading(&world).await;
     let trainee = world.counter.login("op1", "a-long-password", Role::Operator, "post-1").await.expect("op1");
-    let staff = world.counter.login("rev1", "a-long-password", Role::Reviewer, "review-1").await.expect("rev1");
-    let request = madoguchi_core::sample::own_household_copy_request(
-        backend_adapter::types::HouseholdId(household),
-        "請求 太郎",
-        "東京都新宿区",
-        madoguchi_core::request::IdentityDocument::DriversLicence,
-    );
-    let case_id = world.counter.open_case(&trainee, request).await.expect("open");
+    let staff = world.staff().await;
+    let case_id = world.counter.open_case(&trainee, copy_request(&world).await).await.expect("open");
     world.counter.prepare_and_submit(&trainee, case_id).await.expect("hand over");
     world.counter.return_case(&staff, case_id, ReturnReason::EntryError).await.expect("return");
     let output = world.counter.prepare_and_submit(&trainee, case_id).await.expect("hand over again");
@@ -1007,22 +1004,8 @@ async fn a_supervisor_on_a_training_terminal_sees_each_trainees_results() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_certificate_brought_back_is_found_by_its_issue_number_and_voided_with_its_fee_refunded() {
     let world = world().await;
-    let (_, household) = ordinary_reading(&world).await;
-    let operator = world.counter.login("op1", "a-long-password", Role::Operator, "post-1").await.expect("op1");
-    let staff = world.counter.login("rev1", "a-long-password", Role::Reviewer, "review-1").await.expect("rev1");
-    let request = madoguchi_core::sample::own_household_copy_request(
-        backend_adapter::types::HouseholdId(household),
-        "請求 太郎",
-        "東京都新宿区",
-        madoguchi_core::request::IdentityDocument::DriversLicence,
-    );
-    let case_id = world.counter.open_case(&operator, request).await.expect("open");
-    let output = world.counter.prepare_and_submit(&operator, case_id).await.expect("hand over");
-    world.counter.approve(&staff, case_id, output.sha256).await.expect("approve");
-    let issued = world.counter.issue(&staff, case_id, 1).await.expect("issue");
-    let printer = madoguchi_app::printing::UsbCertificatePrinter::pdf_in_pjl(Box::new(world.printer.clone()))
-        .expect("printer")
-        .shared();
+    let (case_id, _, issued) = issued_case(&world).await;
+    let printer = station_printer(&world);
     world.counter.print_worker("review-1", "test").print_next(&printer).await.expect("print").expect("printed");
 
     let mut reviewer = terminal(&world, "review-1", true);
@@ -1051,6 +1034,6 @@ async fn a_certificate_brought_back_is_found_by_its_issue_number_and_voided_with
     type_text(&mut reviewer, "請求内容の誤りにより返納");
     reviewer.key_press(Key::F7);
     wait_until(&mut reviewer, "the void", |app| notice_contains(app, "取り消しました（還付 300円、取消用紙 1枚）"));
-    let case = world.counter.store().case(&staff.actor, case_id, 0).await.expect("case");
+    let case = world.counter.store().case(&world.staff().await.actor, case_id, 0).await.expect("case");
     assert_eq!(case.state, CaseState::Voided);
 }

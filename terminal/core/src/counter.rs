@@ -21,8 +21,8 @@ use crate::inquiry::SealInquiry;
 use crate::request::{CounterRequest, ProtectedField, TaskRequest};
 use crate::store::{
     Actor, AuditFilter, CaseFilter, CaseRecord, CaseSummary, CaseVoid, DataKeyRecord, GrantRequest, Incident, Issuance,
-    NewCase, NewOutput, NewUser, Output, PrintJobFilter, PrintJobRow, PrintResolution, ReservedNumbers, SYSTEM_ACTOR,
-    Store, UserRecord,
+    NewCase, NewOutput, NewUser, Output, PrintJobFilter, PrintJobRow, PrintJobSelection, PrintResolution,
+    ReservedNumbers, SYSTEM_ACTOR, Store, UserRecord,
 };
 
 /// Consecutive failed logins that lock an account.
@@ -262,40 +262,31 @@ impl Counter {
         let (from_us, until_us) = (ward_day_start(date)?, ward_day_start(next)?);
         let issuances = self.store.issuances_between(from_us, until_us).await?;
         let voids = self.store.voids_between(from_us, until_us).await?;
-        let mut stations: Vec<StationCash> = Vec::new();
-        let mut entry_of = |post: &str| -> usize {
-            match stations.iter().position(|s| s.station == post) {
-                Some(index) => index,
-                None => {
-                    stations.push(StationCash { station: post.to_string(), ..StationCash::default() });
-                    stations.len() - 1
-                }
-            }
-        };
-        let mut indexed = Vec::new();
+        // By post, in post order.
+        let mut stations = std::collections::BTreeMap::new();
+        fn entry_of<'a>(
+            stations: &'a mut std::collections::BTreeMap<String, StationCash>,
+            post: &str,
+        ) -> &'a mut StationCash {
+            stations
+                .entry(post.to_string())
+                .or_insert_with(|| StationCash { station: post.to_string(), ..StationCash::default() })
+        }
         for issuance in &issuances {
-            indexed.push((entry_of(&issuance.post), Some(issuance), None));
+            let entry = entry_of(&mut stations, &issuance.post);
+            entry.issues += 1;
+            entry.copies += issuance.copies;
+            entry.fees_yen += issuance.fee_yen;
+            if issuance.fee_exemption.is_some() {
+                entry.exempt += 1;
+            }
         }
         for void in &voids {
-            indexed.push((entry_of(&void.post), None, Some(void)));
+            let entry = entry_of(&mut stations, &void.post);
+            entry.voids += 1;
+            entry.refunds_yen += void.refund_yen;
         }
-        for (index, issuance, void) in indexed {
-            let entry = &mut stations[index];
-            if let Some(issuance) = issuance {
-                entry.issues += 1;
-                entry.copies += issuance.copies;
-                entry.fees_yen += issuance.fee_yen;
-                if issuance.fee_exemption.is_some() {
-                    entry.exempt += 1;
-                }
-            }
-            if let Some(void) = void {
-                entry.voids += 1;
-                entry.refunds_yen += void.refund_yen;
-            }
-        }
-        stations.sort_by(|a, b| a.station.cmp(&b.station));
-        Ok(stations)
+        Ok(stations.into_values().collect())
     }
 
     /// Record security paper (改ざん防止用紙) received at a printer station (supervisors).
@@ -391,10 +382,10 @@ impl Counter {
             .await?;
         let unsettled: Vec<i64> = self
             .store
-            .print_jobs(&PrintJobFilter::default())
+            .print_jobs(&PrintJobFilter::only(PrintJobSelection::Unsettled))
             .await?
             .into_iter()
-            .filter(|job| job.unsettled() && day_issuances.iter().any(|issuance| issuance.id == job.issuance_id))
+            .filter(|job| day_issuances.iter().any(|issuance| issuance.id == job.issuance_id))
             .map(|job| job.id)
             .collect();
         if !unsettled.is_empty() {
@@ -434,10 +425,9 @@ impl Counter {
         let voids = self.store.voids_between(from_us, until_us).await?;
         let spoiled_issuances: Vec<i64> = self
             .store
-            .print_jobs(&PrintJobFilter::default())
+            .print_jobs(&PrintJobFilter::only(PrintJobSelection::Spoiled))
             .await?
             .into_iter()
-            .filter(|job| matches!(job.resolution, Some(PrintResolution::Spoiled { .. })))
             .map(|job| job.issuance_id)
             .collect();
         Ok(crate::report::PeriodReport::from_records(&crate::report::PeriodRecords {
@@ -1077,9 +1067,8 @@ impl Counter {
         let now = self.authorize(session, Permission::IssueCertificate).await?;
         // A certificate issued again after its sheet was spoiled is not charged again: the fee was collected with
         // the spoiled issue (and a void refunds every fee of the case).
-        let spoiled = self.store.print_jobs(&PrintJobFilter::case(case_id)).await?.into_iter().rev().find_map(|job| {
-            matches!(job.resolution, Some(PrintResolution::Spoiled { .. })).then_some(job.issue_number)
-        });
+        let spoiled_prints = PrintJobFilter { only: PrintJobSelection::Spoiled, ..PrintJobFilter::case(case_id) };
+        let spoiled = self.store.print_jobs(&spoiled_prints).await?.last().map(|job| job.issue_number);
         let fees = &self.fees;
         let charge = |case: &CaseRecord| match (case.request.task.certificate(), spoiled) {
             (Some((_, copies)), Some(spoiled_number)) => {

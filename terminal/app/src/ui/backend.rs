@@ -683,7 +683,8 @@ impl Worker {
             self.emit(Event::Outbox(outbox));
         }
         if role.allows(Permission::ReviewCase) {
-            let awaiting = madoguchi_core::store::PrintJobFilter { awaiting_staff: true, ..Default::default() };
+            use madoguchi_core::store::{PrintJobFilter, PrintJobSelection};
+            let awaiting = PrintJobFilter::only(PrintJobSelection::AwaitingStaff);
             let jobs = self.counter.print_jobs(&session, &awaiting).await.map_err(|e| {
                 tracing::warn!("listing suspect prints: {e}");
                 e.message_ja()

@@ -309,16 +309,6 @@ pub struct PrintJobRow {
 }
 
 impl PrintJobRow {
-    /// A suspect print no one has resolved yet.
-    pub fn awaits_staff(&self) -> bool {
-        self.state == PrintJobState::Suspect && self.resolution.is_none()
-    }
-
-    /// Not finished at the printer or by staff: queued, sending, or suspect and unresolved.
-    pub fn unsettled(&self) -> bool {
-        matches!(self.state, PrintJobState::Queued | PrintJobState::Sending) || self.awaits_staff()
-    }
-
     /// 印刷済み, 印刷結果不明, 損紙（再発行へ）… as staff read it.
     pub fn label_ja(&self) -> &'static str {
         match &self.resolution {
@@ -336,8 +326,33 @@ pub struct PrintJobFilter {
     pub station: Option<String>,
     /// One case's, or every case's.
     pub case_id: Option<i64>,
-    /// Only the suspect prints no one has resolved yet.
-    pub awaiting_staff: bool,
+    /// Which of those, by where they stand.
+    pub only: PrintJobSelection,
+}
+
+/// Print jobs by where they stand (the store selects them; callers never re-derive it).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum PrintJobSelection {
+    /// Every job.
+    #[default]
+    All,
+    /// Suspect prints no one has resolved yet: for staff to check at the tray.
+    AwaitingStaff,
+    /// Not finished at the printer or by staff: queued, sending, or suspect and unresolved (a day does not close).
+    Unsettled,
+    /// Resolved by staff as spoiled.
+    Spoiled,
+}
+
+impl PrintJobSelection {
+    fn as_str(self) -> &'static str {
+        match self {
+            PrintJobSelection::All => "all",
+            PrintJobSelection::AwaitingStaff => "awaiting_staff",
+            PrintJobSelection::Unsettled => "unsettled",
+            PrintJobSelection::Spoiled => "spoiled",
+        }
+    }
 }
 
 impl PrintJobFilter {
@@ -349,6 +364,11 @@ impl PrintJobFilter {
     /// Every job of `case_id`.
     pub fn case(case_id: i64) -> Self {
         PrintJobFilter { case_id: Some(case_id), ..PrintJobFilter::default() }
+    }
+
+    /// Every job in `selection`.
+    pub fn only(selection: PrintJobSelection) -> Self {
+        PrintJobFilter { only: selection, ..PrintJobFilter::default() }
     }
 }
 
@@ -2432,11 +2452,15 @@ macro_rules! store_impl {
                             j.updated_at_us, r.outcome, r.reason
                      FROM print_jobs j JOIN issuances i ON i.id = j.issuance_id LEFT JOIN print_resolutions r ON r.job_id = j.id
                      WHERE ($1 IS NULL OR j.printer_station = $1) AND ($2 IS NULL OR j.case_id = $2)
-                       AND ($3 = 0 OR (j.state = 'suspect' AND r.id IS NULL)) ORDER BY j.id",
+                       AND ($3 = 'all'
+                            OR ($3 IN ('awaiting_staff', 'unsettled') AND j.state = 'suspect' AND r.id IS NULL)
+                            OR ($3 = 'unsettled' AND j.state IN ('queued', 'sending'))
+                            OR ($3 = 'spoiled' AND r.outcome = 'spoiled'))
+                     ORDER BY j.id",
                 )
                 .bind(filter.station.as_deref())
                 .bind(filter.case_id)
-                .bind(i64::from(filter.awaiting_staff))
+                .bind(filter.only.as_str())
                 .fetch_all(&self.pool)
                 .await?;
                 rows.into_iter()
