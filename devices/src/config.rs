@@ -87,6 +87,10 @@ pub struct PrinterConfig {
     pub language: LanguageConfig,
     /// The security-paper tray.
     pub tray: TrayConfig,
+    /// The plain-paper tray, for letters (照会書). Without it this printer prints no letters: a letter never goes
+    /// on security paper.
+    #[serde(default)]
+    pub plain_tray: Option<TrayConfig>,
     /// Alignment offset to the right, mm.
     #[serde(default)]
     pub offset_x_mm: f32,
@@ -231,6 +235,17 @@ impl DeviceConfig {
                 {
                     return Err(invalid("printer.tray.pjl", "a PJL media source such as TRAY2"));
                 }
+                if let Some(plain) = &printer.plain_tray {
+                    if plain.pjl.is_empty() || !plain.pjl.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+                        return Err(invalid("printer.plain_tray.pjl", "a PJL media source such as TRAY1"));
+                    }
+                    if plain.pjl == printer.tray.pjl
+                        || plain.pcl5 == printer.tray.pcl5
+                        || plain.postscript == printer.tray.postscript
+                    {
+                        return Err(invalid("printer.plain_tray", "must differ from the security-paper tray"));
+                    }
+                }
                 for (key, offset) in
                     [("printer.offset_x_mm", printer.offset_x_mm), ("printer.offset_y_mm", printer.offset_y_mm)]
                 {
@@ -272,6 +287,7 @@ impl DeviceConfig {
                 connection: PrinterTransport::Simulator,
                 language: LanguageConfig::PdfInPjl,
                 tray: TrayConfig { pjl: "TRAY2".into(), pcl5: 1, postscript: 0 },
+                plain_tray: Some(TrayConfig { pjl: "TRAY1".into(), pcl5: 4, postscript: 3 }),
                 offset_x_mm: 0.0,
                 offset_y_mm: 0.0,
             }),
@@ -301,6 +317,7 @@ name = "post-1"
 connection = { transport = "usb", vendor_id = 0x04b8, product_id = 0x0e28, serial = "X3YZ001234" }
 language = "pdf-in-pjl"
 tray = { pjl = "TRAY2", pcl5 = 1, postscript = 0 }
+plain_tray = { pjl = "TRAY1", pcl5 = 4, postscript = 3 }
 offset_x_mm = 0.5
 
 [station.card_reader]
@@ -331,12 +348,14 @@ card_reader = { transport = "ccid", vendor_id = 0x054c, product_id = 0x0dc8 }
             PrinterTransport::Usb { vendor_id: 0x04b8, product_id: 0x0e28, serial: Some("X3YZ001234".into()) }
         );
         assert_eq!(printer.tray.pjl, "TRAY2");
+        assert_eq!(printer.plain_tray.as_ref().map(|t| t.pjl.as_str()), Some("TRAY1"));
         assert!(matches!(
             post1.seal_reader,
             Some(SealReaderConfig::Serial { track: TrackConfig::JisII, offset: 4, length: 8, .. })
         ));
         let post2 = config.station("post-2").expect("post-2");
         assert!(matches!(post2.card_reader, Some(CardReaderConfig::Ccid { vendor_id: 0x054c, .. })));
+        assert_eq!(post2.printer.as_ref().map(|p| p.plain_tray.is_none()), Some(true), "no letters on post-2");
         assert_eq!(config.station("post-9"), Err(DeviceConfigError::UnknownStation("post-9".into())));
         assert_eq!(DeviceConfig::parse(&toml_of_demo()).map(|c| c.stations.len()), Ok(4));
     }
@@ -360,6 +379,8 @@ card_reader = { transport = "ccid", vendor_id = 0x054c, product_id = 0x0dc8 }
                 "missing field",
             ),
             (GOOD.replace("vendor_id = 0x04b8", "vendor_id = 0x104b8"), "vendor_id"),
+            (GOOD.replace("pjl = \"TRAY1\"", "pjl = \"TRAY2\""), "must differ from the security-paper tray"),
+            (GOOD.replace("pjl = \"TRAY1\"", "pjl = \"tray 1\""), "printer.plain_tray.pjl"),
             (GOOD.replace("name = \"post-2\"", "name = \"post-1\""), "twice"),
             (GOOD.replace("length = 8", "length = 0"), "seal_reader.length"),
             (GOOD.replace("path = \"/dev/ttyS1\"", "path = \"\""), "printer.connection.path"),

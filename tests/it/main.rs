@@ -3,6 +3,7 @@
 mod business_day;
 mod certificates;
 mod http_adapter;
+mod inquiry_letter;
 mod outbox;
 mod print_queue;
 mod queue_hints;

@@ -64,10 +64,8 @@ async fn a_certificate_prints_at_most_once(store: &TestStore) {
     assert!(jobs.iter().all(|job| job.state == PrintJobState::Queued && job.printer_station == "review-1"));
 
     // No paper: nothing sent, the job waits again; then it prints, byte for byte what was approved.
-    let scripted = Arc::new(Mutex::new(ScriptedPrinter {
-        next: vec![Delivery::NothingSent, Delivery::Delivered, Delivery::Unknown],
-        received: Vec::new(),
-    }));
+    let scripted =
+        Arc::new(Mutex::new(ScriptedPrinter::new(vec![Delivery::NothingSent, Delivery::Delivered, Delivery::Unknown])));
     let printer: SharedPrinter = scripted.clone();
     let worker = counter.print_worker("review-1", "worker-a");
     let first = worker.print_next(&printer).await.expect("step").expect("a job");
@@ -97,11 +95,17 @@ async fn a_certificate_prints_at_most_once(store: &TestStore) {
     assert_eq!((fourth.case_id, fourth.state), (cases[3].0, PrintJobState::Printed));
     assert!(successor.print_next(&printer).await.expect("step").is_none(), "printed and suspect jobs stay out");
     let received = scripted.lock().expect("printer").received.clone();
+    let papers = scripted.lock().expect("printer").papers.clone();
+    assert!(
+        papers.iter().all(|paper| *paper == madoguchi_core::print::Paper::Security),
+        "certificates go on security paper: {papers:?}"
+    );
     let printed: Vec<&(String, Vec<u8>)> = received.iter().filter(|(_, bytes)| bytes.len() > 1000).collect();
     let names: Vec<String> = received.iter().map(|(name, _)| name.clone()).collect();
     let mut expected_names = Vec::new();
     for case in [cases[0].0, cases[1].0, cases[3].0] {
-        expected_names.push(job_name(case, counter.store().issuances(case).await.expect("issuances")[0].issue_number));
+        expected_names
+            .push(job_name(case, Some(counter.store().issuances(case).await.expect("issuances")[0].issue_number)));
     }
     assert_eq!(names, expected_names, "each job reached the printer once (the suspect one half)");
     assert_eq!(printed[0].1, cases[0].1, "the approved bytes, exactly");

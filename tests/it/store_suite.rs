@@ -1249,6 +1249,7 @@ async fn export_covers_every_table(store: &TestStore) {
 /// 照会 left pending until it expires); a 代理人 cannot register any other way; the database itself refuses an
 /// acceptance after the deadline.
 async fn inquiry_deadline(store: &TestStore) {
+    use crate::inquiry_letter::{mail_letter, print_letter, seal_inquiry_request};
     use backend_adapter::ResidentSystem as _;
     use madoguchi_core::inquiry::InquiryState;
     use madoguchi_core::request::SealRegistrationPath;
@@ -1257,26 +1258,28 @@ async fn inquiry_deadline(store: &TestStore) {
     let clock = test_clock();
     let counter = counter_with_users(store.store.clone(), residents.clone(), clock.clone()).await.with_inquiry_days(14);
     let operator = login(&counter, "op1", "post-1").await;
+    let reviewer = login(&counter, "rev1", "review-1").await;
     let household = ordinary_household(&residents).await;
     let person = residents.household(household).await.expect("household").members[0].id;
-    let seal_request = |path| {
-        let mut request = copy_request(household, RequesterCategory::Proxy, OptionalItems::default());
-        request.task = TaskRequest::Seal { person, path, registration_number: None };
-        request
-    };
-    let err = counter.open_case(&operator, seal_request(SealRegistrationPath::SameDay)).await.expect_err("proxy");
+    let mut same_day = seal_inquiry_request(household, person);
+    same_day.task = TaskRequest::Seal { person, path: SealRegistrationPath::SameDay, registration_number: None };
+    let err = counter.open_case(&operator, same_day).await.expect_err("proxy");
     assert!(err.message_ja().contains("代理人による印鑑登録は照会書"), "{}", err.message_ja());
 
-    let on_time = counter.open_case(&operator, seal_request(SealRegistrationPath::Inquiry)).await.expect("case");
-    let late = counter.open_case(&operator, seal_request(SealRegistrationPath::Inquiry)).await.expect("case");
-    let sent = counter.send_inquiry(&operator, on_time).await.expect("send");
-    counter.send_inquiry(&operator, late).await.expect("send");
+    let on_time = counter.open_case(&operator, seal_inquiry_request(household, person)).await.expect("case");
+    let late = counter.open_case(&operator, seal_inquiry_request(household, person)).await.expect("case");
+    let never_mailed = counter.open_case(&operator, seal_inquiry_request(household, person)).await.expect("case");
+    let sent = mail_letter(&counter, &operator, &reviewer, on_time).await;
+    mail_letter(&counter, &operator, &reviewer, late).await;
+    print_letter(&counter, &operator, &reviewer, never_mailed).await;
     assert_eq!(sent.sent_on, jiff::civil::date(2026, 11, 20));
     assert_eq!(sent.deadline, jiff::civil::date(2026, 12, 4), "14 days");
     assert!(counter.send_inquiry(&operator, on_time).await.is_err(), "one 照会書 per case");
     let certificate_case = {
         let request = copy_request(household, RequesterCategory::Self_, OptionalItems::default());
-        counter.open_case(&operator, request).await.expect("certificate case")
+        let case_id = counter.open_case(&operator, request).await.expect("certificate case");
+        counter.prepare_and_submit(&operator, case_id).await.expect("certificate prepared");
+        case_id
     };
     assert!(matches!(counter.send_inquiry(&operator, certificate_case).await, Err(CoreError::NotAnInquiryCase { .. })));
 
@@ -1290,6 +1293,9 @@ async fn inquiry_deadline(store: &TestStore) {
     ));
 
     clock.advance(day); // 2026-12-05, the day after
+    let err = counter.send_inquiry(&operator, never_mailed).await.expect_err("a letter past its deadline");
+    assert!(matches!(err, CoreError::InquiryLetterOutdated { .. }), "{err:?}");
+    assert!(err.message_ja().contains("発送できません"), "{}", err.message_ja());
     let before = audit_count(store).await;
     let err = counter.accept_answer(&operator, late).await.expect_err("refused the day after");
     assert!(matches!(err, CoreError::AnswerPastDeadline { .. }), "{err:?}");
@@ -1309,7 +1315,6 @@ async fn inquiry_deadline(store: &TestStore) {
     .expect_err("the database refuses a late acceptance");
     assert!(err.to_string().contains("on or before the deadline"), "{err}");
 
-    let reviewer = login(&counter, "rev1", "review-1").await;
     let expired = counter.expire_inquiries(&reviewer).await.expect("expire");
     assert_eq!(expired.len(), 1);
     assert_eq!((expired[0].case_id, expired[0].state), (late, InquiryState::Expired));
@@ -1437,7 +1442,7 @@ async fn paper_and_day_close(store: &TestStore) {
     assert!(matches!(f.counter.receive_paper(&operator, "review-1", 5).await, Err(CoreError::Forbidden { .. })));
     assert!(matches!(f.counter.receive_paper(&supervisor, "review-1", 0).await, Err(CoreError::Validation(_))));
     let printer: madoguchi_core::print::SharedPrinter =
-        Arc::new(std::sync::Mutex::new(crate::support::ScriptedPrinter { next: Vec::new(), received: Vec::new() }));
+        Arc::new(std::sync::Mutex::new(crate::support::ScriptedPrinter::new(Vec::new())));
     let worker = f.counter.print_worker("review-1", "worker");
     for _ in 0..2 {
         let request = copy_request(household, RequesterCategory::Self_, OptionalItems::default());
@@ -1478,10 +1483,12 @@ async fn paper_and_day_close(store: &TestStore) {
         registration_number: None,
     };
     let seal_case = f.counter.open_case(&operator, seal).await.expect("seal case");
+    crate::inquiry_letter::print_letter(&f.counter, &operator, &reviewer, seal_case).await;
+    let letter = f.counter.review(&reviewer, seal_case).await.expect("the letter").1;
     let overdue = madoguchi_core::inquiry::deadline(day, 0).expect("deadline");
     store
         .store
-        .record_inquiry(&operator.actor, seal_case, day, overdue, f.counter.now_us())
+        .record_inquiry(&operator.actor, seal_case, letter.id, day, overdue, f.counter.now_us())
         .await
         .expect("inquiry sent, due today");
     let counted = DayFigures { cash: Vec::new(), paper: vec![("review-1".to_string(), 96)] };

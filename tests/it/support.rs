@@ -12,7 +12,7 @@ use madoguchi_core::auth::{Role, hash_password};
 use madoguchi_core::certificate::{CertificateProfile, Issuer};
 use madoguchi_core::clock::FixedClock;
 use madoguchi_core::counter::{Counter, Session};
-use madoguchi_core::print::CertificatePrinter;
+use madoguchi_core::print::{CertificatePrinter, Paper};
 use madoguchi_core::store::{NewUser, PgStore, SqliteStore, Store};
 
 /// The environment variable that names an administrative PostgreSQL URL for tests (set by `.ci/run`).
@@ -278,10 +278,19 @@ pub struct ScriptedPrinter {
     pub next: Vec<Delivery>,
     /// (job name, bytes that reached it) per job.
     pub received: Vec<(String, Vec<u8>)>,
+    /// The paper each received job was sent to.
+    pub papers: Vec<Paper>,
+}
+
+impl ScriptedPrinter {
+    /// A printer that answers the next jobs with `next`, then delivers every job.
+    pub fn new(next: Vec<Delivery>) -> Self {
+        Self { next, received: Vec::new(), papers: Vec::new() }
+    }
 }
 
 impl CertificatePrinter for ScriptedPrinter {
-    fn send_certificate(&mut self, job_name: &str, pdf: &[u8]) -> JobOutcome {
+    fn send_job(&mut self, job_name: &str, paper: Paper, pdf: &[u8]) -> JobOutcome {
         let outcome = if self.next.is_empty() { Delivery::Delivered } else { self.next.remove(0) };
         let delivered = match outcome {
             Delivery::Delivered => pdf.len(),
@@ -290,6 +299,7 @@ impl CertificatePrinter for ScriptedPrinter {
         };
         if delivered > 0 {
             self.received.push((job_name.to_string(), pdf[..delivered].to_vec()));
+            self.papers.push(paper);
         }
         let status = if outcome == Delivery::NothingSent { DeviceStatus::NoPaper } else { DeviceStatus::Ready };
         JobOutcome { delivered, status, outcome }

@@ -121,7 +121,11 @@ async fn approve_to_printer(dir: &std::path::Path, residents: Arc<ReferenceResid
             .map_err(Error::from)?
             .shared();
         let t = Instant::now();
-        bare.lock().map_err(|_| "printer lock")?.send_certificate("bench", &output.bytes);
+        bare.lock().map_err(|_| "printer lock")?.send_job(
+            "bench",
+            madoguchi_core::print::Paper::Security,
+            &output.bytes,
+        );
         let sent = t.elapsed();
         if run >= 5 {
             approve_to_bytes.push(millis(elapsed));

@@ -1,5 +1,6 @@
 //! The station's certificate printer as the print worker drives it (`madoguchi_core::print`): the approved PDF
-//! wrapped for the printer's language with the security-paper tray, sent over USB (or to the transfer-level
+//! wrapped for the printer's language with the tray of its paper (security paper for certificates, the plain tray
+//! for letters — a printer without one prints no letters), sent over USB (or to the transfer-level
 //! simulator). The simulator can also keep every job it receives as a file in a spool folder, so that other
 //! processes — the multi-process test, a trainer — can see exactly what was printed and how often.
 
@@ -12,7 +13,7 @@ use devices::job::{Delivery, JobOutcome};
 use devices::pjl::{PrinterLanguage, TraySelection, wrap_job};
 use devices::status::DeviceStatus;
 use devices::usb_printer::{PrinterClassIo, RusbPrinterIo, UsbPrinter, UsbPrinterModel};
-use madoguchi_core::print::{CertificatePrinter, SharedPrinter};
+use madoguchi_core::print::{CertificatePrinter, Paper, SharedPrinter};
 
 /// How long one job may take on the wire.
 const JOB_DEADLINE: Duration = Duration::from_secs(60);
@@ -25,6 +26,8 @@ pub struct UsbCertificatePrinter {
     printer: UsbPrinter<Box<dyn PrinterClassIo>>,
     language: PrinterLanguage,
     tray: TraySelection,
+    /// The plain-paper tray for letters, if the printer has one.
+    plain_tray: Option<TraySelection>,
     /// The simulator's model and spool folder, when this is the simulator keeping its jobs.
     spool: Option<(UsbPrinterModel, PathBuf)>,
     /// How long the simulator takes to print a sheet: the spool file is written half, then the rest after this.
@@ -32,13 +35,15 @@ pub struct UsbCertificatePrinter {
 }
 
 impl UsbCertificatePrinter {
-    /// PDF in PJL on the security-paper tray `TRAY2` (the demo's and the tests' printer).
+    /// PDF in PJL on the security-paper tray `TRAY2`, letters on `TRAY1` (the demo's and the tests' printer).
     pub fn pdf_in_pjl(io: Box<dyn PrinterClassIo>) -> Result<Self, String> {
         let tray = TraySelection::new("TRAY2", 1, 0).map_err(|e| e.to_string())?;
+        let plain_tray = TraySelection::new("TRAY1", 4, 3).map_err(|e| e.to_string())?;
         Ok(Self {
             printer: UsbPrinter::new(io),
             language: PrinterLanguage::PdfInPjl,
             tray,
+            plain_tray: Some(plain_tray),
             spool: None,
             sheet_time: Duration::ZERO,
         })
@@ -51,8 +56,23 @@ impl UsbCertificatePrinter {
 }
 
 impl CertificatePrinter for UsbCertificatePrinter {
-    fn send_certificate(&mut self, job_name: &str, pdf: &[u8]) -> JobOutcome {
-        let job = match wrap_job(job_name, self.language, &self.tray, pdf) {
+    fn send_job(&mut self, job_name: &str, paper: Paper, pdf: &[u8]) -> JobOutcome {
+        let tray = match paper {
+            Paper::Security => &self.tray,
+            Paper::Plain => match &self.plain_tray {
+                Some(tray) => tray,
+                None => {
+                    return JobOutcome {
+                        delivered: 0,
+                        status: DeviceStatus::Error(
+                            "this printer has no plain-paper tray for letters (printer.plain_tray)".to_string(),
+                        ),
+                        outcome: Delivery::NothingSent,
+                    };
+                }
+            },
+        };
+        let job = match wrap_job(job_name, self.language, tray, pdf) {
             Ok(job) => job,
             Err(err) => {
                 return JobOutcome {
@@ -130,6 +150,10 @@ pub fn station_printer(devices: &DeviceConfig, station: &str, spool: Option<&Spo
     let printer = config.printer.as_ref().ok_or_else(|| format!("station {station} has no certificate printer"))?;
     let tray =
         TraySelection::new(&printer.tray.pjl, printer.tray.pcl5, printer.tray.postscript).map_err(|e| e.to_string())?;
+    let plain_tray = match &printer.plain_tray {
+        Some(plain) => Some(TraySelection::new(&plain.pjl, plain.pcl5, plain.postscript).map_err(|e| e.to_string())?),
+        None => None,
+    };
     let (io, spool): (Box<dyn PrinterClassIo>, _) = match &printer.connection {
         PrinterTransport::Simulator => {
             let model = UsbPrinterModel::new(SIMULATOR_DEVICE_ID);
@@ -164,6 +188,7 @@ pub fn station_printer(devices: &DeviceConfig, station: &str, spool: Option<&Spo
         printer: UsbPrinter::new(io),
         language: language(printer.language),
         tray,
+        plain_tray,
         spool,
         sheet_time,
     };

@@ -71,10 +71,13 @@ pub async fn run(args: &WorkerArgs) -> anyhow::Result<ExitCode> {
         match next {
             Some(report) if report.state == PrintJobState::Printed => {
                 printed += 1;
-                println!(
-                    "printed job {} (case {}, issue number {}, control number {})",
-                    report.job_id, report.case_id, report.issue_number, report.control_number
-                );
+                match (report.issue_number, report.control_number) {
+                    (Some(number), Some(control)) => println!(
+                        "printed job {} (case {}, issue number {number}, control number {control})",
+                        report.job_id, report.case_id
+                    ),
+                    _ => println!("printed job {} (case {}, inquiry letter)", report.job_id, report.case_id),
+                }
             }
             Some(report) => {
                 eprintln!(

@@ -1268,7 +1268,7 @@ async fn three_operator_processes_and_a_reviewer_share_one_postgres_queue_and_on
     for case in &cases {
         let issuances = store.issuances(case.id).await.expect("issuances");
         assert_eq!(issuances.len(), 1, "case {} issued once", case.id);
-        let name = madoguchi_core::print::job_name(case.id, issuances[0].issue_number);
+        let name = madoguchi_core::print::job_name(case.id, Some(issuances[0].issue_number));
         assert!(issue_numbers.insert(issuances[0].issue_number), "発行番号 {} twice", issuances[0].issue_number);
         let received = std::fs::read(spool.join(format!("{name}.1.pjl"))).expect("the job's one spool file");
         let (_, output) = counter.review(&reviewer, case.id).await.expect("output");

@@ -292,7 +292,7 @@ async fn check(site: &mut Site) -> Result<(), String> {
     let tray = devices::pjl::TraySelection::new("TRAY2", 1, 0).map_err(|e| e.to_string())?;
     for job in jobs.iter().filter(|job| job.state == PrintJobState::Printed) {
         let number = issued[&job.case_id];
-        let name = madoguchi_core::print::job_name(job.case_id, number);
+        let name = madoguchi_core::print::job_name(job.case_id, Some(number));
         if !files.contains_key(&name) {
             return Err(format!("job {} is recorded printed but the printer never received {name}", job.id));
         }

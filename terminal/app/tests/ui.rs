@@ -1037,3 +1037,40 @@ async fn a_certificate_brought_back_is_found_by_its_issue_number_and_voided_with
     let case = world.counter.store().case(&world.staff().await.actor, case_id, 0).await.expect("case");
     assert_eq!(case.state, CaseState::Voided);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reviewer_approves_an_inquiry_letter_and_it_prints_at_once_on_plain_paper() {
+    use madoguchi_core::request::{SealRegistrationPath, TaskRequest};
+    let world = world().await;
+    let (_, household) = ordinary_reading(&world).await;
+    let registrant =
+        world.residents.household(backend_adapter::types::HouseholdId(household)).await.expect("household").members[0]
+            .id;
+    let mut request = copy_request(&world).await;
+    request.task =
+        TaskRequest::Seal { person: registrant, path: SealRegistrationPath::Inquiry, registration_number: None };
+    let operator = world.counter.login("op1", "a-long-password", Role::Operator, "post-1").await.expect("op1");
+    let case_id = world.counter.open_case(&operator, request).await.expect("open");
+    let output = world.counter.prepare_and_submit(&operator, case_id).await.expect("the letter");
+
+    let mut reviewer = terminal(&world, "review-1", true);
+    log_in(&mut reviewer, "rev1");
+    open_in_review(&mut reviewer, case_id);
+    wait_until(&mut reviewer, "the letter's preview", |app| {
+        app.reviewing().is_some_and(|(id, _, preview)| id == case_id && preview)
+    });
+    reviewer.key_press(Key::F9);
+    wait_until(&mut reviewer, "the letter printed", |app| {
+        app.notice().is_some_and(|n| n.text.contains("照会書を印刷しました"))
+    });
+    // The approval queued it and the terminal printed it on the plain-paper tray: no 発行番号, nothing issued.
+    let tray = TraySelection::new("TRAY1", 4, 3).expect("plain tray");
+    let expected =
+        wrap_job(&format!("C{case_id}-INQUIRY"), PrinterLanguage::PdfInPjl, &tray, &output.bytes).expect("job");
+    assert_eq!(world.printer.received(), expected, "the printer received the approved letter, once, on plain paper");
+    assert!(world.counter.store().issuances(case_id).await.expect("issuances").is_empty());
+    let staff = world.staff().await;
+    let inquiry = world.counter.send_inquiry(&operator, case_id).await.expect("mailed");
+    assert_eq!(inquiry.deadline, jiff::civil::date(2026, 12, 20), "the ward's 30 days, as printed");
+    assert_eq!(world.counter.inquiries(&staff, true).await.expect("pending").len(), 1);
+}

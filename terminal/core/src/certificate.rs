@@ -51,6 +51,14 @@ impl CertificateProfile {
         };
         crate::render::certificate_pages(&input).map_err(crate::error::CoreError::Layout)
     }
+
+    /// Lay out a 照会書兼回答書 (「見本」 on it when this profile prints specimens).
+    pub fn letter_pages(
+        &self,
+        letter: &crate::inquiry::InquiryLetter,
+    ) -> Result<Vec<crate::render::Page>, crate::error::CoreError> {
+        crate::render::inquiry_letter_pages(letter, self.specimen).map_err(crate::error::CoreError::Layout)
+    }
 }
 
 /// The ward as issuer (configured per deployment).

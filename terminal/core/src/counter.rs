@@ -17,8 +17,8 @@ use crate::clock::Clock;
 use crate::error::{CoreError, FieldError, StoreError, ValidationErrors};
 use crate::export::ExportBundle;
 use crate::guard::{LockReason, TerminalGuard, UsbKey};
-use crate::inquiry::SealInquiry;
-use crate::request::{CounterRequest, ProtectedField, TaskRequest};
+use crate::inquiry::{INQUIRY_LETTER_MEDIA_TYPE, InquiryLetter, SealInquiry};
+use crate::request::{CounterRequest, ProtectedField, SealRegistrationPath, TaskRequest};
 use crate::store::{
     Actor, AuditFilter, CaseFilter, CaseRecord, CaseSummary, CaseVoid, DataKeyRecord, GrantRequest, Incident, Issuance,
     NewCase, NewOutput, NewUser, Output, PrintJobFilter, PrintJobRow, PrintJobSelection, PrintResolution,
@@ -31,11 +31,22 @@ pub const LOCK_AFTER_FAILURES: i64 = 5;
 /// What an operator sees in place of a protected address.
 pub const PROTECTED_ADDRESS: &str = "（支援措置対象のため表示できません）";
 
-/// What an output's preview is laid out from.
+/// What an output's preview is laid out from: a certificate with its reserved numbers, or a 照会書.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-struct PreviewSource {
-    document: CertificateDocument,
-    numbers: ReservedNumbers,
+#[serde(untagged)]
+enum PreviewSource {
+    Certificate { document: CertificateDocument, numbers: ReservedNumbers },
+    InquiryLetter { letter: crate::inquiry::InquiryLetter },
+}
+
+impl PreviewSource {
+    /// The pages as `profile` lays them out.
+    fn pages(&self, profile: &CertificateProfile) -> Result<Vec<crate::render::Page>, CoreError> {
+        match self {
+            PreviewSource::Certificate { document, numbers } => profile.pages(document, None, numbers),
+            PreviewSource::InquiryLetter { letter } => profile.letter_pages(letter),
+        }
+    }
 }
 
 /// A logged-in person acting in one role at one station.
@@ -385,7 +396,7 @@ impl Counter {
             .print_jobs(&PrintJobFilter::only(PrintJobSelection::Unsettled))
             .await?
             .into_iter()
-            .filter(|job| day_issuances.iter().any(|issuance| issuance.id == job.issuance_id))
+            .filter(|job| day_issuances.iter().any(|issuance| Some(issuance.id) == job.issuance_id))
             .map(|job| job.id)
             .collect();
         if !unsettled.is_empty() {
@@ -428,7 +439,8 @@ impl Counter {
             .print_jobs(&PrintJobFilter::only(PrintJobSelection::Spoiled))
             .await?
             .into_iter()
-            .map(|job| job.issuance_id)
+            // A spoiled 照会書 is plain paper: only certificates count.
+            .filter_map(|job| job.issuance_id)
             .collect();
         Ok(crate::report::PeriodReport::from_records(&crate::report::PeriodRecords {
             days: (from, until),
@@ -461,13 +473,24 @@ impl Counter {
         self
     }
 
-    /// Send the 照会書 of a 印鑑登録 by 照会書 (a draft case): the deadline is the ward's days after today.
+    /// Record that the 照会書 of a 印鑑登録 by 照会書 was mailed today. Only the letter that was approved and came out
+    /// of the printer can be mailed, and the 照会 keeps the deadline printed on it; a letter whose deadline has
+    /// passed is not mailed (the registration is applied for again).
     pub async fn send_inquiry(&self, session: &Session, case_id: i64) -> Result<SealInquiry, CoreError> {
         let now = self.authorize(session, Permission::PrepareCase).await?;
+        let (_, output) = self.store.case_with_output(&session.actor, case_id, now).await?;
+        let source = output.document.as_deref().map(serde_json::from_str::<PreviewSource>);
+        let letter = match source {
+            Some(Ok(PreviewSource::InquiryLetter { letter })) if output.media_type == INQUIRY_LETTER_MEDIA_TYPE => {
+                letter
+            }
+            _ => return Err(CoreError::NotAnInquiryCase { case_id }),
+        };
         let today = self.clock.today();
-        let deadline =
-            crate::inquiry::deadline(today, self.inquiry_days).ok_or(CoreError::NotAnInquiryCase { case_id })?;
-        self.store.record_inquiry(&session.actor, case_id, today, deadline, now).await
+        if !crate::inquiry::in_time(letter.deadline, today) {
+            return Err(CoreError::InquiryLetterOutdated { case_id, deadline: letter.deadline });
+        }
+        self.store.record_inquiry(&session.actor, case_id, output.id, today, letter.deadline, now).await
     }
 
     /// Accept the 回答書 of a pending 照会 today; after its deadline it is refused (and the refusal recorded).
@@ -929,6 +952,9 @@ impl Counter {
                 };
                 return self.store.submit_case(&session.actor, case_id, output, now).await;
             }
+            TaskRequest::Seal { person, path: SealRegistrationPath::Inquiry, registration_number: None } => {
+                return self.prepare_inquiry_letter(session, case_id, *person, &case_read, now).await;
+            }
             TaskRequest::Seal { .. } => {
                 self.store.append_audit(&case_read).await?;
                 return Err(CoreError::NotFound {
@@ -970,7 +996,7 @@ impl Counter {
         let (pdf, source) = off_the_runtime(move || {
             let pages = profile.pages(&document, None, &reserved)?;
             let pdf = crate::render::pdf::render_pdf(&pages).map_err(|e| CoreError::Render(e.to_string()))?;
-            let source = serde_json::to_string(&PreviewSource { document, numbers: reserved })
+            let source = serde_json::to_string(&PreviewSource::Certificate { document, numbers: reserved })
                 .map_err(|e| StoreError::Corrupt(e.to_string()))?;
             Ok::<_, CoreError>((pdf, source))
         })
@@ -988,6 +1014,50 @@ impl Counter {
                 now,
             )
             .await
+    }
+
+    /// Prepare the 照会書兼回答書 of a 印鑑登録 by 照会書 from the registrant's record and hand it to review. The
+    /// letter is an output like a certificate — approved by another person by its SHA-256, printed by the station's
+    /// worker — but it is never issued: no 発行番号, no fee, plain paper. Its deadline is the ward's days after today.
+    async fn prepare_inquiry_letter(
+        &self,
+        session: &Session,
+        case_id: i64,
+        person: PersonId,
+        case_read: &AuditRecord,
+        now: i64,
+    ) -> Result<Output, CoreError> {
+        self.store.append_audit(case_read).await?;
+        let registrant = self.residents.person(person).await?;
+        let household = self.residents.household(registrant.household_id).await?;
+        let person_read = Self::audit_record(
+            session,
+            now,
+            AuditAction::ResidentRead,
+            format!("person:{person}"),
+            serde_json::json!({ "case": case_id, "for": "inquiry letter" }),
+        );
+        self.store.append_audit(&person_read).await?;
+        let today = self.clock.today();
+        let letter =
+            InquiryLetter::new(case_id, &registrant, &household, &self.profile.issuer, today, self.inquiry_days)
+                .ok_or(CoreError::NotAnInquiryCase { case_id })?;
+        let profile = self.profile.clone();
+        let (pdf, source) = off_the_runtime(move || {
+            let pages = profile.letter_pages(&letter)?;
+            let pdf = crate::render::pdf::render_pdf(&pages).map_err(|e| CoreError::Render(e.to_string()))?;
+            let source = serde_json::to_string(&PreviewSource::InquiryLetter { letter })
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            Ok::<_, CoreError>((pdf, source))
+        })
+        .await?;
+        let output = NewOutput {
+            media_type: INQUIRY_LETTER_MEDIA_TYPE,
+            bytes: &pdf,
+            issue_number: None,
+            document: Some(&source),
+        };
+        self.store.submit_case(&session.actor, case_id, output, now).await
     }
 
     /// The certificate document of a case, checked to lay out (with placeholder numbers of the same width, before
@@ -1039,14 +1109,14 @@ impl Counter {
             return Err(CoreError::Render("the output has no certificate document to preview".to_string()));
         };
         let source: PreviewSource = serde_json::from_str(source).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let pages = self.profile.pages(&source.document, None, &source.numbers)?;
+        let pages = source.pages(&self.profile)?;
         let pdf = crate::render::pdf::render_pdf(&pages).map_err(|e| CoreError::Render(e.to_string()))?;
         if <[u8; 32]>::from(Sha256::digest(&pdf)) != output.sha256 {
             return Err(CoreError::OutputMismatch { case_id: output.case_id });
         }
         let mut preview = self.profile.clone();
         preview.specimen = true;
-        preview.pages(&source.document, None, &source.numbers)
+        source.pages(&preview)
     }
 
     /// Approve the output the reviewer saw, named by its SHA-256.
@@ -1068,7 +1138,7 @@ impl Counter {
         // A certificate issued again after its sheet was spoiled is not charged again: the fee was collected with
         // the spoiled issue (and a void refunds every fee of the case).
         let spoiled_prints = PrintJobFilter { only: PrintJobSelection::Spoiled, ..PrintJobFilter::case(case_id) };
-        let spoiled = self.store.print_jobs(&spoiled_prints).await?.last().map(|job| job.issue_number);
+        let spoiled = self.store.print_jobs(&spoiled_prints).await?.into_iter().rev().find_map(|job| job.issue_number);
         let fees = &self.fees;
         let charge = |case: &CaseRecord| match (case.request.task.certificate(), spoiled) {
             (Some((_, copies)), Some(spoiled_number)) => {

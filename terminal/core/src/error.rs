@@ -175,11 +175,25 @@ pub enum CoreError {
         /// The request.
         request_id: i64,
     },
-    /// The case is not a 印鑑登録 by 照会書 that is still being taken (a draft).
-    #[error("case {case_id} is not a seal registration by inquiry (照会書方式) still in draft")]
+    /// The case is not a 印鑑登録 by 照会書 whose 照会書 was approved.
+    #[error("case {case_id} is not a seal registration by inquiry (照会書方式) with an approved letter")]
     NotAnInquiryCase {
         /// The case.
         case_id: i64,
+    },
+    /// The approved 照会書 has not come out of the printer: it cannot have been mailed.
+    #[error("the inquiry letter of case {case_id} has not been printed")]
+    InquiryLetterNotPrinted {
+        /// The case.
+        case_id: i64,
+    },
+    /// The deadline printed on the 照会書 has passed: the letter is not mailed.
+    #[error("the inquiry letter of case {case_id} gives a deadline ({deadline}) that has passed")]
+    InquiryLetterOutdated {
+        /// The case.
+        case_id: i64,
+        /// The deadline printed on it.
+        deadline: jiff::civil::Date,
     },
     /// The 照会 was already decided.
     #[error("the inquiry of case {case_id} is already {}", state.as_str())]
@@ -316,7 +330,16 @@ impl CoreError {
                 "管理者は常に2名以上必要です（権限の付与には別の管理者の承認が要るため）".to_string()
             }
             CoreError::SameAdmin { .. } => "権限の付与は、申請した管理者とは別の管理者が承認してください".to_string(),
-            CoreError::NotAnInquiryCase { .. } => "この案件は受付中の照会書方式の印鑑登録ではありません".to_string(),
+            CoreError::NotAnInquiryCase { .. } => {
+                "この案件は照会書方式の印鑑登録ではないか、照会書が承認されていません".to_string()
+            }
+            CoreError::InquiryLetterNotPrinted { .. } => {
+                "照会書がまだ印刷されていません。承認と印刷のあとで発送を記録してください".to_string()
+            }
+            CoreError::InquiryLetterOutdated { deadline, .. } => format!(
+                "照会書の回答期限（{}）が過ぎているため発送できません。改めて登録の申請を受け付けてください",
+                crate::wareki::date_label(*deadline)
+            ),
             CoreError::InquiryNotPending { state, .. } => format!("この照会はすでに「{}」です", state.label_ja()),
             CoreError::AnswerPastDeadline { deadline, .. } => format!(
                 "回答期限（{}）を過ぎているため回答書を受理できません。改めて登録の申請を受け付けてください",

@@ -15,12 +15,21 @@ use crate::store::{PrintEnd, PrintJobState, Store};
 
 /// A certificate printer as the worker drives it: one job in, how far it got out. Blocking.
 pub trait CertificatePrinter: Send {
-    /// Send the approved PDF as the job `job_name` (the transport wraps it for the printer's language and the
-    /// security-paper tray).
-    fn send_certificate(&mut self, job_name: &str, pdf: &[u8]) -> JobOutcome;
+    /// Send the approved PDF as the job `job_name` on `paper` (the transport wraps it for the printer's language and
+    /// that paper's tray; a printer with no tray for it sends nothing).
+    fn send_job(&mut self, job_name: &str, paper: Paper, pdf: &[u8]) -> JobOutcome;
 
     /// What the printer reports now (paper, cover, online).
     fn status(&mut self) -> DeviceStatus;
+}
+
+/// The paper a job is printed on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Paper {
+    /// 改ざん防止用紙, counted sheet by sheet: certificates only.
+    Security,
+    /// Plain paper: letters (照会書), which must never take a sheet of security paper.
+    Plain,
 }
 
 /// A printer shared between the worker and whoever else asks for its status.
@@ -33,10 +42,10 @@ pub struct PrintReport {
     pub job_id: i64,
     /// Its case.
     pub case_id: i64,
-    /// 発行番号 on the sheet.
-    pub issue_number: i64,
-    /// 管理番号 on the sheet.
-    pub control_number: String,
+    /// 発行番号 on the sheet (none for a 照会書).
+    pub issue_number: Option<i64>,
+    /// 管理番号 on the sheet (none for a 照会書).
+    pub control_number: Option<String>,
     /// Where the job stands now: printed, queued again (nothing was sent) or suspect.
     pub state: PrintJobState,
     /// What the printer reported.
@@ -57,9 +66,12 @@ impl std::fmt::Debug for PrintWorker {
     }
 }
 
-/// The job name on the printer: case and 発行番号, nothing about the resident.
-pub fn job_name(case_id: i64, issue_number: i64) -> String {
-    format!("C{case_id}-N{issue_number}")
+/// The job name on the printer: case and 発行番号 (a 照会書 has none), nothing about the resident.
+pub fn job_name(case_id: i64, issue_number: Option<i64>) -> String {
+    match issue_number {
+        Some(number) => format!("C{case_id}-N{number}"),
+        None => format!("C{case_id}-INQUIRY"),
+    }
 }
 
 impl PrintWorker {
@@ -88,10 +100,12 @@ impl PrintWorker {
             return Ok(None);
         };
         let name = job_name(job.case_id, job.issue_number);
+        // A certificate carries its 発行番号 and goes on security paper; a letter has none and goes on plain paper.
+        let paper = if job.issue_number.is_some() { Paper::Security } else { Paper::Plain };
         let sender = printer.clone();
         let pdf = job.pdf;
         let outcome = tokio::task::spawn_blocking(move || {
-            sender.lock().unwrap_or_else(PoisonError::into_inner).send_certificate(&name, &pdf)
+            sender.lock().unwrap_or_else(PoisonError::into_inner).send_job(&name, paper, &pdf)
         })
         .await
         .unwrap_or_else(|err| JobOutcome {

@@ -232,6 +232,8 @@ pub enum Event {
         /// 管理番号.
         control_number: String,
     },
+    /// A 照会書 came out of the printer (a letter: nothing is issued).
+    LetterPrinted(i64),
     /// The printer did not take the job.
     PrintFailed {
         /// Case.
@@ -442,6 +444,21 @@ impl Worker {
                 let session = self.session().ok_or("ログインしてください")?.clone();
                 self.counter.approve(&session, case_id, sha256).await.map_err(ja)?;
                 self.emit(Event::Approved(case_id));
+                // An approved 照会書 is queued at this station's printer by the approval itself: print it now.
+                let queued = madoguchi_core::store::PrintJobFilter {
+                    station: Some(session.actor.station.clone()),
+                    ..madoguchi_core::store::PrintJobFilter::case(case_id)
+                };
+                let letter_waits = self
+                    .counter
+                    .print_jobs(&session, &queued)
+                    .await
+                    .map_err(ja)?
+                    .iter()
+                    .any(|job| job.issuance_id.is_none() && job.state == PrintJobState::Queued);
+                if let (true, Some(printer)) = (letter_waits, self.printer.clone()) {
+                    self.print_queue(&session, &printer).await?;
+                }
                 self.refresh().await?;
             }
             Command::Return { case_id, reason } => {
@@ -618,11 +635,12 @@ impl Worker {
         let worker = self.counter.print_worker(&session.actor.station, &format!("terminal:{}", self.station));
         while let Some(report) = worker.print_next(printer).await.map_err(ja)? {
             if report.state == PrintJobState::Printed {
-                self.emit(Event::Issued {
-                    case_id: report.case_id,
-                    issue_number: report.issue_number,
-                    control_number: report.control_number,
-                });
+                match (report.issue_number, report.control_number) {
+                    (Some(issue_number), Some(control_number)) => {
+                        self.emit(Event::Issued { case_id: report.case_id, issue_number, control_number });
+                    }
+                    _ => self.emit(Event::LetterPrinted(report.case_id)),
+                }
             } else {
                 self.emit(Event::PrintFailed {
                     case_id: report.case_id,

@@ -478,6 +478,10 @@ impl TerminalApp {
                 ));
                 self.review = None;
             }
+            Event::LetterPrinted(case_id) => {
+                self.info(format!("案件{case_id}の照会書を印刷しました。封入して発送してください"));
+                self.review = None;
+            }
             Event::PrintFailed { case_id, suspect, outcome } => {
                 let what = if suspect {
                     format!(

@@ -175,13 +175,11 @@ impl TerminalApp {
         ui.label(RichText::new("印刷結果不明：プリンターのトレイを確認してください").color(ERROR_COLOR).strong());
         for job in &self.prints_to_check {
             ui.horizontal(|ui| {
-                ui.label(format!(
-                    "案件{}　発行番号 第{:06}号　{}　{}",
-                    job.case_id,
-                    job.issue_number,
-                    job.printer_station,
-                    job.label_ja()
-                ));
+                let what = match job.issue_number {
+                    Some(number) => format!("発行番号 第{number:06}号"),
+                    None => "照会書".to_string(),
+                };
+                ui.label(format!("案件{}　{what}　{}　{}", job.case_id, job.printer_station, job.label_ja()));
                 let (job_id, case_id) = (job.id, job.case_id);
                 if ui.button(format!("印刷済み（案件{case_id}）")).clicked() {
                     self.backend.send(Command::ResolvePrint { job_id, case_id, spoiled_reason: None });

@@ -427,3 +427,74 @@ pub fn layout(input: &LayoutInput<'_>) -> Result<Vec<Page>, LayoutError> {
         | CertificateKind::MoveOutCertificate => resident_record_sheets(input, PERSONS_PER_SHEET),
     }
 }
+
+/// Lay out a 照会書兼回答書 (印鑑登録): the registrant's address and name for a window envelope, the ward as sender,
+/// the 照会 with its deadline, and the 回答書 the registrant fills in, seals and brings back. A letter, not a
+/// certificate: no 発行番号, 管理番号 or 公印.
+pub fn inquiry_letter(letter: &crate::inquiry::InquiryLetter, specimen: bool) -> Result<Vec<Page>, LayoutError> {
+    use crate::wareki::date_label;
+    let mut sheet = Sheet::new(specimen);
+    sheet.text(140.0, 18.0, 9.0, FontRole::Mincho, &format!("照会番号　第{:06}号", letter.case_id));
+    sheet.text(140.0, 24.0, 9.0, FontRole::Mincho, &date_label(letter.written_on));
+    // The address block sits where a window envelope shows it.
+    sheet.text(LEFT + 5.0, 30.0, 10.0, FontRole::Mincho, &format!("〒{}", letter.postal_code));
+    sheet.fitted("住所", (LEFT + 5.0, 37.0), 95.0, ADDRESS_SIZES, FontRole::Mincho, &letter.address)?;
+    sheet.fitted(
+        "氏名",
+        (LEFT + 5.0, 48.0),
+        85.0,
+        NAME_SIZES,
+        FontRole::Mincho,
+        &format!("{}　様", letter.addressee),
+    )?;
+    let sender = format!("{}　{}", letter.issuer.head_title, letter.issuer.head_name);
+    sheet.fitted("差出人", (120.0, 62.0), RIGHT - 120.0, VALUE_SIZES, FontRole::Mincho, &sender)?;
+    sheet.centered(78.0, 18.0, FontRole::Gothic, "印鑑登録照会書")?;
+    let mut y = 92.0;
+    for line in letter.body_ja() {
+        sheet.fitted("本文", (LEFT + 5.0, y), WIDTH - 10.0, &[10.0, 9.0, 8.0], FontRole::Mincho, &line)?;
+        y += 7.0;
+    }
+    y += 3.0;
+    let rows = [
+        ("申請者の氏名", letter.addressee.clone(), NAME_SIZES),
+        ("生年月日", letter.birth_date.clone(), VALUE_SIZES),
+        ("住所", letter.address.clone(), ADDRESS_SIZES),
+        ("回答期限", format!("{}（この日まで）", date_label(letter.deadline)), NAME_SIZES),
+    ];
+    for (label, value, sizes) in rows {
+        sheet.frame(LEFT, y, WIDTH, 12.0);
+        sheet.label(LEFT + 2.0, y + 7.0, label);
+        sheet.fitted(label, (LEFT + 32.0, y + 8.5), WIDTH - 34.0, sizes, FontRole::Mincho, &value)?;
+        y += 12.0;
+    }
+    y += 8.0;
+    sheet.text(LEFT, y, 7.5, FontRole::Gothic, "― この用紙は切り離さずにお持ちください ―");
+    sheet.rule(y + 3.0);
+    sheet.centered(y + 16.0, 16.0, FontRole::Gothic, "回答書")?;
+    sheet.fitted(
+        "宛先",
+        (LEFT + 5.0, y + 26.0),
+        WIDTH - 10.0,
+        VALUE_SIZES,
+        FontRole::Mincho,
+        &format!("{}　様", letter.issuer.head_title),
+    )?;
+    let statement = format!(
+        "私は、{}に印鑑登録を申請したことに相違ありません（照会番号　第{:06}号）。",
+        date_label(letter.written_on),
+        letter.case_id
+    );
+    sheet.fitted("回答文", (LEFT + 5.0, y + 34.0), WIDTH - 10.0, &[10.0, 9.0, 8.0], FontRole::Mincho, &statement)?;
+    let top = y + 40.0;
+    for (index, label) in ["回答日　　　　　年　　　月　　　日", "住所", "氏名（自署）"].iter().enumerate()
+    {
+        let row = top + index as f32 * 12.0;
+        sheet.frame(LEFT, row, 120.0, 12.0);
+        sheet.text(LEFT + 2.0, row + 7.5, 9.0, FontRole::Mincho, label);
+    }
+    // The seal to be registered is pressed here.
+    sheet.frame(LEFT + 125.0, top, 55.0, 36.0);
+    sheet.label(LEFT + 127.0, top + 5.0, "登録する印鑑");
+    Ok(vec![sheet.page])
+}

@@ -25,6 +25,17 @@ pub fn certificate_pages(input: &layout::LayoutInput<'_>) -> Result<Vec<Page>, l
     Ok(pages)
 }
 
+/// Lay out a 照会書兼回答書 and check every character against the embedded fonts.
+pub fn inquiry_letter_pages(
+    letter: &crate::inquiry::InquiryLetter,
+    specimen: bool,
+) -> Result<Vec<Page>, layout::LayoutError> {
+    let pages = layout::inquiry_letter(letter, specimen)?;
+    fonts::check_pages(&pages)
+        .map_err(|source| layout::LayoutError::Glyph { item: "照会書".to_string(), source })?;
+    Ok(pages)
+}
+
 /// The 公印 as a red, transparent PNG: the issuer's title and 「之印」 in a square frame, drawn with the embedded
 /// Mincho (the configured image of a real ward replaces it).
 pub fn official_seal_png(head_title: &str) -> Result<Vec<u8>, raster::RasterError> {

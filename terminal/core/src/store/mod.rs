@@ -273,10 +273,10 @@ pub struct ClaimedPrintJob {
     pub id: i64,
     /// The case.
     pub case_id: i64,
-    /// 発行番号.
-    pub issue_number: i64,
-    /// 管理番号.
-    pub control_number: String,
+    /// 発行番号 (none for a 照会書).
+    pub issue_number: Option<i64>,
+    /// 管理番号 (none for a 照会書).
+    pub control_number: Option<String>,
     /// This claim's attempt (1 for the first).
     pub attempt: i64,
     /// The approved PDF, checked against the approved SHA-256.
@@ -290,10 +290,10 @@ pub struct PrintJobRow {
     pub id: i64,
     /// The case.
     pub case_id: i64,
-    /// The issuance it prints.
-    pub issuance_id: i64,
-    /// 発行番号 on the sheet.
-    pub issue_number: i64,
+    /// The issuance it prints (none for a 照会書).
+    pub issuance_id: Option<i64>,
+    /// 発行番号 on the sheet (none for a 照会書).
+    pub issue_number: Option<i64>,
     /// The station whose worker prints it.
     pub printer_station: String,
     /// Where it stands.
@@ -494,11 +494,13 @@ pub trait Store: Send + Sync {
     /// Every table of the store for the return export, read in one snapshot (withheld columns left out).
     async fn export_tables(&self) -> Result<std::collections::BTreeMap<String, Vec<serde_json::Value>>, StoreError>;
 
-    /// Record that a 照会書 was sent for a 印鑑登録 case by 照会書 (still a draft): one audit row.
+    /// Record that the 照会書 of a 印鑑登録 case by 照会書 was mailed: the letter is the case's approved output
+    /// `letter_output_id` and one of its print jobs came out of the printer (refused otherwise). One audit row.
     async fn record_inquiry(
         &self,
         actor: &Actor,
         case_id: i64,
+        letter_output_id: i64,
         sent_on: jiff::civil::Date,
         deadline: jiff::civil::Date,
         at_us: i64,
@@ -1011,7 +1013,8 @@ fn migration(steps: &[(i64, &'static str, &'static str)]) -> sqlx::migrate::Migr
                     (*description).into(),
                     sqlx::migrate::MigrationType::Simple,
                     sql.into_sql_str(),
-                    false,
+                    // A migration that must run outside a transaction (SQLite's table rebuild) says so first.
+                    sql.starts_with("-- no-transaction"),
                 )
             })
             .collect(),
@@ -1227,6 +1230,29 @@ macro_rules! store_impl {
                     .await?;
                 Ok(())
             }
+
+            /// Queue the approved 照会書 of `approval_id` at `station`'s printer.
+            async fn queue_letter(
+                tx: &mut sqlx::Transaction<'_, $db>,
+                case_id: i64,
+                approval_id: i64,
+                station: &str,
+                audit_seq: i64,
+                at_us: i64,
+            ) -> Result<(), StoreError> {
+                sqlx::query(
+                    "INSERT INTO print_jobs (letter_approval_id, case_id, printer_station, state, attempts, updated_at_us, audit_seq)
+                     VALUES ($1, $2, $3, 'queued', 0, $4, $5)",
+                )
+                .bind(approval_id)
+                .bind(case_id)
+                .bind(station)
+                .bind(at_us)
+                .bind(audit_seq)
+                .execute(&mut **tx)
+                .await?;
+                Ok(())
+            }
         }
 
         #[async_trait]
@@ -1430,6 +1456,7 @@ macro_rules! store_impl {
                 &self,
                 actor: &Actor,
                 case_id: i64,
+                letter_output_id: i64,
                 sent_on: jiff::civil::Date,
                 deadline: jiff::civil::Date,
                 at_us: i64,
@@ -1441,16 +1468,31 @@ macro_rules! store_impl {
                     case.request.task,
                     TaskRequest::Seal { path: SealRegistrationPath::Inquiry, registration_number: None, .. }
                 );
-                if !by_inquiry || case.state != CaseState::Draft {
+                let letter_approved = case.current_output.map(|(id, _)| id) == Some(letter_output_id);
+                if !by_inquiry || case.state != CaseState::Approved || !letter_approved {
                     return Err(CoreError::NotAnInquiryCase { case_id });
                 }
-                let detail = serde_json::json!({ "sent_on": sent_on.to_string(), "deadline": deadline.to_string() });
+                let printed: Option<i64> = sqlx::query_scalar(
+                    "SELECT j.id FROM print_jobs j JOIN approvals a ON a.id = j.letter_approval_id
+                     LEFT JOIN print_resolutions r ON r.job_id = j.id
+                     WHERE j.case_id = $1 AND a.output_id = $2 AND (j.state = 'printed' OR r.outcome = 'printed')
+                     ORDER BY j.id LIMIT 1",
+                )
+                .bind(case_id)
+                .bind(letter_output_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+                let Some(letter_job) = printed else {
+                    return Err(CoreError::InquiryLetterNotPrinted { case_id });
+                };
+                let detail = serde_json::json!({ "sent_on": sent_on.to_string(), "deadline": deadline.to_string(), "letter_job": letter_job });
                 let seq = Self::append_in(&mut tx, &Self::record(actor, at_us, $crate::audit::AuditAction::SealInquirySent, subject_of_case(case_id), detail)).await?;
-                sqlx::query("INSERT INTO seal_inquiries (case_id, sent_on, deadline, audit_seq) VALUES ($1, $2, $3, $4)")
+                sqlx::query("INSERT INTO seal_inquiries (case_id, sent_on, deadline, audit_seq, letter_job_id) VALUES ($1, $2, $3, $4, $5)")
                     .bind(case_id)
                     .bind(sent_on.to_string())
                     .bind(deadline.to_string())
                     .bind(seq)
+                    .bind(letter_job)
                     .execute(&mut *tx)
                     .await?;
                 tx.commit().await.map_err(StoreError::from)?;
@@ -1868,6 +1910,17 @@ macro_rules! store_impl {
                     .execute(&mut *tx)
                     .await?;
                 }
+                // An approved 照会書 goes to the approving station's print queue in the same transaction; it is
+                // a letter, so the job prints the approval's bytes and no issuance.
+                if case.family == $crate::request::TaskFamily::Seal {
+                    let media_type: String = sqlx::query_scalar("SELECT media_type FROM outputs WHERE id = $1")
+                        .bind(output_id)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                    if media_type == $crate::inquiry::INQUIRY_LETTER_MEDIA_TYPE {
+                        Self::queue_letter(&mut tx, case_id, approval_id, &actor.station, seq, at_us).await?;
+                    }
+                }
                 Self::set_state(&mut tx, case_id, next, seq, at_us).await?;
                 tx.commit().await.map_err(StoreError::from)?;
                 Ok(())
@@ -2213,15 +2266,30 @@ macro_rules! store_impl {
                     return Ok(None);
                 }
                 let mut tx = self.begin_write().await?;
-                let job: Option<(i64, i64, i64, i64)> = sqlx::query_as($claim_print_job).bind(station).fetch_optional(&mut *tx).await?;
-                let Some((job_id, case_id, issuance_id, attempts)) = job else {
+                let job: Option<(i64, i64, Option<i64>, Option<i64>, i64)> = sqlx::query_as($claim_print_job).bind(station).fetch_optional(&mut *tx).await?;
+                let Some((job_id, case_id, issuance_id, letter_approval_id, attempts)) = job else {
                     return Ok(None);
                 };
-                let (issue_number, control_number, sha): (i64, String, Vec<u8>) =
-                    sqlx::query_as("SELECT issue_number, control_number, output_sha256 FROM issuances WHERE id = $1")
-                        .bind(issuance_id)
-                        .fetch_one(&mut *tx)
-                        .await?;
+                // A certificate prints the issued bytes under its numbers; a 照会書 the approved bytes.
+                let (numbers, sha): (Option<(i64, String)>, Vec<u8>) = match (issuance_id, letter_approval_id) {
+                    (Some(issuance_id), _) => {
+                        let (issue_number, control_number, sha): (i64, String, Vec<u8>) =
+                            sqlx::query_as("SELECT issue_number, control_number, output_sha256 FROM issuances WHERE id = $1")
+                                .bind(issuance_id)
+                                .fetch_one(&mut *tx)
+                                .await?;
+                        (Some((issue_number, control_number)), sha)
+                    }
+                    (None, Some(approval_id)) => {
+                        let sha: Vec<u8> = sqlx::query_scalar("SELECT output_sha256 FROM approvals WHERE id = $1")
+                            .bind(approval_id)
+                            .fetch_one(&mut *tx)
+                            .await?;
+                        (None, sha)
+                    }
+                    (None, None) => return Err(StoreError::Corrupt(format!("print job {job_id} prints nothing")).into()),
+                };
+                let (issue_number, control_number) = numbers.unzip();
                 let sha256 = hash32(&sha)?;
                 let bytes = Self::sealed_output_bytes(&mut tx, case_id, &sha).await?;
                 let attempt = attempts + 1;
@@ -2446,11 +2514,11 @@ macro_rules! store_impl {
             }
 
             async fn print_jobs(&self, filter: &PrintJobFilter) -> Result<Vec<PrintJobRow>, StoreError> {
-                type Row = (i64, i64, i64, i64, String, String, i64, Option<String>, i64, Option<String>, Option<String>);
+                type Row = (i64, i64, Option<i64>, Option<i64>, String, String, i64, Option<String>, i64, Option<String>, Option<String>);
                 let rows: Vec<Row> = sqlx::query_as(
                     "SELECT j.id, j.case_id, j.issuance_id, i.issue_number, j.printer_station, j.state, j.attempts, j.worker,
                             j.updated_at_us, r.outcome, r.reason
-                     FROM print_jobs j JOIN issuances i ON i.id = j.issuance_id LEFT JOIN print_resolutions r ON r.job_id = j.id
+                     FROM print_jobs j LEFT JOIN issuances i ON i.id = j.issuance_id LEFT JOIN print_resolutions r ON r.job_id = j.id
                      WHERE ($1 IS NULL OR j.printer_station = $1) AND ($2 IS NULL OR j.case_id = $2)
                        AND ($3 = 'all'
                             OR ($3 IN ('awaiting_staff', 'unsettled') AND j.state = 'suspect' AND r.id IS NULL)
@@ -2486,15 +2554,15 @@ macro_rules! store_impl {
                 at_us: i64,
             ) -> Result<CaseState, CoreError> {
                 let mut tx = self.begin_write().await?;
-                let job: Option<(i64, String, i64, i64)> = sqlx::query_as(
-                    "SELECT j.case_id, j.state, i.issue_number,
+                let job: Option<(i64, String, Option<i64>, Option<i64>, i64)> = sqlx::query_as(
+                    "SELECT j.case_id, j.state, i.issue_number, j.letter_approval_id,
                             (SELECT count(*) FROM print_resolutions r WHERE r.job_id = j.id)
-                     FROM print_jobs j JOIN issuances i ON i.id = j.issuance_id WHERE j.id = $1",
+                     FROM print_jobs j LEFT JOIN issuances i ON i.id = j.issuance_id WHERE j.id = $1",
                 )
                 .bind(job_id)
                 .fetch_optional(&mut *tx)
                 .await?;
-                let Some((case_id, state, issue_number, resolved)) = job else {
+                let Some((case_id, state, issue_number, letter_approval_id, resolved)) = job else {
                     return Err(CoreError::NotFound { what: "print job", id: job_id.to_string() });
                 };
                 if state != PrintJobState::Suspect.as_str() || resolved > 0 {
@@ -2521,9 +2589,18 @@ macro_rules! store_impl {
                 .execute(&mut *tx)
                 .await?;
                 let case = Self::load_case(&self.keys, &mut tx, case_id).await?;
-                let state = match resolution {
-                    PrintResolution::Printed => case.state,
-                    PrintResolution::Spoiled { .. } => {
+                let state = match (resolution, letter_approval_id) {
+                    (PrintResolution::Printed, _) => case.state,
+                    // A spoiled 照会書 is printed again from the same approved bytes: it carries no number.
+                    (PrintResolution::Spoiled { .. }, Some(approval_id)) => {
+                        let station: String = sqlx::query_scalar("SELECT printer_station FROM print_jobs WHERE id = $1")
+                            .bind(job_id)
+                            .fetch_one(&mut *tx)
+                            .await?;
+                        Self::queue_letter(&mut tx, case_id, approval_id, &station, seq, at_us).await?;
+                        case.state
+                    }
+                    (PrintResolution::Spoiled { .. }, None) => {
                         let next = Self::transition(&case, $crate::case::CaseAction::Spoil)?;
                         Self::set_state(&mut tx, case_id, next, seq, at_us).await?;
                         next
@@ -2542,6 +2619,20 @@ macro_rules! store_impl {
                 }
                 // The latest print of the case decides what was handed out: a printed sheet (or one staff saw come
                 // out) is taken back and voided; a print not settled yet cannot be undone from here.
+                // An approved 照会書 still on its way to the printer is not voided under it.
+                if case.state == CaseState::Approved {
+                    let unsettled: Vec<i64> = sqlx::query_scalar(
+                        "SELECT j.id FROM print_jobs j LEFT JOIN print_resolutions r ON r.job_id = j.id
+                         WHERE j.case_id = $1 AND (j.state IN ('queued', 'sending') OR (j.state = 'suspect' AND r.id IS NULL))
+                         ORDER BY j.id",
+                    )
+                    .bind(case_id)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                    if !unsettled.is_empty() {
+                        return Err(CoreError::PrintsUnsettled { jobs: unsettled });
+                    }
+                }
                 let (mut voided_sheets, mut printer_station) = (0_i64, None::<String>);
                 if case.state == CaseState::Issued {
                     let last: Option<(i64, String, String, i64, Option<String>)> = sqlx::query_as(

@@ -62,6 +62,7 @@ impl PgStore {
                     "print resolutions and voids",
                     include_str!("../../migrations/postgres/0014_print_resolutions_and_voids.sql"),
                 ),
+                (15, "inquiry letters", include_str!("../../migrations/postgres/0015_inquiry_letters.sql")),
             ])
             .run(&pool)
             .await
@@ -113,7 +114,7 @@ store_impl!(
     serialize = Some("SELECT seq FROM audit_head WHERE id = 1 FOR UPDATE"),
     read_head = "SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE",
     next_case_id = "SELECT nextval('case_ids')",
-    claim_print_job = "SELECT id, case_id, issuance_id, attempts FROM print_jobs WHERE printer_station = $1 AND state = 'queued' ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED",
+    claim_print_job = "SELECT id, case_id, issuance_id, letter_approval_id, attempts FROM print_jobs WHERE printer_station = $1 AND state = 'queued' ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED",
     claim_outbox_entry = "SELECT id, case_id, idempotency_key, output_sha256, attempts FROM resident_outbox WHERE state IN ('pending', 'sending') AND next_attempt_at_us <= $1 ORDER BY next_attempt_at_us, id LIMIT 1 FOR UPDATE SKIP LOCKED"
 );
 
