@@ -67,7 +67,7 @@ keys F2
 sleep 1.5
 click 200 274
 sleep 0.8
-click 150 539 # 運転免許証, in the form under the hits box
+click 190 567 # 運転免許証, in the form under the hits box (after the 業務 and 請求者 rows)
 sleep 0.5
 shot operator
 keys F9
@@ -76,7 +76,7 @@ keys F12
 sleep 1
 
 log_in reviewer1 demo-reviewer-1 2
-click 150 115
+click 150 208 # the first case of the queue, under the staff fields
 sleep 2.5
 shot reviewer
 keys F12

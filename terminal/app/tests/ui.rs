@@ -1074,3 +1074,88 @@ async fn a_reviewer_approves_an_inquiry_letter_and_it_prints_at_once_on_plain_pa
     assert_eq!(inquiry.deadline, jiff::civil::date(2026, 12, 20), "the ward's 30 days, as printed");
     assert_eq!(world.counter.inquiries(&staff, true).await.expect("pending").len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_takes_a_seal_registration_by_inquiry_records_the_letter_mailed_and_accepts_the_answer() {
+    let world = world().await;
+    let (reading, _) = ordinary_reading(&world).await;
+    let mut post = terminal(&world, "post-1", false);
+    log_in(&mut post, "op1");
+    let before = post.state().submitted();
+    choose_first_hit(&mut post, &reading);
+    assert_eq!(focused_label(&post).as_deref(), Some("住民票の写し（世帯）"), "the form starts at its task");
+    tab_to(&mut post, "印鑑登録（照会書）");
+    post.key_press(Key::Space);
+    post.run();
+    wait_for_text(&mut post, "照会書兼回答書を登録者の住所へ郵送します");
+    assert!(post.query_by_label("通数").is_none(), "a seal registration has no copies or items");
+    tab_to(&mut post, "運転免許証");
+    post.key_press(Key::Space);
+    post.run();
+    post.key_press(Key::F9);
+    wait_until(&mut post, "hand-over", |app| app.submitted() > before);
+    wait_until(&mut post, "the case in the post's list", |app| {
+        app.cases().iter().any(|c| c.kind == "seal-registration" && c.state == CaseState::Submitted)
+    });
+    let case_id = post.state().cases().iter().find(|c| c.kind == "seal-registration").map(|c| c.id).expect("case");
+    wait_for_text(&mut post, &format!("案件{case_id}　印鑑登録　"));
+
+    // Review approves the letter and the review station prints it.
+    let staff = world.staff().await;
+    let (_, letter) = world.counter.review(&staff, case_id).await.expect("the letter");
+    assert_eq!(letter.media_type, madoguchi_core::inquiry::INQUIRY_LETTER_MEDIA_TYPE);
+    world.counter.approve(&staff, case_id, letter.sha256).await.expect("approve");
+    let printed = world.counter.print_worker("review-1", "w").print_next(&station_printer(&world)).await;
+    assert_eq!(printed.expect("print").expect("the letter").state, madoguchi_core::store::PrintJobState::Printed);
+
+    // The post records it mailed, then accepts the 回答書.
+    wait_for_text(&mut post, &format!("照会書の発送を記録（案件{case_id}）"));
+    post.get_by_label(&format!("照会書の発送を記録（案件{case_id}）")).click();
+    wait_until(&mut post, "mailed", |app| app.notice().is_some_and(|n| n.text.contains("発送を記録しました")));
+    assert!(
+        post.state().notice().is_some_and(|n| n.text.contains("回答期限 令和8年12月20日")),
+        "{:?}",
+        post.state().notice()
+    );
+    wait_for_text(&mut post, "照会：回答待ち（回答期限 令和8年12月20日）");
+    post.get_by_label(&format!("回答書を受理（案件{case_id}）")).click();
+    wait_until(&mut post, "answer", |app| app.notice().is_some_and(|n| n.text.contains("回答書を受理しました")));
+    let inquiries = world.counter.inquiries(&staff, false).await.expect("inquiries");
+    assert_eq!(inquiries[0].state, madoguchi_core::inquiry::InquiryState::Answered);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_hands_over_a_certificate_of_items_for_the_chosen_person_by_keyboard() {
+    use madoguchi_core::request::{CertificateKind, TaskRequest};
+    let world = world().await;
+    let (reading, _) = ordinary_reading(&world).await;
+    let mut post = terminal(&world, "post-1", false);
+    log_in(&mut post, "op1");
+    let before = post.state().submitted();
+    choose_first_hit(&mut post, &reading);
+    let chosen = post.state().search_results()[0].clone();
+    tab_to(&mut post, "記載事項証明書");
+    post.key_press(Key::Space);
+    post.run();
+    tab_to(&mut post, "運転免許証");
+    post.key_press(Key::Space);
+    post.run();
+    tab_to(&mut post, "旧氏");
+    post.key_press(Key::Space);
+    post.run();
+    post.key_press(Key::F9);
+    wait_until(&mut post, "hand-over", |app| app.submitted() > before);
+    let case_id = {
+        wait_until(&mut post, "the case in the post's list", |app| {
+            app.cases().iter().any(|c| c.kind == CertificateKind::ResidentRecordItems.as_str())
+        });
+        post.state().cases()[0].id
+    };
+    let staff = world.staff().await;
+    let (case, output) = world.counter.review(&staff, case_id).await.expect("review");
+    let TaskRequest::Certificate(certificate) = &case.request.task else { panic!("{:?}", case.request.task) };
+    assert_eq!(certificate.kind, CertificateKind::ResidentRecordItems);
+    assert_eq!(certificate.persons, vec![chosen.id], "the chosen person only");
+    assert!(certificate.items.former_family_name, "the item asked for");
+    assert!(output.issue_number.is_some(), "a certificate takes its 発行番号");
+}

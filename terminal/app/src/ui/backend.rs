@@ -72,6 +72,10 @@ pub enum Command {
     /// Prepare a draft case of this post again and hand it to review (a case whose sheet was spoiled, or whose
     /// preparation failed earlier): a new 発行番号.
     Reprepare(i64),
+    /// Record that the printed 照会書 of a 印鑑登録 case was mailed today.
+    SendInquiry(i64),
+    /// Accept the 回答書 of a pending 照会 today (refused after its deadline).
+    AcceptAnswer(i64),
     /// Reload the case list of the role (own post's cases, or the review queue).
     Refresh,
     /// Open a case for review.
@@ -199,6 +203,10 @@ pub enum Event {
     Cases(Vec<CaseSummary>),
     /// Suspect prints awaiting staff.
     PrintsToCheck(Vec<madoguchi_core::store::PrintJobRow>),
+    /// The 照会 of 印鑑登録 cases (the operator's post list shows where each stands).
+    Inquiries(Vec<madoguchi_core::inquiry::SealInquiry>),
+    /// A 照会 was recorded as mailed, or its 回答書 accepted.
+    InquiryChanged(madoguchi_core::inquiry::SealInquiry),
     /// A suspect print was settled; the case's state afterwards (draft when spoiled).
     PrintResolved {
         /// Case.
@@ -425,6 +433,18 @@ impl Worker {
                 let case_id = self.counter.open_case(&session, *request).await.map_err(ja)?;
                 let output = self.counter.prepare_and_submit(&session, case_id).await.map_err(ja)?;
                 self.emit(Event::Submitted { case_id, issue_number: output.issue_number });
+                self.refresh().await?;
+            }
+            Command::SendInquiry(case_id) => {
+                let session = self.session().ok_or("ログインしてください")?.clone();
+                let inquiry = self.counter.send_inquiry(&session, case_id).await.map_err(ja)?;
+                self.emit(Event::InquiryChanged(inquiry));
+                self.refresh().await?;
+            }
+            Command::AcceptAnswer(case_id) => {
+                let session = self.session().ok_or("ログインしてください")?.clone();
+                let inquiry = self.counter.accept_answer(&session, case_id).await.map_err(ja)?;
+                self.emit(Event::InquiryChanged(inquiry));
                 self.refresh().await?;
             }
             Command::Reprepare(case_id) => {
@@ -692,6 +712,13 @@ impl Worker {
                 "案件の一覧を読めません。しばらくして画面が更新されない場合は管理者に連絡してください".to_string()
             })?;
             self.emit(Event::Cases(cases));
+        }
+        if role.allows(Permission::PrepareCase) {
+            let inquiries = self.counter.inquiries(&session, false).await.map_err(|e| {
+                tracing::warn!("listing inquiries: {e}");
+                e.message_ja()
+            })?;
+            self.emit(Event::Inquiries(inquiries));
         }
         if role.allows(Permission::ReadQueue) {
             let outbox = self.counter.outbox(&session, true).await.map_err(|e| {

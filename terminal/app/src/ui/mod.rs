@@ -63,6 +63,7 @@ pub struct Notice {
 /// The operator's request form (住民票の写し).
 #[derive(Debug, Clone)]
 struct RequestForm {
+    task: operator::FormTask,
     category: RequesterCategory,
     drivers_licence: bool,
     my_number_card: bool,
@@ -72,6 +73,8 @@ struct RequestForm {
     head_and_relationship: bool,
     registry: bool,
     furigana: bool,
+    former_family_name: bool,
+    previous_address: bool,
     copies: String,
     /// 手数料免除 asked, and why (the reviewer checks it).
     fee_exempt: bool,
@@ -81,6 +84,7 @@ struct RequestForm {
 impl Default for RequestForm {
     fn default() -> Self {
         Self {
+            task: operator::FormTask::default(),
             category: RequesterCategory::Self_,
             drivers_licence: false,
             my_number_card: false,
@@ -90,6 +94,8 @@ impl Default for RequestForm {
             head_and_relationship: false,
             registry: false,
             furigana: false,
+            former_family_name: false,
+            previous_address: false,
             copies: "1".into(),
             fee_exempt: false,
             exemption_reason: String::new(),
@@ -148,6 +154,8 @@ pub struct TerminalApp {
     return_reason: ReturnReason,
     /// Suspect prints no one has resolved yet (staff).
     prints_to_check: Vec<madoguchi_core::store::PrintJobRow>,
+    /// The 照会 of 印鑑登録 cases, for the operator's post list.
+    inquiries: Vec<madoguchi_core::inquiry::SealInquiry>,
     /// The reason staff type for a spoiled print or a void.
     staff_reason: String,
     /// The 発行番号 of a sheet brought back to the counter, as typed.
@@ -201,6 +209,7 @@ impl TerminalApp {
             review: None,
             return_reason: ReturnReason::EntryError,
             prints_to_check: Vec::new(),
+            inquiries: Vec::new(),
             staff_reason: String::new(),
             issued_lookup: String::new(),
             printer_status: None,
@@ -425,10 +434,10 @@ impl TerminalApp {
             }
             Event::Submitted { case_id, issue_number } => {
                 self.submitted += 1;
-                self.info(format!(
-                    "案件{case_id}を審査へ回付しました（発行番号 第{:06}号）",
-                    issue_number.unwrap_or(0)
-                ));
+                self.info(match issue_number {
+                    Some(number) => format!("案件{case_id}を審査へ回付しました（発行番号 第{number:06}号）"),
+                    None => format!("案件{case_id}を審査へ回付しました"),
+                });
                 self.selected = None;
                 self.results.clear();
                 self.search = SearchForm::default();
@@ -451,6 +460,22 @@ impl TerminalApp {
                     Some(ReviewView { case: *case, output: *output, texture, image, preview_error, entry_lines });
             }
             Event::PrintsToCheck(jobs) => self.prints_to_check = jobs,
+            Event::Inquiries(inquiries) => self.inquiries = inquiries,
+            Event::InquiryChanged(inquiry) => {
+                use madoguchi_core::inquiry::InquiryState;
+                use madoguchi_core::wareki::date_label;
+                self.info(match inquiry.state {
+                    InquiryState::Pending => format!(
+                        "案件{}の照会書の発送を記録しました（回答期限 {}）",
+                        inquiry.case_id,
+                        date_label(inquiry.deadline)
+                    ),
+                    InquiryState::Answered => {
+                        format!("案件{}の回答書を受理しました。印鑑登録を進めてください", inquiry.case_id)
+                    }
+                    InquiryState::Expired => format!("案件{}の照会は期限切れです", inquiry.case_id),
+                });
+            }
             Event::PrintResolved { case_id, state } => {
                 self.staff_reason.clear();
                 self.info(if state == CaseState::Draft {
@@ -762,7 +787,14 @@ fn outbox_status_ui(ui: &mut egui::Ui, outbox: &[madoguchi_core::outbox::OutboxR
 
 /// A case's kind as staff call it (the stored name when it is not a certificate kind this build knows).
 fn kind_label(kind: &str) -> &str {
-    madoguchi_core::request::CertificateKind::parse(kind).map_or(kind, |k| k.template_ja())
+    match kind {
+        "seal-registration" => "印鑑登録",
+        "move-in" => "転入",
+        "move-out" => "転出",
+        "move-within" => "転居",
+        "household-change" => "世帯変更",
+        _ => madoguchi_core::request::CertificateKind::parse(kind).map_or(kind, |k| k.template_ja()),
+    }
 }
 
 /// A field's label in the form's label column (left-aligned, one width, so the fields line up).

@@ -1,6 +1,8 @@
 //! The operator's home: resident search (name, birth date in 和暦 or 西暦, postal code → address, address), the
-//! 住民票の写し request form validated as it is typed, hand-over to review, and the post's own cases. A form with
-//! errors cannot be handed over; each error is shown beside its field.
+//! request form validated as it is typed (住民票の写し of the household or of the person, 記載事項証明書 with its
+//! items, 印鑑登録 by 照会書), hand-over to review, and the post's own cases — with the 照会書 recorded as mailed
+//! and the 回答書 accepted from the list. A form with errors cannot be handed over; each error is shown beside its
+//! field.
 
 use std::collections::HashMap;
 
@@ -8,13 +10,51 @@ use backend_adapter::types::{PersonSummary, SearchQuery};
 use egui::{Key, RichText};
 use madoguchi_core::case::{CaseState, ReturnReason};
 use madoguchi_core::error::FieldError;
+use madoguchi_core::inquiry::InquiryState;
 use madoguchi_core::request::{
     CertificateKind, CertificateRequest, CounterRequest, IdentityCheck, IdentityDocument, OptionalItems, Requester,
-    RequesterCategory, TaskRequest,
+    RequesterCategory, SealRegistrationPath, TaskRequest,
 };
 
 use super::backend::Command;
 use super::{Notice, SearchForm, TerminalApp, field_message};
+
+/// What the operator takes for the chosen person (業務), in the order of the counter's paper forms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(super) enum FormTask {
+    /// 住民票の写し of the whole household (世帯連記式).
+    #[default]
+    HouseholdCopy,
+    /// 住民票の写し of the chosen person only (個人票).
+    PersonCopy,
+    /// 住民票記載事項証明書 of the chosen person, with the items asked for.
+    ItemsCertificate,
+    /// 印鑑登録 by 照会書・回答書 (the only path for a 代理人).
+    SealByInquiry,
+}
+
+impl FormTask {
+    const ALL: [FormTask; 4] =
+        [FormTask::HouseholdCopy, FormTask::PersonCopy, FormTask::ItemsCertificate, FormTask::SealByInquiry];
+
+    fn label_ja(self) -> &'static str {
+        match self {
+            FormTask::HouseholdCopy => "住民票の写し（世帯）",
+            FormTask::PersonCopy => "住民票の写し（個人）",
+            FormTask::ItemsCertificate => "記載事項証明書",
+            FormTask::SealByInquiry => "印鑑登録（照会書）",
+        }
+    }
+
+    fn certificate_kind(self) -> Option<CertificateKind> {
+        match self {
+            FormTask::HouseholdCopy => Some(CertificateKind::ResidentRecordHousehold),
+            FormTask::PersonCopy => Some(CertificateKind::ResidentRecordIndividual),
+            FormTask::ItemsCertificate => Some(CertificateKind::ResidentRecordItems),
+            FormTask::SealByInquiry => None,
+        }
+    }
+}
 
 /// The search criteria, checked: the query to send, or the message for each field that is wrong.
 #[derive(Debug, Default)]
@@ -82,7 +122,7 @@ impl SearchForm {
 impl TerminalApp {
     pub(super) fn operator_ui(&mut self, ui: &mut egui::Ui) {
         egui::ScrollArea::vertical().auto_shrink([false, false]).show(ui, |ui| {
-            ui.heading("住民票の写し　請求受付");
+            ui.heading("窓口受付（証明書・印鑑登録）");
             self.search_ui(ui);
             if let Some(person) = self.selected.clone() {
                 ui.separator();
@@ -91,7 +131,9 @@ impl TerminalApp {
             ui.separator();
             ui.label(RichText::new("この窓口の案件").strong());
             let mut reprepare = None;
+            let mut inquiry_command = None;
             for case in &self.cases {
+                let inquiry = self.inquiries.iter().find(|i| i.case_id == case.id);
                 let reason = case
                     .return_reason
                     .as_deref()
@@ -112,10 +154,36 @@ impl TerminalApp {
                     {
                         reprepare = Some(case.id);
                     }
+                    // A 印鑑登録 by 照会書: its approved letter is printed at the review station; the post records
+                    // it mailed, then accepts the 回答書 brought back by the deadline.
+                    if case.kind == "seal-registration" && case.state == CaseState::Approved {
+                        match inquiry {
+                            None => {
+                                if ui.button(format!("照会書の発送を記録（案件{}）", case.id)).clicked() {
+                                    inquiry_command = Some(Command::SendInquiry(case.id));
+                                }
+                            }
+                            Some(inquiry) => {
+                                ui.label(format!(
+                                    "照会：{}（回答期限 {}）",
+                                    inquiry.state.label_ja(),
+                                    madoguchi_core::wareki::date_label(inquiry.deadline)
+                                ));
+                                if inquiry.state == InquiryState::Pending
+                                    && ui.button(format!("回答書を受理（案件{}）", case.id)).clicked()
+                                {
+                                    inquiry_command = Some(Command::AcceptAnswer(case.id));
+                                }
+                            }
+                        }
+                    }
                 });
             }
             if let Some(case_id) = reprepare {
                 self.backend.send(Command::Reprepare(case_id));
+            }
+            if let Some(command) = inquiry_command {
+                self.backend.send(command);
             }
         });
     }
@@ -208,6 +276,17 @@ impl TerminalApp {
         let error = |field: &str| errors.get(field).map(String::as_str);
         ui.label(format!("対象：{}（世帯 {}）", person.name.display(), person.household_id));
         ui.horizontal(|ui| {
+            ui.label("業務");
+            for task in FormTask::ALL {
+                let radio = ui.radio_value(&mut self.form.task, task, task.label_ja());
+                if self.focus_form && task == self.form.task {
+                    radio.request_focus();
+                    self.focus_form = false;
+                }
+            }
+        });
+        let certificate = self.form.task.certificate_kind().is_some();
+        ui.horizontal(|ui| {
             ui.label("請求者");
             for (category, label) in [
                 (RequesterCategory::Self_, "本人"),
@@ -215,11 +294,7 @@ impl TerminalApp {
                 (RequesterCategory::Proxy, "任意代理人"),
                 (RequesterCategory::ThirdPartyIndividual, "第三者"),
             ] {
-                let radio = ui.radio_value(&mut self.form.category, category, label);
-                if self.focus_form && category == self.form.category {
-                    radio.request_focus();
-                    self.focus_form = false;
-                }
+                ui.radio_value(&mut self.form.category, category, label);
             }
             field_message(ui, error("requester.category"));
         });
@@ -236,18 +311,26 @@ impl TerminalApp {
             self.checked_field(ui, "請求事由", &mut purpose, false, error("requester.purpose"));
             self.form.purpose = purpose;
         }
-        ui.horizontal(|ui| {
-            ui.label("記載事項");
-            ui.checkbox(&mut self.form.head_and_relationship, "世帯主・続柄");
-            ui.checkbox(&mut self.form.registry, "本籍・筆頭者");
-            ui.checkbox(&mut self.form.furigana, "振り仮名");
-            field_message(ui, error("certificate.items"));
-        });
-        let mut copies = std::mem::take(&mut self.form.copies);
-        self.checked_field(ui, "通数", &mut copies, false, error("certificate.copies"));
-        self.form.copies = copies;
-        ui.checkbox(&mut self.form.fee_exempt, "手数料免除");
-        if self.form.fee_exempt {
+        if certificate {
+            ui.horizontal(|ui| {
+                ui.label("記載事項");
+                ui.checkbox(&mut self.form.head_and_relationship, "世帯主・続柄");
+                ui.checkbox(&mut self.form.registry, "本籍・筆頭者");
+                ui.checkbox(&mut self.form.furigana, "振り仮名");
+                if self.form.task == FormTask::ItemsCertificate {
+                    ui.checkbox(&mut self.form.former_family_name, "旧氏");
+                    ui.checkbox(&mut self.form.previous_address, "前住所");
+                }
+                field_message(ui, error("certificate.items"));
+            });
+            let mut copies = std::mem::take(&mut self.form.copies);
+            self.checked_field(ui, "通数", &mut copies, false, error("certificate.copies"));
+            self.form.copies = copies;
+            ui.checkbox(&mut self.form.fee_exempt, "手数料免除");
+        } else {
+            ui.label("照会書兼回答書を登録者の住所へ郵送します。回答書を期限までに持参したときに登録します");
+        }
+        if certificate && self.form.fee_exempt {
             let mut reason = std::mem::take(&mut self.form.exemption_reason);
             self.checked_field(ui, "免除の理由", &mut reason, false, error("fee_exemption"));
             self.form.exemption_reason = reason;
@@ -304,22 +387,38 @@ impl TerminalApp {
                     letter_of_attorney: self.form.category == RequesterCategory::Proxy,
                 },
             },
-            task: TaskRequest::Certificate(CertificateRequest {
-                kind: CertificateKind::ResidentRecordHousehold,
-                household: person.household_id,
-                persons: Vec::new(),
-                items: OptionalItems {
-                    head_and_relationship: self.form.head_and_relationship,
-                    registry: self.form.registry,
-                    furigana: self.form.furigana,
-                    ..OptionalItems::default()
+            task: match self.form.task.certificate_kind() {
+                Some(kind) => TaskRequest::Certificate(CertificateRequest {
+                    kind,
+                    household: person.household_id,
+                    // The household copy lists every member; the person's copy and 記載事項証明書 the chosen one.
+                    persons: if kind == CertificateKind::ResidentRecordHousehold {
+                        Vec::new()
+                    } else {
+                        vec![person.id]
+                    },
+                    items: OptionalItems {
+                        head_and_relationship: self.form.head_and_relationship,
+                        registry: self.form.registry,
+                        furigana: self.form.furigana,
+                        former_family_name: kind == CertificateKind::ResidentRecordItems
+                            && self.form.former_family_name,
+                        previous_address: kind == CertificateKind::ResidentRecordItems && self.form.previous_address,
+                        ..OptionalItems::default()
+                    },
+                    copies: copies.as_ref().copied().unwrap_or(1),
+                }),
+                None => TaskRequest::Seal {
+                    person: person.id,
+                    path: SealRegistrationPath::Inquiry,
+                    registration_number: None,
                 },
-                copies: copies.as_ref().copied().unwrap_or(1),
-            }),
-            fee_exemption: self.form.fee_exempt.then(|| self.form.exemption_reason.clone()),
+            },
+            fee_exemption: (self.form.task.certificate_kind().is_some() && self.form.fee_exempt)
+                .then(|| self.form.exemption_reason.clone()),
         };
         let mut errors = request.validate().err().map(|e| e.0).unwrap_or_default();
-        if copies.is_err() {
+        if copies.is_err() && self.form.task.certificate_kind().is_some() {
             errors.retain(|e| e.field != "certificate.copies");
             errors.push(FieldError::new(
                 "certificate.copies",
