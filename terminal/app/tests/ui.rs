@@ -445,6 +445,13 @@ async fn an_admin_tests_a_stations_devices_and_registers_a_user_with_an_expiring
     assert!(text.contains("正常：test page"), "{text}");
     assert!(text.contains("************"), "the card's 個人番号 is masked on screen: {text}");
 
+    // The ward's fee table beside each certificate's template (the demo table: ¥300, 転出証明書 free).
+    tab_to(&mut admin, "帳票");
+    admin.key_press(Key::Enter);
+    wait_for_text(&mut admin, "手数料（1通）");
+    let text = screen_text(&admin);
+    assert!(text.contains("300円") && text.contains("無料"), "{text}");
+
     tab_to(&mut admin, "利用者と権限");
     admin.key_press(Key::Enter);
     wait_until(&mut admin, "the user list", |app| app.listed_users().contains(&"op1"));

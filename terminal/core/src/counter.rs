@@ -527,6 +527,11 @@ impl Counter {
         Ok(self.store.inquiries(pending_only).await?)
     }
 
+    /// The ward's 手数料 table this counter charges from (the administrator's screen shows it).
+    pub fn fee_table(&self) -> &crate::fees::FeeTable {
+        &self.fees
+    }
+
     /// The counter's clock, in µs since the epoch.
     pub fn now_us(&self) -> i64 {
         self.clock.now_us()

@@ -391,7 +391,7 @@ impl TerminalApp {
     }
 
     fn templates_ui(&mut self, ui: &mut egui::Ui) {
-        ui.heading("帳票");
+        ui.heading("帳票と手数料");
         match &self.admin.profile {
             Some(profile) => {
                 ui.label(format!("発行者：{}　{}　{}", profile.municipality, profile.head_title, profile.head_name));
@@ -405,16 +405,24 @@ impl TerminalApp {
                 ui.label("発行者の設定を読み込んでいます…");
             }
         }
-        egui::Grid::new("templates").num_columns(2).striped(true).show(ui, |ui| {
+        let fees = self.admin.profile.as_ref().map(|profile| profile.fees.clone()).unwrap_or_default();
+        egui::Grid::new("templates").num_columns(3).striped(true).show(ui, |ui| {
             ui.label(RichText::new("様式").strong());
             ui.label(RichText::new("表題").strong());
+            ui.label(RichText::new("手数料（1通）").strong());
             ui.end_row();
             for kind in CertificateKind::ALL {
                 ui.label(kind.template_ja());
                 ui.label(kind.title_ja());
+                ui.label(match fees.iter().find(|(k, _)| *k == kind) {
+                    Some((_, 0)) => "無料".to_string(),
+                    Some((_, yen)) => format!("{yen}円"),
+                    None => "―".to_string(),
+                });
                 ui.end_row();
             }
         });
+        ui.label("手数料は区の条例に合わせた手数料表（設定ファイル、端末の --fees）で定めます。公用請求は免除されます");
         if ui.button("一覧を再読み込み").clicked() {
             self.notice = Some(Notice {
                 error: false, text: "端末・利用者・帳票の設定を読み込み直します".into()

@@ -51,6 +51,8 @@ pub struct ProfileSummary {
     pub head_name: String,
     /// Every sheet carries 「見本」.
     pub specimen: bool,
+    /// 手数料 per copy of each certificate, from the ward's table.
+    pub fees: Vec<(madoguchi_core::request::CertificateKind, i64)>,
 }
 
 /// What the UI asks for.
@@ -539,6 +541,10 @@ impl Worker {
                     head_title: issuer.head_title.clone(),
                     head_name: issuer.head_name.clone(),
                     specimen: self.counter.profile().specimen,
+                    fees: madoguchi_core::request::CertificateKind::ALL
+                        .into_iter()
+                        .map(|kind| (kind, self.counter.fee_table().per_copy(kind)))
+                        .collect(),
                 }));
             }
             Command::ListUsers => {
