@@ -1076,6 +1076,18 @@ async fn a_reviewer_approves_an_inquiry_letter_and_it_prints_at_once_on_plain_pa
         wrap_job(&format!("C{case_id}-INQUIRY"), PrinterLanguage::PdfInPjl, &tray, &output.bytes).expect("job");
     assert_eq!(world.printer.received(), expected, "the printer received the approved letter, once, on plain paper");
     assert!(world.counter.store().issuances(case_id).await.expect("issuances").is_empty());
+    // The queue after a fresh login: another post's certificate waits; the approved, printed letter does not.
+    let waiting = world.counter.open_case(&operator, copy_request(&world).await).await.expect("open");
+    world.counter.prepare_and_submit(&operator, waiting).await.expect("hand over");
+    reviewer.key_press(Key::F12);
+    wait_until(&mut reviewer, "logout", |app| app.session().is_none());
+    log_in(&mut reviewer, "rev1");
+    wait_for_text(&mut reviewer, &format!("案件{waiting}　post-1"));
+    assert!(
+        !screen_text(&reviewer).contains(&format!("案件{case_id}　post-1")),
+        "an approved, printed letter does not wait in the review queue:\n{}",
+        screen_text(&reviewer)
+    );
     let staff = world.staff().await;
     let inquiry = world.counter.send_inquiry(&operator, case_id).await.expect("mailed");
     assert_eq!(inquiry.deadline, jiff::civil::date(2026, 12, 20), "the ward's 30 days, as printed");

@@ -36,12 +36,22 @@ impl TerminalApp {
             let row_height =
                 columns[0].text_style_height(&egui::TextStyle::Button) + columns[0].spacing().item_spacing.y;
             let reviewing = self.review.as_ref().map(|r| r.case.id);
+            // An approved 異動 is on its way through the outbox (the status bar counts it) and an approved 照会書
+            // was printed on approval: only approved certificates still wait here for their print.
+            let queue: Vec<&madoguchi_core::store::CaseSummary> = self
+                .cases
+                .iter()
+                .filter(|case| {
+                    case.state != CaseState::Approved
+                        || madoguchi_core::request::CertificateKind::parse(&case.kind).is_some()
+                })
+                .collect();
             egui::ScrollArea::vertical().id_salt("queue").auto_shrink([false, false]).show_rows(
                 &mut columns[0],
                 row_height,
-                self.cases.len(),
+                queue.len(),
                 |ui, rows| {
-                    for case in &self.cases[rows] {
+                    for case in &queue[rows] {
                         let label = format!(
                             "案件{}　{}　{}　{}",
                             case.id,
