@@ -65,9 +65,9 @@ click 367 181
 typed 1600023
 keys F2
 sleep 1.5
-click 200 274
+click 200 344
 sleep 0.8
-click 190 567 # 運転免許証, in the form under the hits box (after the 業務 and 請求者 rows)
+click 190 637 # 運転免許証, in the form under the hits box (after the 業務 and 請求者 rows)
 sleep 0.5
 shot operator
 keys F9

@@ -86,6 +86,19 @@ pub struct DemoSetup {
     pub counter: Counter,
     /// Where the data lives.
     pub data_dir: PathBuf,
+    /// The card on the demo's simulated マイナンバーカード reader (a resident of the demo population).
+    pub simulated_card: Option<devices::mynumber::CardAttributes>,
+}
+
+/// The card the demo's simulated reader holds: the first resident of the first household of the demo's own
+/// population (none when another resident system was named).
+async fn demo_card(residents_path: &Path) -> Option<devices::mynumber::CardAttributes> {
+    use backend_adapter::ResidentSystem as _;
+    let residents = backend_adapter::ReferenceResidentSystem::open(residents_path).await.ok()?;
+    let first = residents.household_ids(0, 1).await.ok()?.into_iter().next()?;
+    let household = residents.household(first).await.ok()?;
+    let person = household.members.first()?;
+    Some(madoguchi_app::device_check::simulated_card_of(person, &household))
 }
 
 /// The demo accounts as (login, password, role) for the login screen.
@@ -98,7 +111,7 @@ pub fn demo_account_list() -> Vec<(String, String, String)> {
 
 /// Run the headless demo walkthrough.
 pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
-    let DemoSetup { counter, data_dir } = prepare(args).await?;
+    let DemoSetup { counter, data_dir, .. } = prepare(args).await?;
     println!("【デモモード】データ: {}", data_dir.display());
     println!("デモ用アカウント（デモモードでのみ表示）:");
     for (login_id, name, role, password) in DEMO_ACCOUNTS {
@@ -137,6 +150,7 @@ pub async fn prepare(args: DemoArgs) -> anyhow::Result<DemoSetup> {
         let summary = generate_population(&residents_path, args.seed, args.households).await?;
         println!("  {} 世帯・{} 人を生成しました", summary.households, summary.persons);
     }
+    let simulated_card = if configured.is_none() { demo_card(&residents_path).await } else { None };
     let setting = configured.unwrap_or(ResidentSystemSetting::Reference(residents_path));
     let store_url = format!("sqlite://{}", data_dir.join("store.sqlite").display());
     let store = open_store(&store_url, OpenMode::CreateAndMigrate, None).await?;
@@ -167,7 +181,7 @@ pub async fn prepare(args: DemoArgs) -> anyhow::Result<DemoSetup> {
             counter.decide_grant(&second_admin, request.id, true).await.map_err(|e| anyhow!("{e}"))?;
         }
     }
-    Ok(DemoSetup { counter, data_dir })
+    Ok(DemoSetup { counter, data_dir, simulated_card })
 }
 
 /// One 住民票の写し request from counter to issue.

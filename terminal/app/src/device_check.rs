@@ -90,7 +90,8 @@ pub fn describe(config: &DeviceConfig, station: &str, role: DeviceRole) -> Strin
     }
 }
 
-fn sample_card_attributes() -> CardAttributes {
+/// The card the simulator's reader holds unless the terminal was given another.
+pub fn sample_card_attributes() -> CardAttributes {
     CardAttributes {
         name: "葛\u{E0102}西\u{3000}𠮷乃".into(),
         address: "東京都新宿区西新宿二丁目8番1号".into(),
@@ -101,27 +102,68 @@ fn sample_card_attributes() -> CardAttributes {
 }
 
 fn test_card(reader: &Option<CardReaderConfig>, pin: &str) -> Result<String, String> {
-    let pin = Pin::parse(pin).map_err(|e| e.to_string())?;
-    let attributes = match reader {
-        None => return Ok("no card reader configured".into()),
-        Some(CardReaderConfig::Simulator) => {
-            // The virtual card behind the CCID reader model: the same driver a USB reader uses.
-            let card = VirtualMyNumberCard::new(&sample_card_attributes(), "1234").map_err(|e| e.to_string())?;
-            let mut reader = MyNumberReader::new(CcidReader::new(CcidReaderModel::new(card)));
-            reader.read_with_pin(&pin).map_err(|e| format!("{e} / {}", e.message_ja()))?
-        }
-        Some(CardReaderConfig::Ccid { vendor_id, product_id }) => {
-            let context = rusb::Context::new().map_err(|e| format!("the USB bus cannot be read: {e}"))?;
-            let io = RusbCcidIo::open(&context, *vendor_id, *product_id).map_err(|e| e.to_string())?;
-            let mut reader = MyNumberReader::new(CcidReader::new(io));
-            reader.read_with_pin(&pin).map_err(|e| format!("{e} / {}", e.message_ja()))?
-        }
-        Some(CardReaderConfig::Pcsc { .. }) => {
-            return Err("PC/SC readers need a build with the `pcsc` feature".to_string());
-        }
-    };
+    if reader.is_none() {
+        return Ok("no card reader configured".into());
+    }
+    let attributes = read_card(reader, pin, &sample_card_attributes()).map_err(|e| format!("{} / {}", e.0, e.1))?;
     // Debug of the attributes masks the 個人番号: the check proves the read, not the number.
     Ok(format!("card read: {attributes:?}"))
+}
+
+/// The マイナンバーカード of a resident as the simulated reader holds it (demo and tests): the card a resident of
+/// the synthetic population would carry, PIN [`SIMULATED_CARD_PIN`].
+pub fn simulated_card_of(
+    person: &backend_adapter::types::Person,
+    household: &backend_adapter::types::Household,
+) -> devices::mynumber::CardAttributes {
+    use backend_adapter::types::Sex;
+    devices::mynumber::CardAttributes {
+        name: person.name.display(),
+        address: household.address.display(),
+        birth_date_raw: person.birth_date.strftime("%Y%m%d").to_string(),
+        sex: match person.sex {
+            Sex::Male => devices::mynumber::Sex::Male,
+            Sex::Female => devices::mynumber::Sex::Female,
+        },
+        individual_number: person.individual_number.as_str().to_string(),
+    }
+}
+
+/// The PIN of the simulator's card.
+pub const SIMULATED_CARD_PIN: &str = "1234";
+
+/// Read the 券面事項 of the マイナンバーカード on the station's reader with its PIN; the simulator's reader holds
+/// `simulated` (PIN [`SIMULATED_CARD_PIN`]). Errors as (English for the log, Japanese for the screen).
+pub fn read_card(
+    reader: &Option<CardReaderConfig>,
+    pin: &str,
+    simulated: &CardAttributes,
+) -> Result<CardAttributes, (String, String)> {
+    let pin = Pin::parse(pin).map_err(|e| (e.to_string(), "暗証番号は4桁の数字で入力してください".to_string()))?;
+    let card_error = |e: devices::mynumber::CardError| (e.to_string(), e.message_ja());
+    match reader {
+        None => Err((
+            "this station has no card reader".to_string(),
+            "この端末にはマイナンバーカード読取機が設定されていません".to_string(),
+        )),
+        Some(CardReaderConfig::Simulator) => {
+            // The virtual card behind the CCID reader model: the same driver a USB reader uses.
+            let card = VirtualMyNumberCard::new(simulated, SIMULATED_CARD_PIN).map_err(card_error)?;
+            let mut reader = MyNumberReader::new(CcidReader::new(CcidReaderModel::new(card)));
+            reader.read_with_pin(&pin).map_err(card_error)
+        }
+        Some(CardReaderConfig::Ccid { vendor_id, product_id }) => {
+            let unreachable = |e: String| (e, "カード読取機に接続できません。接続を確認してください".to_string());
+            let context = rusb::Context::new().map_err(|e| unreachable(format!("the USB bus cannot be read: {e}")))?;
+            let io = RusbCcidIo::open(&context, *vendor_id, *product_id).map_err(|e| unreachable(e.to_string()))?;
+            let mut reader = MyNumberReader::new(CcidReader::new(io));
+            reader.read_with_pin(&pin).map_err(card_error)
+        }
+        Some(CardReaderConfig::Pcsc { .. }) => Err((
+            "PC/SC readers need a build with the `pcsc` feature".to_string(),
+            "このカード読取機（PC/SC）はこの版では使えません".to_string(),
+        )),
+    }
 }
 
 fn test_seal_reader(reader: &Option<SealReaderConfig>) -> Result<String, String> {

@@ -418,6 +418,7 @@ async fn terminal(
         .map_err(anyhow::Error::msg)?
         .shared();
     let accounts = demo::demo_account_list();
+    let simulated_card = setup.simulated_card.clone();
     let counter = setup.counter.with_anomaly_policy(policy.anomaly).with_fee_table(fees);
     let idle_lock = policy.idle_lock;
     let options = eframe::NativeOptions {
@@ -443,6 +444,9 @@ async fn terminal(
                     idle_lock,
                     Arc::new(move || ctx.request_repaint()),
                 );
+                if let Some(card) = simulated_card {
+                    backend.send(backend::Command::PlaceSimulatedCard(Box::new(card)));
+                }
                 Ok(Box::new(TerminalApp::new(backend, &station, Some(accounts))))
             }),
         )

@@ -89,6 +89,17 @@ fn terminal_with_idle_lock(
     with_printer: bool,
     idle_lock: Duration,
 ) -> Harness<'static, TerminalApp> {
+    terminal_holding(world, station, with_printer, idle_lock, None)
+}
+
+/// A terminal whose simulated card reader holds `card` (else the devices' sample card).
+fn terminal_holding(
+    world: &World,
+    station: &str,
+    with_printer: bool,
+    idle_lock: Duration,
+    card: Option<devices::mynumber::CardAttributes>,
+) -> Harness<'static, TerminalApp> {
     let printer = with_printer.then(|| station_printer(world));
     let backend = backend::spawn(
         world.counter.clone(),
@@ -99,6 +110,9 @@ fn terminal_with_idle_lock(
         idle_lock,
         Arc::new(|| {}),
     );
+    if let Some(card) = card {
+        backend.send(backend::Command::PlaceSimulatedCard(Box::new(card)));
+    }
     let app = TerminalApp::new(backend, station, None);
     Harness::builder()
         .with_size([1180.0, 820.0])
@@ -1177,4 +1191,54 @@ async fn an_operator_hands_over_a_certificate_of_items_for_the_chosen_person_by_
     assert_eq!(certificate.persons, vec![chosen.id], "the chosen person only");
     assert!(certificate.items.former_family_name, "the item asked for");
     assert!(output.issue_number.is_some(), "a certificate takes its 発行番号");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_operator_reads_a_residents_my_number_card_and_the_search_finds_them_without_the_number_on_screen() {
+    let world = world().await;
+    let (_, household) = ordinary_reading(&world).await;
+    let household = world.residents.household(backend_adapter::types::HouseholdId(household)).await.expect("household");
+    let resident = household.members[0].clone();
+    let card = madoguchi_app::device_check::simulated_card_of(&resident, &household);
+    let idle = madoguchi_core::guard::DEFAULT_IDLE_LIMIT;
+    let mut post = terminal_holding(&world, "post-1", false, idle, Some(card));
+    log_in(&mut post, "op1");
+
+    // A wrong PIN: the card's own answer, in Japanese, and nothing filled in.
+    tab_to(&mut post, "カードの暗証番号（4桁）");
+    type_text(&mut post, "9999");
+    post.key_press(Key::F3);
+    wait_until(&mut post, "the refusal", |app| app.notice().is_some_and(|n| n.error));
+    assert!(post.state().notice().is_some_and(|n| n.text.contains("暗証番号")), "{:?}", post.state().notice());
+    assert!(post.state().search_results().is_empty());
+
+    tab_to(&mut post, "カードの暗証番号（4桁）");
+    type_text(&mut post, madoguchi_app::device_check::SIMULATED_CARD_PIN);
+    post.key_press(Key::F3);
+    wait_until(&mut post, "the card's resident found", |app| {
+        app.search_results().iter().any(|hit| hit.id == resident.id)
+    });
+    let screen = screen_text(&post);
+    assert!(!screen.contains(resident.individual_number.as_str()), "the 個人番号 never reaches the screen");
+    assert!(screen.contains(&resident.birth_date.to_string()), "the birth date fills the search: {screen}");
+    // Choosing the resident: the card counts as the identity document checked.
+    let name = post.state().search_results().iter().find(|hit| hit.id == resident.id).expect("hit").name.display();
+    tab_to(&mut post, &name);
+    post.key_press(Key::Enter);
+    post.run();
+    wait_for_text(&mut post, "対象：");
+    assert!(
+        post.query_by_label("マイナンバーカード")
+            .is_some_and(|b| b.accesskit_node().toggled() == Some(egui::accesskit::Toggled::True)),
+        "the card is ticked as the identity document"
+    );
+    let staff = world.counter.login("aud1", "a-long-password", Role::Auditor, "audit").await.expect("auditor");
+    let filter = madoguchi_core::store::AuditFilter {
+        action: Some(madoguchi_core::audit::AuditAction::CardRead),
+        limit: 10,
+        ..Default::default()
+    };
+    let reads = world.counter.audit_log(&staff, &filter).await.expect("audit");
+    assert_eq!(reads.len(), 1, "the successful read is recorded once; the refused PIN read nothing");
+    assert!(!reads[0].detail.contains(resident.individual_number.as_str()));
 }

@@ -30,6 +30,9 @@ pub enum AuditAction {
     ResidentSearched,
     /// A household's or a person's record was read from the resident system.
     ResidentRead,
+    /// The 券面事項 (基本4情報) of a resident's マイナンバーカード were read at the counter to find the record; the
+    /// card's 個人番号 is discarded unread by anyone.
+    CardRead,
     /// A request was refused before a case existed (for example 支援措置).
     RequestRefused,
     /// A case was opened as a draft.
@@ -109,7 +112,7 @@ pub enum AuditAction {
 
 impl AuditAction {
     /// Every action, in the order the auditor's filter lists them.
-    pub const ALL: [AuditAction; 44] = [
+    pub const ALL: [AuditAction; 45] = [
         AuditAction::StoreInitialized,
         AuditAction::UserCreated,
         AuditAction::RoleGranted,
@@ -117,6 +120,7 @@ impl AuditAction {
         AuditAction::LoginFailed,
         AuditAction::ResidentSearched,
         AuditAction::ResidentRead,
+        AuditAction::CardRead,
         AuditAction::RequestRefused,
         AuditAction::CaseCreated,
         AuditAction::NumbersReserved,
@@ -166,6 +170,7 @@ impl AuditAction {
             AuditAction::LoginFailed => "ログイン失敗",
             AuditAction::ResidentSearched => "住民検索",
             AuditAction::ResidentRead => "住民情報参照",
+            AuditAction::CardRead => "マイナンバーカード読取",
             AuditAction::RequestRefused => "請求拒否",
             AuditAction::CaseCreated => "案件作成",
             AuditAction::NumbersReserved => "番号採番",
@@ -221,6 +226,7 @@ impl AuditAction {
             AuditAction::LoginFailed => "login.failed",
             AuditAction::ResidentSearched => "resident.searched",
             AuditAction::ResidentRead => "resident.read",
+            AuditAction::CardRead => "card.read",
             AuditAction::RequestRefused => "request.refused",
             AuditAction::CaseCreated => "case.created",
             AuditAction::NumbersReserved => "numbers.reserved",

@@ -527,6 +527,21 @@ impl Counter {
         Ok(self.store.inquiries(pending_only).await?)
     }
 
+    /// Record that the 券面事項 of a resident's マイナンバーカード were read at this post (operators), before what was
+    /// read is used: the read is audited or it is not used (its 個人番号 is never kept or shown).
+    pub async fn record_card_read(&self, session: &Session) -> Result<(), CoreError> {
+        let now = self.authorize(session, Permission::PrepareCase).await?;
+        let record = Self::audit_record(
+            session,
+            now,
+            AuditAction::CardRead,
+            "card:mynumber".to_string(),
+            serde_json::json!({ "read": "基本4情報", "individual_number": "discarded" }),
+        );
+        self.store.append_audit(&record).await?;
+        Ok(())
+    }
+
     /// The ward's 手数料 table this counter charges from (the administrator's screen shows it).
     pub fn fee_table(&self) -> &crate::fees::FeeTable {
         &self.fees

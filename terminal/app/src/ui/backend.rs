@@ -55,9 +55,34 @@ pub struct ProfileSummary {
     pub fees: Vec<(madoguchi_core::request::CertificateKind, i64)>,
 }
 
+/// The 券面事項 the operator's search is filled from: no 個人番号 (it never leaves the back end).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CardFace {
+    /// 氏名 as on the card.
+    pub name: String,
+    /// 生年月日.
+    pub birth_date: jiff::civil::Date,
+    /// 住所 as on the card.
+    pub address: String,
+}
+
+/// A card PIN on its way to the reader: never printed.
+#[derive(Clone)]
+pub struct CardPin(pub String);
+
+impl std::fmt::Debug for CardPin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CardPin(****)")
+    }
+}
+
 /// What the UI asks for.
 #[derive(Debug, Clone)]
 pub enum Command {
+    /// Read the マイナンバーカード on this station's reader with its PIN, to fill the resident search.
+    ReadCard(CardPin),
+    /// Put this card on the simulated reader (demo and tests; a real reader holds whatever card is inserted).
+    PlaceSimulatedCard(Box<devices::mynumber::CardAttributes>),
     /// Log in with ID and password.
     Login {
         /// Login id.
@@ -242,6 +267,8 @@ pub enum Event {
         /// 管理番号.
         control_number: String,
     },
+    /// A マイナンバーカード was read (and the read recorded): its 券面事項 without the 個人番号.
+    CardRead(CardFace),
     /// A 照会書 came out of the printer (a letter: nothing is issued).
     LetterPrinted(i64),
     /// The printer did not take the job.
@@ -349,6 +376,19 @@ struct Worker {
     /// The USB bus watcher (none: no device is ever seen, so a user with a registered key cannot log in).
     bus: Option<WatcherThread>,
     guard: TerminalGuard,
+    /// The card the simulated reader holds.
+    simulated_card: devices::mynumber::CardAttributes,
+}
+
+/// A card's 生年月日 as stored (「19770815」).
+fn card_birth_date(raw: &str) -> Option<jiff::civil::Date> {
+    let digits = raw.trim();
+    if digits.len() != 8 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let (year, month, day) =
+        (digits.get(..4)?.parse().ok()?, digits.get(4..6)?.parse().ok()?, digits.get(6..)?.parse().ok()?);
+    jiff::civil::Date::new(year, month, day).ok()
 }
 
 /// A core error as the UI shows it, logged once here in English.
@@ -497,6 +537,26 @@ impl Worker {
                 // never sent again.
                 self.counter.issue(&session, case_id, 1).await.map_err(ja)?;
                 self.print_queue(&session, &printer).await?;
+            }
+            Command::PlaceSimulatedCard(card) => self.simulated_card = *card,
+            Command::ReadCard(pin) => {
+                let session = self.session().ok_or("ログインしてください")?.clone();
+                let reader = self.devices.station(&self.station).ok().and_then(|devices| devices.card_reader.clone());
+                let simulated = self.simulated_card.clone();
+                let read = tokio::task::spawn_blocking(move || device_check::read_card(&reader, &pin.0, &simulated))
+                    .await
+                    .map_err(|e| format!("カードを読み取れませんでした（{e}）"))?;
+                let card = read.map_err(|(english, japanese)| {
+                    tracing::warn!(station = %self.station, "the My Number card was not read: {english}");
+                    japanese
+                })?;
+                let birth_date = card_birth_date(&card.birth_date_raw).ok_or_else(|| {
+                    tracing::warn!(station = %self.station, "the card's birth date is not YYYYMMDD");
+                    "カードの生年月日を読み取れません。手入力で検索してください".to_string()
+                })?;
+                // Audited before anything read is used; the 個人番号 goes no further than this function.
+                self.counter.record_card_read(&session).await.map_err(ja)?;
+                self.emit(Event::CardRead(CardFace { name: card.name, birth_date, address: card.address }));
             }
             Command::ResumePrinting => {
                 let session = self.session().ok_or("ログインしてください")?.clone();
@@ -809,6 +869,7 @@ pub fn spawn(
             repaint,
             bus,
             guard,
+            simulated_card: device_check::sample_card_attributes(),
         };
         runtime.block_on(async move {
             if worker.printer.is_some() {
@@ -902,4 +963,18 @@ pub fn spawn_closed() -> BackendHandle {
     let (commands, _) = tokio::sync::mpsc::unbounded_channel();
     let (_, events) = channel();
     BackendHandle { commands, events, run_mode: RunMode::Live }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::card_birth_date;
+
+    #[test]
+    fn a_cards_birth_date_is_read_as_yyyymmdd_and_nothing_else() {
+        assert_eq!(card_birth_date("19770815"), Some(jiff::civil::date(1977, 8, 15)));
+        assert_eq!(card_birth_date("19770230"), None, "no such day");
+        assert_eq!(card_birth_date("1977-08-15"), None);
+        assert_eq!(card_birth_date("S52.8.15"), None);
+        assert_eq!(card_birth_date(""), None);
+    }
 }

@@ -156,6 +156,8 @@ pub struct TerminalApp {
     prints_to_check: Vec<madoguchi_core::store::PrintJobRow>,
     /// The 照会 of 印鑑登録 cases, for the operator's post list.
     inquiries: Vec<madoguchi_core::inquiry::SealInquiry>,
+    /// The マイナンバーカード's PIN as typed by the resident (cleared once sent).
+    card_pin: String,
     /// The reason staff type for a spoiled print or a void.
     staff_reason: String,
     /// The 発行番号 of a sheet brought back to the counter, as typed.
@@ -210,6 +212,7 @@ impl TerminalApp {
             return_reason: ReturnReason::EntryError,
             prints_to_check: Vec::new(),
             inquiries: Vec::new(),
+            card_pin: String::new(),
             staff_reason: String::new(),
             issued_lookup: String::new(),
             printer_status: None,
@@ -461,6 +464,22 @@ impl TerminalApp {
             }
             Event::PrintsToCheck(jobs) => self.prints_to_check = jobs,
             Event::Inquiries(inquiries) => self.inquiries = inquiries,
+            Event::CardRead(face) => {
+                // The card fills the search (name and birth date) and counts as the identity document checked.
+                self.search = SearchForm {
+                    name: face.name.clone(),
+                    birth_date: face.birth_date.to_string(),
+                    ..SearchForm::default()
+                };
+                self.form.my_number_card = true;
+                self.info("マイナンバーカードを読み取りました。該当する住民を選んでください".to_string());
+                self.backend.send(Command::Search(backend_adapter::types::SearchQuery {
+                    name_prefix: Some(face.name),
+                    birth_date: Some(face.birth_date),
+                    limit: 20,
+                    ..backend_adapter::types::SearchQuery::default()
+                }));
+            }
             Event::InquiryChanged(inquiry) => {
                 use madoguchi_core::inquiry::InquiryState;
                 use madoguchi_core::wareki::date_label;
@@ -689,7 +708,9 @@ impl TerminalApp {
             Some(role) if role.allows(Permission::ReviewCase) => {
                 "F7 取消　F8 差戻し　F9 承認　F10 交付・印刷　F12 ログアウト"
             }
-            Some(role) if role.allows(Permission::PrepareCase) => "F2 検索　F9 審査へ回付　F12 ログアウト",
+            Some(role) if role.allows(Permission::PrepareCase) => {
+                "F2 検索　F3 マイナンバーカード読取　F9 審査へ回付　F12 ログアウト"
+            }
             Some(role) if role.allows(Permission::ReadAudit) => "F2 検索　F5 チェーン検証　F12 ログアウト",
             Some(_) => "Tab 次の項目　F12 ログアウト",
         };
@@ -762,6 +783,7 @@ impl TerminalApp {
             for (id, password, role) in &self.demo_accounts {
                 ui.label(format!("{id}　/　{password}　（{role}）"));
             }
+            ui.label(format!("模擬マイナンバーカードの暗証番号：{}", crate::device_check::SIMULATED_CARD_PIN));
         }
     }
 }

@@ -216,6 +216,24 @@ impl TerminalApp {
         }
         self.checked_field(ui, "住所（町域から）", &mut form.address, false, None);
         self.search = form;
+        // The resident types the card's 4-digit PIN; F3 reads the card and fills the search from its 券面事項.
+        let complete = |pin: &str| pin.len() == 4 && pin.bytes().all(|b| b.is_ascii_digit());
+        let mut pin = std::mem::take(&mut self.card_pin);
+        let pin_error = (!pin.is_empty() && !complete(&pin)).then_some("暗証番号は4桁の数字です");
+        self.checked_field(ui, "カードの暗証番号（4桁）", &mut pin, true, pin_error);
+        self.card_pin = pin;
+        let read_card = ui.button("マイナンバーカード読取（F3）").clicked() || ui.input(|i| i.key_pressed(Key::F3));
+        if read_card {
+            if complete(&self.card_pin) {
+                let pin = std::mem::take(&mut self.card_pin);
+                self.backend.send(Command::ReadCard(super::backend::CardPin(pin)));
+            } else {
+                self.notice = Some(Notice {
+                    error: true,
+                    text: "カードの暗証番号（4桁）を本人に入力してもらってください".into(),
+                });
+            }
+        }
         if self.focus_pending {
             name.request_focus();
             self.focus_pending = false;
