@@ -25,6 +25,7 @@ crate::on_both_backends! {
     an_approval_must_name_the_output_bytes => approval_must_name_output_bytes;
     transitions_outside_the_state_machine_are_refused => transitions_outside_state_machine_are_refused;
     a_return_carries_a_coded_reason_and_needs_new_approval => return_needs_new_approval;
+    a_returned_case_is_corrected_only_by_its_post_for_the_same_subject => revision_rules;
     issue_numbers_grow_and_control_numbers_count_per_station => issue_numbers_grow;
     raw_sql_cannot_self_approve_or_approve_other_bytes => raw_sql_cannot_break_four_eyes;
     raw_sql_cannot_edit_the_audit_log_or_reuse_numbers => raw_sql_cannot_edit_audit_or_reuse_numbers;
@@ -216,6 +217,43 @@ async fn return_needs_new_approval(store: &TestStore) {
     assert!(matches!(err, CoreError::InvalidTransition { from: CaseState::Returned, .. }), "{err:?}");
     let output = f.counter.prepare_and_submit(&operator, case_id).await.expect("resubmit");
     f.counter.approve(&reviewer, case_id, output.sha256).await.expect("approve the new output");
+}
+
+/// Correcting a returned request: only the case's own post, only while returned, only for the same household and
+/// task family; each refusal changes nothing, and the correction is what review sees next.
+async fn revision_rules(store: &TestStore) {
+    let f = fixture(store).await;
+    let operator = login(&f.counter, "op1", "post-1").await;
+    let other_post = login(&f.counter, "op2", "post-2").await;
+    let reviewer = login(&f.counter, "rev1", "review-1").await;
+    let (case_id, _) = submitted_case(&f, &operator).await;
+    let household = ordinary_household(&f.residents).await;
+    let corrected = || {
+        let items = OptionalItems { head_and_relationship: true, ..OptionalItems::default() };
+        copy_request(household, RequesterCategory::Self_, items)
+    };
+    let not_revisable = |result: Result<_, CoreError>| matches!(result, Err(CoreError::NotRevisable { .. }));
+    assert!(not_revisable(f.counter.revise_and_submit(&operator, case_id, corrected()).await), "not returned yet");
+    f.counter.return_case(&reviewer, case_id, ReturnReason::WrongItems).await.expect("return");
+    let before = audit_count(store).await;
+    assert!(not_revisable(f.counter.revise_and_submit(&other_post, case_id, corrected()).await), "another post");
+    let mut elsewhere = corrected();
+    if let TaskRequest::Certificate(certificate) = &mut elsewhere.task {
+        certificate.household = HouseholdId(certificate.household.0 + 1);
+    }
+    assert!(not_revisable(f.counter.revise_and_submit(&operator, case_id, elsewhere).await), "another household");
+    let mut invalid = corrected();
+    invalid.requester.identity.documents.clear();
+    assert!(matches!(f.counter.revise_and_submit(&operator, case_id, invalid).await, Err(CoreError::Validation(_))));
+    assert_eq!(audit_count(store).await, before, "refusals change nothing");
+
+    let output = f.counter.revise_and_submit(&operator, case_id, corrected()).await.expect("corrected");
+    let (case, under_review) = f.counter.review(&reviewer, case_id).await.expect("review");
+    assert_eq!((case.state, under_review.sha256), (CaseState::Submitted, output.sha256));
+    let TaskRequest::Certificate(certificate) = &case.request.task else { panic!("{:?}", case.request.task) };
+    assert!(certificate.items.head_and_relationship);
+    f.counter.approve(&reviewer, case_id, output.sha256).await.expect("the corrected output is approved");
+    verify_audit_chain(store.store.as_ref()).await.expect("read").expect("chain");
 }
 
 async fn issue_numbers_grow(store: &TestStore) {

@@ -1242,3 +1242,56 @@ async fn the_operator_reads_a_residents_my_number_card_and_the_search_finds_them
     assert_eq!(reads.len(), 1, "the successful read is recorded once; the refused PIN read nothing");
     assert!(!reads[0].detail.contains(resident.individual_number.as_str()));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_returned_case_is_corrected_at_its_post_and_handed_over_again_under_a_new_number() {
+    use madoguchi_core::case::ReturnReason;
+    use madoguchi_core::request::TaskRequest;
+    let world = world().await;
+    let (reading, _) = ordinary_reading(&world).await;
+    let mut post = terminal(&world, "post-1", false);
+    log_in(&mut post, "op1");
+    let case_id = hand_over_by_keyboard(&mut post, &reading);
+    let staff = world.staff().await;
+    let (_, first) = world.counter.review(&staff, case_id).await.expect("review");
+    world.counter.return_case(&staff, case_id, ReturnReason::WrongItems).await.expect("return");
+
+    // The post opens it from its list: the form comes back filled, the resident is chosen again.
+    wait_for_text(&mut post, &format!("修正して再回付（案件{case_id}）"));
+    post.get_by_label(&format!("修正して再回付（案件{case_id}）")).click();
+    wait_for_text(&mut post, &format!("案件{case_id}を修正中（差戻し理由：記載事項の選択誤り）"));
+    wait_until(&mut post, "the resident's name searched", |app| !app.search_results().is_empty());
+    let first_hit = post.state().search_results()[0].name.display();
+    tab_to(&mut post, &first_hit);
+    post.key_press(Key::Enter);
+    post.run();
+    assert!(
+        post.query_by_label("運転免許証")
+            .is_some_and(|b| b.accesskit_node().toggled() == Some(egui::accesskit::Toggled::True)),
+        "the identity documents come back as recorded"
+    );
+    tab_to(&mut post, "世帯主・続柄");
+    post.key_press(Key::Space);
+    post.run();
+    let before = post.state().submitted();
+    post.key_press(Key::F9);
+    wait_until(&mut post, "the corrected hand-over", |app| app.submitted() > before);
+
+    let (case, second) = world.counter.review(&staff, case_id).await.expect("review again");
+    assert_eq!(case.state, CaseState::Submitted);
+    let TaskRequest::Certificate(certificate) = &case.request.task else { panic!("{:?}", case.request.task) };
+    assert!(certificate.items.head_and_relationship, "the correction is what review sees now");
+    assert_ne!(second.sha256, first.sha256);
+    assert!(second.issue_number > first.issue_number, "a new 発行番号");
+    let auditor = world.counter.login("aud1", "a-long-password", Role::Auditor, "audit").await.expect("auditor");
+    let filter = madoguchi_core::store::AuditFilter {
+        action: Some(madoguchi_core::audit::AuditAction::CaseRevised),
+        limit: 10,
+        ..Default::default()
+    };
+    assert_eq!(world.counter.audit_log(&auditor, &filter).await.expect("audit").len(), 1);
+    // Only a returned case is corrected: a second correction now is refused with the reason.
+    let operator = world.counter.login("op1", "a-long-password", Role::Operator, "post-1").await.expect("op1");
+    let err = world.counter.case_for_revision(&operator, case_id).await.expect_err("not returned now");
+    assert!(err.message_ja().contains("差し戻された案件"), "{}", err.message_ja());
+}

@@ -37,6 +37,8 @@ pub enum AuditAction {
     RequestRefused,
     /// A case was opened as a draft.
     CaseCreated,
+    /// The request of a returned case was corrected by its post (it is then prepared and handed over again).
+    CaseRevised,
     /// 発行番号 and 管理番号 were reserved for an output.
     NumbersReserved,
     /// A case's output was handed to review.
@@ -112,7 +114,7 @@ pub enum AuditAction {
 
 impl AuditAction {
     /// Every action, in the order the auditor's filter lists them.
-    pub const ALL: [AuditAction; 45] = [
+    pub const ALL: [AuditAction; 46] = [
         AuditAction::StoreInitialized,
         AuditAction::UserCreated,
         AuditAction::RoleGranted,
@@ -123,6 +125,7 @@ impl AuditAction {
         AuditAction::CardRead,
         AuditAction::RequestRefused,
         AuditAction::CaseCreated,
+        AuditAction::CaseRevised,
         AuditAction::NumbersReserved,
         AuditAction::CaseSubmitted,
         AuditAction::CaseApproved,
@@ -173,6 +176,7 @@ impl AuditAction {
             AuditAction::CardRead => "マイナンバーカード読取",
             AuditAction::RequestRefused => "請求拒否",
             AuditAction::CaseCreated => "案件作成",
+            AuditAction::CaseRevised => "案件修正",
             AuditAction::NumbersReserved => "番号採番",
             AuditAction::CaseSubmitted => "審査回付",
             AuditAction::CaseApproved => "承認",
@@ -229,6 +233,7 @@ impl AuditAction {
             AuditAction::CardRead => "card.read",
             AuditAction::RequestRefused => "request.refused",
             AuditAction::CaseCreated => "case.created",
+            AuditAction::CaseRevised => "case.revised",
             AuditAction::NumbersReserved => "numbers.reserved",
             AuditAction::CaseSubmitted => "case.submitted",
             AuditAction::CaseApproved => "case.approved",

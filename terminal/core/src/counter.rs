@@ -115,6 +115,15 @@ impl std::fmt::Debug for Counter {
 /// Run CPU-bound work (laying out and rendering a certificate: milliseconds) on the blocking pool, so the async
 /// workers keep serving the store's round trips — a terminal holding the store's write lock must not wait behind
 /// another case's rendering.
+/// Whose record a request is about: the household of a certificate, the person of a seal matter.
+fn case_subject(request: &CounterRequest) -> String {
+    match &request.task {
+        TaskRequest::Certificate(certificate) => format!("household:{}", certificate.household),
+        TaskRequest::Seal { person, .. } => format!("person:{person}"),
+        TaskRequest::Move { .. } => "move".to_string(),
+    }
+}
+
 async fn off_the_runtime<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, CoreError> + Send + 'static,
 ) -> Result<T, CoreError> {
@@ -932,12 +941,34 @@ impl Counter {
     pub async fn open_case(&self, session: &Session, request: CounterRequest) -> Result<i64, CoreError> {
         let now = self.authorize(session, Permission::PrepareCase).await?;
         request.validate().map_err(CoreError::Validation)?;
-        let subject = match &request.task {
-            TaskRequest::Certificate(certificate) => format!("household:{}", certificate.household),
-            TaskRequest::Seal { person, .. } => format!("person:{person}"),
-            TaskRequest::Move { .. } => "move".to_string(),
-        };
+        let subject = case_subject(&request);
         self.store.create_case(&session.actor, NewCase { request, subject }, now).await
+    }
+
+    /// A case returned to this post, with its request, for the operator to correct (one read row).
+    pub async fn case_for_revision(&self, session: &Session, case_id: i64) -> Result<CaseRecord, CoreError> {
+        let now = self.authorize(session, Permission::PrepareCase).await?;
+        let case = self.store.case(&session.actor, case_id, now).await?;
+        if case.state != CaseState::Returned || case.station != session.actor.station {
+            return Err(CoreError::NotRevisable { case_id });
+        }
+        Ok(case)
+    }
+
+    /// Correct the request of a case returned to this post and hand it over again: the request is validated, must
+    /// keep the case's task family and household or person (anything else is a new case), replaces the old one with
+    /// its audit row, and the output is prepared anew — under a new 発行番号 — for a new approval.
+    pub async fn revise_and_submit(
+        &self,
+        session: &Session,
+        case_id: i64,
+        request: CounterRequest,
+    ) -> Result<Output, CoreError> {
+        let now = self.authorize(session, Permission::PrepareCase).await?;
+        request.validate().map_err(CoreError::Validation)?;
+        let subject = case_subject(&request);
+        self.store.revise_case(&session.actor, case_id, NewCase { request, subject }, now).await?;
+        self.prepare_and_submit(session, case_id).await
     }
 
     /// Prepare the output of a certificate case from the resident record and hand it to review: lay it out (a

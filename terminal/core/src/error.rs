@@ -181,6 +181,14 @@ pub enum CoreError {
         /// The case.
         case_id: i64,
     },
+    /// Only a returned case of the operator's own post is corrected, for the same household or person and task.
+    #[error(
+        "case {case_id} cannot be revised: only a returned case of this post, for the same subject and task family"
+    )]
+    NotRevisable {
+        /// The case.
+        case_id: i64,
+    },
     /// The approved 照会書 has not come out of the printer: it cannot have been mailed.
     #[error("the inquiry letter of case {case_id} has not been printed")]
     InquiryLetterNotPrinted {
@@ -332,6 +340,9 @@ impl CoreError {
             CoreError::SameAdmin { .. } => "権限の付与は、申請した管理者とは別の管理者が承認してください".to_string(),
             CoreError::NotAnInquiryCase { .. } => {
                 "この案件は照会書方式の印鑑登録ではないか、照会書が承認されていません".to_string()
+            }
+            CoreError::NotRevisable { .. } => {
+                "修正できるのは、この窓口で差し戻された案件を同じ住民・同じ業務のまま直す場合だけです。別の住民や業務は新しい案件として受け付けてください".to_string()
             }
             CoreError::InquiryLetterNotPrinted { .. } => {
                 "照会書がまだ印刷されていません。承認と印刷のあとで発送を記録してください".to_string()

@@ -99,6 +99,15 @@ pub enum Command {
     /// Prepare a draft case of this post again and hand it to review (a case whose sheet was spoiled, or whose
     /// preparation failed earlier): a new 発行番号.
     Reprepare(i64),
+    /// Load a case returned to this post, to correct its request.
+    OpenForRevision(i64),
+    /// Hand over again a returned case with its corrected request.
+    ReviseRequest {
+        /// Case.
+        case_id: i64,
+        /// The corrected request.
+        request: Box<CounterRequest>,
+    },
     /// Record that the printed 照会書 of a 印鑑登録 case was mailed today.
     SendInquiry(i64),
     /// Accept the 回答書 of a pending 照会 today (refused after its deadline).
@@ -267,6 +276,8 @@ pub enum Event {
         /// 管理番号.
         control_number: String,
     },
+    /// A returned case of this post, with its request, to correct.
+    Revising(Box<CaseRecord>),
     /// A マイナンバーカード was read (and the read recorded): its 券面事項 without the 個人番号.
     CardRead(CardFace),
     /// A 照会書 came out of the printer (a letter: nothing is issued).
@@ -474,6 +485,17 @@ impl Worker {
                 let session = self.session().ok_or("ログインしてください")?.clone();
                 let case_id = self.counter.open_case(&session, *request).await.map_err(ja)?;
                 let output = self.counter.prepare_and_submit(&session, case_id).await.map_err(ja)?;
+                self.emit(Event::Submitted { case_id, issue_number: output.issue_number });
+                self.refresh().await?;
+            }
+            Command::OpenForRevision(case_id) => {
+                let session = self.session().ok_or("ログインしてください")?.clone();
+                let case = self.counter.case_for_revision(&session, case_id).await.map_err(ja)?;
+                self.emit(Event::Revising(Box::new(case)));
+            }
+            Command::ReviseRequest { case_id, request } => {
+                let session = self.session().ok_or("ログインしてください")?.clone();
+                let output = self.counter.revise_and_submit(&session, case_id, *request).await.map_err(ja)?;
                 self.emit(Event::Submitted { case_id, issue_number: output.issue_number });
                 self.refresh().await?;
             }

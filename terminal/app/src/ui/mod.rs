@@ -158,6 +158,8 @@ pub struct TerminalApp {
     inquiries: Vec<madoguchi_core::inquiry::SealInquiry>,
     /// The マイナンバーカード's PIN as typed by the resident (cleared once sent).
     card_pin: String,
+    /// The returned case whose request the form is correcting, and why it was returned.
+    revising: Option<(i64, String)>,
     /// The reason staff type for a spoiled print or a void.
     staff_reason: String,
     /// The 発行番号 of a sheet brought back to the counter, as typed.
@@ -213,6 +215,7 @@ impl TerminalApp {
             prints_to_check: Vec::new(),
             inquiries: Vec::new(),
             card_pin: String::new(),
+            revising: None,
             staff_reason: String::new(),
             issued_lookup: String::new(),
             printer_status: None,
@@ -437,6 +440,7 @@ impl TerminalApp {
             }
             Event::Submitted { case_id, issue_number } => {
                 self.submitted += 1;
+                self.revising = None;
                 self.info(match issue_number {
                     Some(number) => format!("案件{case_id}を審査へ回付しました（発行番号 第{number:06}号）"),
                     None => format!("案件{case_id}を審査へ回付しました"),
@@ -464,6 +468,22 @@ impl TerminalApp {
             }
             Event::PrintsToCheck(jobs) => self.prints_to_check = jobs,
             Event::Inquiries(inquiries) => self.inquiries = inquiries,
+            Event::Revising(case) => {
+                let reason = case.return_reason.map(|r| r.label_ja().to_string()).unwrap_or_default();
+                self.form = operator::form_of(&case.request);
+                self.search = SearchForm { name: case.request.requester.name.clone(), ..SearchForm::default() };
+                self.selected = None;
+                self.info(format!(
+                    "案件{}を修正します。対象の住民を選び直してください（差戻し理由：{reason}）",
+                    case.id
+                ));
+                self.revising = Some((case.id, reason));
+                self.backend.send(Command::Search(backend_adapter::types::SearchQuery {
+                    name_prefix: Some(case.request.requester.name.clone()),
+                    limit: 20,
+                    ..backend_adapter::types::SearchQuery::default()
+                }));
+            }
             Event::CardRead(face) => {
                 // The card fills the search (name and birth date) and counts as the identity document checked.
                 self.search = SearchForm {

@@ -56,6 +56,40 @@ impl FormTask {
     }
 }
 
+/// The form filled from a request (a returned case being corrected).
+pub(super) fn form_of(request: &CounterRequest) -> super::RequestForm {
+    let documents = &request.requester.identity.documents;
+    let mut form = super::RequestForm {
+        category: request.requester.category,
+        drivers_licence: documents.contains(&IdentityDocument::DriversLicence),
+        my_number_card: documents.contains(&IdentityDocument::MyNumberCard),
+        insurance: documents.contains(&IdentityDocument::InsuranceCertificate),
+        pension: documents.contains(&IdentityDocument::PensionCertificate),
+        purpose: request.requester.purpose.clone(),
+        fee_exempt: request.fee_exemption.is_some(),
+        exemption_reason: request.fee_exemption.clone().unwrap_or_default(),
+        ..super::RequestForm::default()
+    };
+    match &request.task {
+        TaskRequest::Certificate(certificate) => {
+            form.task = match certificate.kind {
+                CertificateKind::ResidentRecordIndividual => FormTask::PersonCopy,
+                CertificateKind::ResidentRecordItems => FormTask::ItemsCertificate,
+                _ => FormTask::HouseholdCopy,
+            };
+            form.head_and_relationship = certificate.items.head_and_relationship;
+            form.registry = certificate.items.registry;
+            form.furigana = certificate.items.furigana;
+            form.former_family_name = certificate.items.former_family_name;
+            form.previous_address = certificate.items.previous_address;
+            form.copies = certificate.copies.to_string();
+        }
+        TaskRequest::Seal { .. } => form.task = FormTask::SealByInquiry,
+        TaskRequest::Move { .. } => {}
+    }
+    form
+}
+
 /// The search criteria, checked: the query to send, or the message for each field that is wrong.
 #[derive(Debug, Default)]
 struct CheckedSearch {
@@ -124,6 +158,19 @@ impl TerminalApp {
         egui::ScrollArea::vertical().auto_shrink([false, false]).show(ui, |ui| {
             ui.heading("窓口受付（証明書・印鑑登録）");
             self.search_ui(ui);
+            if let Some((case_id, reason)) = self.revising.clone() {
+                ui.horizontal(|ui| {
+                    ui.label(
+                        RichText::new(format!("案件{case_id}を修正中（差戻し理由：{reason}）"))
+                            .color(super::ERROR_COLOR)
+                            .strong(),
+                    );
+                    if ui.button("修正をやめる").clicked() {
+                        self.revising = None;
+                        self.form = super::RequestForm::default();
+                    }
+                });
+            }
             if let Some(person) = self.selected.clone() {
                 ui.separator();
                 self.request_form_ui(ui, &person);
@@ -131,7 +178,7 @@ impl TerminalApp {
             ui.separator();
             ui.label(RichText::new("この窓口の案件").strong());
             let mut reprepare = None;
-            let mut inquiry_command = None;
+            let mut case_command = None;
             for case in &self.cases {
                 let inquiry = self.inquiries.iter().find(|i| i.case_id == case.id);
                 let reason = case
@@ -154,13 +201,19 @@ impl TerminalApp {
                     {
                         reprepare = Some(case.id);
                     }
+                    // A returned case is corrected here and handed over again (a new 発行番号, a new approval).
+                    if case.state == CaseState::Returned
+                        && ui.button(format!("修正して再回付（案件{}）", case.id)).clicked()
+                    {
+                        case_command = Some(Command::OpenForRevision(case.id));
+                    }
                     // A 印鑑登録 by 照会書: its approved letter is printed at the review station; the post records
                     // it mailed, then accepts the 回答書 brought back by the deadline.
                     if case.kind == "seal-registration" && case.state == CaseState::Approved {
                         match inquiry {
                             None => {
                                 if ui.button(format!("照会書の発送を記録（案件{}）", case.id)).clicked() {
-                                    inquiry_command = Some(Command::SendInquiry(case.id));
+                                    case_command = Some(Command::SendInquiry(case.id));
                                 }
                             }
                             Some(inquiry) => {
@@ -172,7 +225,7 @@ impl TerminalApp {
                                 if inquiry.state == InquiryState::Pending
                                     && ui.button(format!("回答書を受理（案件{}）", case.id)).clicked()
                                 {
-                                    inquiry_command = Some(Command::AcceptAnswer(case.id));
+                                    case_command = Some(Command::AcceptAnswer(case.id));
                                 }
                             }
                         }
@@ -182,7 +235,7 @@ impl TerminalApp {
             if let Some(case_id) = reprepare {
                 self.backend.send(Command::Reprepare(case_id));
             }
-            if let Some(command) = inquiry_command {
+            if let Some(command) = case_command {
                 self.backend.send(command);
             }
         });
@@ -367,11 +420,16 @@ impl TerminalApp {
             }
         }
         let ready = built.is_ok();
-        let clicked = ui.add_enabled(ready, egui::Button::new("審査へ回付（F9）")).clicked();
+        let revising = self.revising.as_ref().map(|(case_id, _)| *case_id);
+        let label = if revising.is_some() { "修正して再回付（F9）" } else { "審査へ回付（F9）" };
+        let clicked = ui.add_enabled(ready, egui::Button::new(label)).clicked();
         if clicked || ui.input(|i| i.key_pressed(Key::F9)) {
-            match built {
-                Ok(request) => self.backend.send(Command::SubmitRequest(Box::new(request))),
-                Err(_) => {
+            match (built, revising) {
+                (Ok(request), Some(case_id)) => {
+                    self.backend.send(Command::ReviseRequest { case_id, request: Box::new(request) });
+                }
+                (Ok(request), None) => self.backend.send(Command::SubmitRequest(Box::new(request))),
+                (Err(_), _) => {
                     self.notice = Some(Notice {
                         error: true,
                         text: "入力に誤りがあります。項目の横の理由を確認してください".into(),

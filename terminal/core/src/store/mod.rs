@@ -566,6 +566,10 @@ pub trait Store: Send + Sync {
     /// Open a draft case.
     async fn create_case(&self, actor: &Actor, case: NewCase, at_us: i64) -> Result<i64, CoreError>;
 
+    /// Correct the request of a returned case of the actor's post (same task family and subject; refused
+    /// otherwise), with its audit row; the case stays returned until it is handed over again.
+    async fn revise_case(&self, actor: &Actor, case_id: i64, case: NewCase, at_us: i64) -> Result<(), CoreError>;
+
     /// Reserve the 発行番号 and 管理番号 an output of this case will print (recorded; never reused), in one
     /// transaction with `reads` — the audit rows of the reads that preparing the output made — appended first.
     async fn reserve_numbers(
@@ -1769,6 +1773,36 @@ macro_rules! store_impl {
                 .await?;
                 tx.commit().await.map_err(StoreError::from)?;
                 Ok(case_id)
+            }
+
+            async fn revise_case(&self, actor: &Actor, case_id: i64, case: NewCase, at_us: i64) -> Result<(), CoreError> {
+                let mut tx = self.begin_write().await?;
+                let current = Self::load_case(&self.keys, &mut tx, case_id).await?;
+                if current.state != CaseState::Returned
+                    || current.station != actor.station
+                    || current.family != case.request.task.family()
+                    || current.subject != case.subject
+                {
+                    return Err(CoreError::NotRevisable { case_id });
+                }
+                let kind = $crate::store::case_kind(&case.request);
+                let detail = serde_json::json!({
+                    "kind": kind,
+                    "was": current.kind,
+                    "return_reason": current.return_reason.map(|reason| reason.code()),
+                });
+                let seq = Self::append_in(&mut tx, &Self::record(actor, at_us, $crate::audit::AuditAction::CaseRevised, subject_of_case(case_id), detail)).await?;
+                let request = $crate::store::sealing::seal_request(&self.keys, case_id, &case.request)?;
+                sqlx::query("UPDATE cases SET request = $1, kind = $2, audit_seq = $3, updated_at_us = $4 WHERE id = $5")
+                    .bind(request)
+                    .bind(kind)
+                    .bind(seq)
+                    .bind(at_us)
+                    .bind(case_id)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await.map_err(StoreError::from)?;
+                Ok(())
             }
 
             async fn reserve_numbers(
