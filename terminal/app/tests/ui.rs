@@ -1295,3 +1295,41 @@ async fn a_returned_case_is_corrected_at_its_post_and_handed_over_again_under_a_
     let err = world.counter.case_for_revision(&operator, case_id).await.expect_err("not returned now");
     assert!(err.message_ja().contains("差し戻された案件"), "{}", err.message_ja());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_third_party_gives_their_own_name_address_and_purpose_and_review_sees_them() {
+    use madoguchi_core::request::RequesterCategory;
+    let world = world().await;
+    let (reading, _) = ordinary_reading(&world).await;
+    let mut post = terminal(&world, "post-1", false);
+    log_in(&mut post, "op1");
+    let before = post.state().submitted();
+    choose_first_hit(&mut post, &reading);
+    tab_to(&mut post, "第三者");
+    post.key_press(Key::Space);
+    post.run();
+    // The requester is not the resident: their own name and address are asked for, beside the fields.
+    wait_for_text(&mut post, "請求者の氏名を入力してください");
+    assert!(screen_text(&post).contains("請求者の住所を入力してください"), "{}", screen_text(&post));
+    tab_to(&mut post, "請求者の氏名");
+    type_text(&mut post, "債権 回収");
+    tab_to(&mut post, "請求者の住所");
+    type_text(&mut post, "東京都千代田区丸の内一丁目1番1号");
+    tab_to(&mut post, "運転免許証");
+    post.key_press(Key::Space);
+    post.run();
+    tab_to(&mut post, "請求事由");
+    type_text(&mut post, "債権回収のため（契約書あり）");
+    post.key_press(Key::F9);
+    wait_until(&mut post, "hand-over", |app| app.submitted() > before);
+    let case_id = post.state().cases().iter().map(|c| c.id).max().expect("case");
+    let staff = world.staff().await;
+    let (case, _) = world.counter.review(&staff, case_id).await.expect("review");
+    let requester = &case.request.requester;
+    assert_eq!(requester.category, RequesterCategory::ThirdPartyIndividual);
+    assert_eq!(
+        (requester.name.as_str(), requester.address.as_str()),
+        ("債権 回収", "東京都千代田区丸の内一丁目1番1号")
+    );
+    assert_eq!(requester.purpose, "債権回収のため（契約書あり）");
+}

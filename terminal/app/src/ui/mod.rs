@@ -65,6 +65,9 @@ pub struct Notice {
 struct RequestForm {
     task: operator::FormTask,
     category: RequesterCategory,
+    /// 請求者の氏名・住所, when the requester is not the resident chosen (代理人, 第三者; 同一世帯: the name).
+    requester_name: String,
+    requester_address: String,
     drivers_licence: bool,
     my_number_card: bool,
     insurance: bool,
@@ -86,6 +89,8 @@ impl Default for RequestForm {
         Self {
             task: operator::FormTask::default(),
             category: RequesterCategory::Self_,
+            requester_name: String::new(),
+            requester_address: String::new(),
             drivers_licence: false,
             my_number_card: false,
             insurance: false,

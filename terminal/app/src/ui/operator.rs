@@ -59,8 +59,11 @@ impl FormTask {
 /// The form filled from a request (a returned case being corrected).
 pub(super) fn form_of(request: &CounterRequest) -> super::RequestForm {
     let documents = &request.requester.identity.documents;
+    let own = request.requester.category == RequesterCategory::Self_;
     let mut form = super::RequestForm {
         category: request.requester.category,
+        requester_name: if own { String::new() } else { request.requester.name.clone() },
+        requester_address: if own { String::new() } else { request.requester.address.clone() },
         drivers_licence: documents.contains(&IdentityDocument::DriversLicence),
         my_number_card: documents.contains(&IdentityDocument::MyNumberCard),
         insurance: documents.contains(&IdentityDocument::InsuranceCertificate),
@@ -377,6 +380,17 @@ impl TerminalApp {
             ui.checkbox(&mut self.form.pension, "年金証書");
             field_message(ui, error("requester.identity"));
         });
+        // Anyone but the resident gives their own name (and, outside the household, their address).
+        if self.form.category != RequesterCategory::Self_ {
+            let mut name = std::mem::take(&mut self.form.requester_name);
+            self.checked_field(ui, "請求者の氏名", &mut name, false, error("requester.name"));
+            self.form.requester_name = name;
+            if self.form.category != RequesterCategory::SameHousehold {
+                let mut address = std::mem::take(&mut self.form.requester_address);
+                self.checked_field(ui, "請求者の住所", &mut address, false, error("requester.address"));
+                self.form.requester_address = address;
+            }
+        }
         if !self.form.category.is_person_or_household() {
             let mut purpose = std::mem::take(&mut self.form.purpose);
             self.checked_field(ui, "請求事由", &mut purpose, false, error("requester.purpose"));
@@ -407,6 +421,8 @@ impl TerminalApp {
             self.form.exemption_reason = reason;
         }
         let handled: Vec<&str> = vec![
+            "requester.name",
+            "requester.address",
             "fee_exemption",
             "requester.category",
             "requester.identity",
@@ -451,11 +467,17 @@ impl TerminalApp {
         .into_iter()
         .filter_map(|(checked, document)| checked.then_some(document))
         .collect();
+        let (name, address) = match self.form.category {
+            RequesterCategory::Self_ => (person.name.display(), person.address.display()),
+            RequesterCategory::SameHousehold => (self.form.requester_name.trim().to_string(), person.address.display()),
+            _ => (self.form.requester_name.trim().to_string(), self.form.requester_address.trim().to_string()),
+        };
+        let address_missing = address.is_empty();
         let request = CounterRequest {
             requester: Requester {
                 category: self.form.category,
-                name: person.name.display(),
-                address: person.address.display(),
+                name,
+                address,
                 corporate_number: None,
                 purpose: self.form.purpose.clone(),
                 identity: IdentityCheck {
@@ -494,6 +516,13 @@ impl TerminalApp {
                 .then(|| self.form.exemption_reason.clone()),
         };
         let mut errors = request.validate().err().map(|e| e.0).unwrap_or_default();
+        if address_missing {
+            errors.push(FieldError::new(
+                "requester.address",
+                "the requester's address is missing",
+                "請求者の住所を入力してください",
+            ));
+        }
         if copies.is_err() && self.form.task.certificate_kind().is_some() {
             errors.retain(|e| e.field != "certificate.copies");
             errors.push(FieldError::new(
