@@ -156,6 +156,14 @@ async fn inquiry_letter(store: &TestStore) {
             .expect_err("the letter of a 照会 never changes");
     assert!(err.to_string().contains("never changes"), "{err}");
 
+    // A registration withdrawn after its letter was mailed takes no 回答書.
+    let withdrawn = counter.open_case(&operator, seal_inquiry_request(household, registrant.id)).await.expect("case");
+    mail_letter(&counter, &operator, &reviewer, withdrawn).await;
+    counter.void_case(&reviewer, withdrawn, "申請の取下げ").await.expect("void");
+    let err = counter.accept_answer(&operator, withdrawn).await.expect_err("voided");
+    assert!(matches!(err, CoreError::CaseVoided { .. }), "{err:?}");
+    assert!(err.message_ja().contains("取り消されています"), "{}", err.message_ja());
+
     // Nothing was issued, charged or taken from the security paper; the case waits for the 回答書.
     assert!(counter.store().issuances(case_id).await.expect("issuances").is_empty());
     assert_eq!(raw_i64!(&store.raw, "SELECT count(*) FROM issuances").expect("count"), 0);

@@ -181,6 +181,12 @@ pub enum CoreError {
         /// The case.
         case_id: i64,
     },
+    /// The case was voided (取消): nothing more is done on it.
+    #[error("case {case_id} was voided")]
+    CaseVoided {
+        /// The case.
+        case_id: i64,
+    },
     /// Only a returned case of the operator's own post is corrected, for the same household or person and task.
     #[error(
         "case {case_id} cannot be revised: only a returned case of this post, for the same subject and task family"
@@ -341,6 +347,7 @@ impl CoreError {
             CoreError::NotAnInquiryCase { .. } => {
                 "この案件は照会書方式の印鑑登録ではないか、照会書が承認されていません".to_string()
             }
+            CoreError::CaseVoided { .. } => "この案件は取り消されています。必要なら新しい案件として受け付けてください".to_string(),
             CoreError::NotRevisable { .. } => {
                 "修正できるのは、この窓口で差し戻された案件を同じ住民・同じ業務のまま直す場合だけです。別の住民や業務は新しい案件として受け付けてください".to_string()
             }

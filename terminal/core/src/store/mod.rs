@@ -1526,6 +1526,16 @@ macro_rules! store_impl {
                 if inquiry.state != InquiryState::Pending {
                     return Err(CoreError::InquiryNotPending { case_id, state: inquiry.state });
                 }
+                if accept {
+                    // A registration withdrawn (voided) after its 照会書 was mailed takes no 回答書.
+                    let state: String = sqlx::query_scalar("SELECT state FROM cases WHERE id = $1")
+                        .bind(case_id)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                    if state == CaseState::Voided.as_str() {
+                        return Err(CoreError::CaseVoided { case_id });
+                    }
+                }
                 let on_time = in_time(inquiry.deadline, today);
                 let detail = serde_json::json!({ "deadline": inquiry.deadline.to_string(), "on": today.to_string() });
                 let (action, next) = match (accept, on_time) {
