@@ -16,7 +16,10 @@ use madoguchi_core::request::{OptionalItems, RequesterCategory, SealRegistration
 use madoguchi_core::store::{PrintJobFilter, PrintJobState, PrintResolution, verify_audit_chain};
 
 use crate::store_suite::{copy_request, ordinary_household};
-use crate::support::{ScriptedPrinter, TestStore, counter_with_users, issuer, login, residents, test_clock};
+use crate::support::{
+    ScriptedPrinter, TestStore, compact, counter_with_users, has_specimen_mark, issuer, login, pdf_text, residents,
+    test_clock,
+};
 use crate::{raw_exec, raw_i64};
 
 crate::on_both_backends! {
@@ -54,22 +57,6 @@ pub(crate) async fn print_letter(counter: &Counter, operator: &Session, reviewer
     assert_eq!((report.case_id, report.state), (case_id, PrintJobState::Printed));
 }
 
-fn pdf_text(bytes: &[u8], raw: bool) -> String {
-    let dir = tempfile::tempdir().expect("dir");
-    let path = dir.path().join("letter.pdf");
-    std::fs::write(&path, bytes).expect("write");
-    let mut args = vec![path.to_str().expect("path"), "-"];
-    if raw {
-        args.insert(0, "-raw");
-    }
-    let output = std::process::Command::new("pdftotext")
-        .args(args)
-        .output()
-        .expect("pdftotext (poppler-utils) is needed for this test; .ci/run installs it");
-    assert!(output.status.success(), "pdftotext: {}", String::from_utf8_lossy(&output.stderr));
-    String::from_utf8(output.stdout).expect("utf-8")
-}
-
 async fn inquiry_letter(store: &TestStore) {
     let dir = tempfile::tempdir().expect("dir");
     let residents = residents(dir.path(), 40).await;
@@ -90,7 +77,6 @@ async fn inquiry_letter(store: &TestStore) {
     {
         assert!(text.contains(expected), "the letter lacks {expected:?}:\n{text}");
     }
-    let compact = |text: &str| text.chars().filter(|c| !c.is_whitespace()).collect::<String>();
     assert!(compact(&text).contains(&compact(&registrant.name.display())), "the letter lacks the name:\n{text}");
     assert!(
         !text.contains("発行番号") && !text.contains("管理番号"),
@@ -106,9 +92,10 @@ async fn inquiry_letter(store: &TestStore) {
         counter.approve(&operator, case_id, output.sha256).await,
         Err(CoreError::Forbidden { .. } | CoreError::SelfApproval { .. })
     ));
-    counter.approve(&reviewer, case_id, output.sha256).await.expect("approve");
+    let queued = counter.approve(&reviewer, case_id, output.sha256).await.expect("approve");
     let jobs = counter.print_jobs(&reviewer, &PrintJobFilter::case(case_id)).await.expect("jobs");
     assert_eq!(jobs.len(), 1);
+    assert_eq!(queued, Some(jobs[0].id), "the approval names the job it queued");
     assert_eq!((jobs[0].issuance_id, jobs[0].issue_number, jobs[0].state), (None, None, PrintJobState::Queued));
     assert_eq!(jobs[0].printer_station, "review-1");
     let err = counter.issue(&reviewer, case_id, 1).await.expect_err("a letter is never issued");
@@ -176,7 +163,8 @@ async fn inquiry_letter(store: &TestStore) {
     let certificate = copy_request(household, RequesterCategory::Self_, OptionalItems::default());
     let certificate_case = counter.open_case(&operator, certificate).await.expect("certificate case");
     let certificate_output = counter.prepare_and_submit(&operator, certificate_case).await.expect("prepared");
-    counter.approve(&reviewer, certificate_case, certificate_output.sha256).await.expect("approved");
+    let queued = counter.approve(&reviewer, certificate_case, certificate_output.sha256).await.expect("approved");
+    assert_eq!(queued, None, "a certificate prints when it is issued, not when it is approved");
     assert!(counter.print_jobs(&reviewer, &PrintJobFilter::case(certificate_case)).await.expect("jobs").is_empty());
     let err = raw_exec!(
         &store.raw,
@@ -201,8 +189,6 @@ async fn inquiry_letter(store: &TestStore) {
     .expect("letter");
     let specimen = madoguchi_core::certificate::CertificateProfile::generated(issuer(), true).expect("profile");
     let pdf = madoguchi_core::render::pdf::render_pdf(&specimen.letter_pages(&letter).expect("pages")).expect("pdf");
-    // Drawn diagonally: pdftotext gives one glyph a line.
-    let has_specimen_mark = |pdf: &[u8]| compact(&pdf_text(pdf, true)).contains("見本");
     assert!(has_specimen_mark(&pdf), "a specimen letter says 見本");
     assert!(!has_specimen_mark(&output.bytes), "a live letter does not");
 }

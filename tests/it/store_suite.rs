@@ -502,17 +502,6 @@ async fn bad_input_changes_nothing(store: &TestStore) {
     assert!(err.message_ja().contains("データベース"), "{}", err.message_ja());
 }
 
-fn pdf_text(bytes: &[u8]) -> String {
-    let dir = tempfile::tempdir().expect("dir");
-    let path = dir.path().join("output.pdf");
-    std::fs::write(&path, bytes).expect("write");
-    let output = std::process::Command::new("pdftotext")
-        .args([path.to_str().expect("path"), "-"])
-        .output()
-        .expect("pdftotext (poppler-utils) is needed for this test; .ci/run installs it");
-    String::from_utf8(output.stdout).expect("utf-8")
-}
-
 async fn printed_numbers_are_issued(store: &TestStore) {
     let f = fixture(store).await;
     let operator = login(&f.counter, "op1", "post-1").await;
@@ -534,7 +523,7 @@ async fn printed_numbers_are_issued(store: &TestStore) {
     let (_, seen) = f.counter.review(&reviewer, c).await.expect("review");
     assert_eq!(seen.media_type, "application/pdf");
     assert!(seen.bytes.starts_with(b"%PDF"), "the output under review is the PDF that will be printed");
-    let text = pdf_text(&seen.bytes);
+    let text = crate::support::pdf_text(&seen.bytes, false);
     assert!(text.contains("第000004号") && text.contains("post-1-000004"), "the numbers are on the sheet:\n{text}");
     // The preview is laid out from the stored document and shown only when it reproduces the bytes under review.
     let preview = f.counter.preview_pages(&seen).expect("preview");
@@ -833,7 +822,7 @@ async fn try_permission(
             .open_case(session, copy_request(household, RequesterCategory::Self_, OptionalItems::default()))
             .await
             .map(drop),
-        P::ReviewCase => f.counter.approve(session, case_id, sha).await,
+        P::ReviewCase => f.counter.approve(session, case_id, sha).await.map(drop),
         P::IssueCertificate => f.counter.issue(session, case_id, 1).await.map(drop),
         P::ReadQueue => f.counter.queue(session, &CaseFilter::default()).await.map(drop),
         P::ManageUsers => f.counter.users(session).await.map(drop),

@@ -309,3 +309,31 @@ impl CertificatePrinter for ScriptedPrinter {
         DeviceStatus::Ready
     }
 }
+
+/// A PDF's text as pdftotext reads it: in layout order, or (`raw`) in content order — the mode that keeps the
+/// diagonal 「見本」 mark, which layout mode drops.
+pub fn pdf_text(bytes: &[u8], raw: bool) -> String {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("output.pdf");
+    std::fs::write(&path, bytes).expect("write");
+    let mut args = vec![path.to_str().expect("path"), "-"];
+    if raw {
+        args.insert(0, "-raw");
+    }
+    let output = std::process::Command::new("pdftotext")
+        .args(args)
+        .output()
+        .expect("pdftotext (poppler-utils) is needed for this test; .ci/run installs it");
+    assert!(output.status.success(), "pdftotext: {}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8(output.stdout).expect("utf-8")
+}
+
+/// Text without any whitespace (pdftotext breaks lines and spaces where the layout put glyphs apart).
+pub fn compact(text: &str) -> String {
+    text.chars().filter(|c| !c.is_whitespace()).collect()
+}
+
+/// Whether a sheet carries the 「見本」 mark (drawn diagonally: pdftotext gives one glyph a line).
+pub fn has_specimen_mark(pdf: &[u8]) -> bool {
+    compact(&pdf_text(pdf, true)).contains("見本")
+}

@@ -17,7 +17,9 @@ use madoguchi_core::mode::{ModeError, ResidentSystemSetting, RunMode, counter_fo
 use madoguchi_core::request::IdentityDocument;
 
 use crate::raw_i64;
-use crate::support::{HttpServer, TestStore, counter_with_users, issuer, login, residents, test_clock};
+use crate::support::{
+    HttpServer, TestStore, counter_with_users, has_specimen_mark, issuer, login, pdf_text, residents, test_clock,
+};
 
 /// A resident system that counts the calls that reach it.
 struct Counting {
@@ -55,23 +57,6 @@ impl ResidentSystem for Counting {
     async fn seal_by_number(&self, registration_number: &str) -> Result<SealRegistration, ResidentSystemError> {
         self.hit().seal_by_number(registration_number).await
     }
-}
-
-/// The PDF's text in content order (`-raw`: the diagonal 見本 mark is dropped by pdftotext's layout mode).
-fn pdf_text(bytes: &[u8]) -> String {
-    let dir = tempfile::tempdir().expect("dir");
-    let path = dir.path().join("output.pdf");
-    std::fs::write(&path, bytes).expect("write");
-    let output = std::process::Command::new("pdftotext")
-        .args(["-raw", path.to_str().expect("path"), "-"])
-        .output()
-        .expect("pdftotext (poppler-utils) is needed for this test; .ci/run installs it");
-    String::from_utf8(output.stdout).expect("utf-8")
-}
-
-/// Whether the sheet carries the 「見本」 mark (drawn diagonally: pdftotext gives one glyph a line).
-fn has_specimen_mark(pdf: &[u8]) -> bool {
-    pdf_text(pdf).split_whitespace().collect::<String>().contains("見本")
 }
 
 /// Open, prepare and hand over the household's 住民票の写し; the bytes the reviewer sees.
@@ -158,7 +143,7 @@ async fn training_never_reaches_a_live_adapter_and_prints_specimens(store: &Test
     let hits = training.search_residents(&operator, &query).await.expect("search");
     let hit = hits.iter().find(|hit| !hit.support_measure).expect("a resident");
     let (case_id, sheet, sha256) = prepared_sheet(&training, hit).await;
-    assert!(has_specimen_mark(&sheet), "a training print without 「見本」:\n{}", pdf_text(&sheet));
+    assert!(has_specimen_mark(&sheet), "a training print without 「見本」:\n{}", pdf_text(&sheet, true));
     let reviewer = login(&training, "rev1", "review-1").await;
     training.approve(&reviewer, case_id, sha256).await.expect("approve");
     training.issue(&reviewer, case_id, 1).await.expect("issue");

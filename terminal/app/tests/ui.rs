@@ -16,6 +16,7 @@ use egui::Key;
 use egui_kittest::Harness;
 use egui_kittest::kittest::{NodeT as _, Queryable as _};
 use madoguchi_app::ui::{TerminalApp, backend, install_theme};
+use madoguchi_core::audit::AuditEntry;
 use madoguchi_core::auth::{Role, hash_password};
 use madoguchi_core::case::CaseState;
 use madoguchi_core::certificate::CertificateProfile;
@@ -139,6 +140,18 @@ impl World {
     async fn staff(&self) -> madoguchi_core::counter::Session {
         self.counter.login("rev1", "a-long-password", Role::Reviewer, "review-1").await.expect("rev1")
     }
+
+    /// op1 at post-1, logged in through the counter.
+    async fn operator(&self) -> madoguchi_core::counter::Session {
+        self.counter.login("op1", "a-long-password", Role::Operator, "post-1").await.expect("op1")
+    }
+
+    /// The audit entries of `action` the store holds (read by aud1).
+    async fn audit_entries(&self, action: madoguchi_core::audit::AuditAction) -> Vec<AuditEntry> {
+        let auditor = self.counter.login("aud1", "a-long-password", Role::Auditor, "audit").await.expect("aud1");
+        let filter = madoguchi_core::store::AuditFilter { action: Some(action), limit: 100, ..Default::default() };
+        self.counter.audit_log(&auditor, &filter).await.expect("audit")
+    }
 }
 
 /// A 住民票の写し request for an ordinary household's own copy, by its ID shown on a driver's licence.
@@ -155,7 +168,7 @@ async fn copy_request(world: &World) -> madoguchi_core::request::CounterRequest 
 /// A 住民票の写し of an ordinary household handed over by op1 at post-1, approved and issued (its job queued) by
 /// rev1 at review-1: the case, its output and the issuance.
 async fn issued_case(world: &World) -> (i64, madoguchi_core::store::Output, madoguchi_core::store::Issuance) {
-    let operator = world.counter.login("op1", "a-long-password", Role::Operator, "post-1").await.expect("op1");
+    let operator = world.operator().await;
     let staff = world.staff().await;
     let case_id = world.counter.open_case(&operator, copy_request(world).await).await.expect("open");
     let output = world.counter.prepare_and_submit(&operator, case_id).await.expect("hand over");
@@ -190,6 +203,27 @@ fn tab_to(harness: &mut Harness<'_, TerminalApp>, label: &str) {
         harness.run();
     }
     panic!("Tab never reached {label:?}; focused: {:?}", focused_label(harness));
+}
+
+/// Tab to the list row or button `label` and press Enter on it (keyboard only).
+fn choose(harness: &mut Harness<'_, TerminalApp>, label: &str) {
+    tab_to(harness, label);
+    harness.key_press(Key::Enter);
+    harness.run();
+}
+
+/// Tab to the checkbox or radio button `label` and press Space on it (keyboard only).
+fn tick(harness: &mut Harness<'_, TerminalApp>, label: &str) {
+    tab_to(harness, label);
+    harness.key_press(Key::Space);
+    harness.run();
+}
+
+/// Whether the checkbox `label` is ticked, as the accessibility tree says.
+fn is_ticked(harness: &Harness<'_, TerminalApp>, label: &str) -> bool {
+    harness
+        .query_by_label(label)
+        .is_some_and(|node| node.accesskit_node().toggled() == Some(egui::accesskit::Toggled::True))
 }
 
 fn type_text(harness: &mut Harness<'_, TerminalApp>, text: &str) {
@@ -236,9 +270,7 @@ fn choose_first_hit(harness: &mut Harness<'_, TerminalApp>, reading: &str) {
     harness.key_press(Key::F2);
     wait_until(harness, "search results", |app| !app.search_results().is_empty());
     let first = harness.state().search_results()[0].name.display();
-    tab_to(harness, &first);
-    harness.key_press(Key::Enter);
-    harness.run();
+    choose(harness, &first);
 }
 
 /// Open a case from the reviewer's queue, by keyboard.
@@ -421,9 +453,7 @@ async fn a_request_with_errors_shows_them_beside_the_fields_and_cannot_be_handed
     let mut operator = terminal(&world, "post-1", false);
     log_in(&mut operator, "op1");
     choose_first_hit(&mut operator, &reading);
-    tab_to(&mut operator, "第三者");
-    operator.key_press(Key::Space);
-    operator.run();
+    tick(&mut operator, "第三者");
     tab_to(&mut operator, "通数");
     operator.key_press(Key::Backspace);
     type_text(&mut operator, "x");
@@ -564,9 +594,7 @@ async fn the_main_screens_match_their_snapshots() {
     results.add(operator.try_snapshot("login"));
     log_in(&mut operator, "op1");
     choose_first_hit(&mut operator, &reading);
-    tab_to(&mut operator, "運転免許証");
-    operator.key_press(Key::Space);
-    operator.run();
+    tick(&mut operator, "運転免許証");
     results.add(operator.try_snapshot("operator"));
     operator.key_press(Key::F9);
     wait_until(&mut operator, "hand-over", |app| app.submitted() == 1);
@@ -1008,7 +1036,7 @@ async fn a_supervisor_on_a_training_terminal_sees_each_trainees_results() {
     .await
     .expect("a training counter");
     // The trainee op1 hands a case over, has it returned for an entry error, and hands it over again.
-    let trainee = world.counter.login("op1", "a-long-password", Role::Operator, "post-1").await.expect("op1");
+    let trainee = world.operator().await;
     let staff = world.staff().await;
     let case_id = world.counter.open_case(&trainee, copy_request(&world).await).await.expect("open");
     world.counter.prepare_and_submit(&trainee, case_id).await.expect("hand over");
@@ -1070,7 +1098,7 @@ async fn a_reviewer_approves_an_inquiry_letter_and_it_prints_at_once_on_plain_pa
     let mut request = copy_request(&world).await;
     request.task =
         TaskRequest::Seal { person: registrant, path: SealRegistrationPath::Inquiry, registration_number: None };
-    let operator = world.counter.login("op1", "a-long-password", Role::Operator, "post-1").await.expect("op1");
+    let operator = world.operator().await;
     let case_id = world.counter.open_case(&operator, request).await.expect("open");
     let output = world.counter.prepare_and_submit(&operator, case_id).await.expect("the letter");
 
@@ -1117,14 +1145,10 @@ async fn an_operator_takes_a_seal_registration_by_inquiry_records_the_letter_mai
     let before = post.state().submitted();
     choose_first_hit(&mut post, &reading);
     assert_eq!(focused_label(&post).as_deref(), Some("住民票の写し（世帯）"), "the form starts at its task");
-    tab_to(&mut post, "印鑑登録（照会書）");
-    post.key_press(Key::Space);
-    post.run();
+    tick(&mut post, "印鑑登録（照会書）");
     wait_for_text(&mut post, "照会書兼回答書を登録者の住所へ郵送します");
     assert!(post.query_by_label("通数").is_none(), "a seal registration has no copies or items");
-    tab_to(&mut post, "運転免許証");
-    post.key_press(Key::Space);
-    post.run();
+    tick(&mut post, "運転免許証");
     post.key_press(Key::F9);
     wait_until(&mut post, "hand-over", |app| app.submitted() > before);
     wait_until(&mut post, "the case in the post's list", |app| {
@@ -1167,15 +1191,9 @@ async fn an_operator_hands_over_a_certificate_of_items_for_the_chosen_person_by_
     let before = post.state().submitted();
     choose_first_hit(&mut post, &reading);
     let chosen = post.state().search_results()[0].clone();
-    tab_to(&mut post, "記載事項証明書");
-    post.key_press(Key::Space);
-    post.run();
-    tab_to(&mut post, "運転免許証");
-    post.key_press(Key::Space);
-    post.run();
-    tab_to(&mut post, "旧氏");
-    post.key_press(Key::Space);
-    post.run();
+    tick(&mut post, "記載事項証明書");
+    tick(&mut post, "運転免許証");
+    tick(&mut post, "旧氏");
     post.key_press(Key::F9);
     wait_until(&mut post, "hand-over", |app| app.submitted() > before);
     let case_id = {
@@ -1223,22 +1241,10 @@ async fn the_operator_reads_a_residents_my_number_card_and_the_search_finds_them
     assert!(screen.contains(&resident.birth_date.to_string()), "the birth date fills the search: {screen}");
     // Choosing the resident: the card counts as the identity document checked.
     let name = post.state().search_results().iter().find(|hit| hit.id == resident.id).expect("hit").name.display();
-    tab_to(&mut post, &name);
-    post.key_press(Key::Enter);
-    post.run();
+    choose(&mut post, &name);
     wait_for_text(&mut post, "対象：");
-    assert!(
-        post.query_by_label("マイナンバーカード")
-            .is_some_and(|b| b.accesskit_node().toggled() == Some(egui::accesskit::Toggled::True)),
-        "the card is ticked as the identity document"
-    );
-    let staff = world.counter.login("aud1", "a-long-password", Role::Auditor, "audit").await.expect("auditor");
-    let filter = madoguchi_core::store::AuditFilter {
-        action: Some(madoguchi_core::audit::AuditAction::CardRead),
-        limit: 10,
-        ..Default::default()
-    };
-    let reads = world.counter.audit_log(&staff, &filter).await.expect("audit");
+    assert!(is_ticked(&post, "マイナンバーカード"), "the card is ticked as the identity document");
+    let reads = world.audit_entries(madoguchi_core::audit::AuditAction::CardRead).await;
     assert_eq!(reads.len(), 1, "the successful read is recorded once; the refused PIN read nothing");
     assert!(!reads[0].detail.contains(resident.individual_number.as_str()));
 }
@@ -1262,17 +1268,9 @@ async fn a_returned_case_is_corrected_at_its_post_and_handed_over_again_under_a_
     wait_for_text(&mut post, &format!("案件{case_id}を修正中（差戻し理由：記載事項の選択誤り）"));
     wait_until(&mut post, "the resident's name searched", |app| !app.search_results().is_empty());
     let first_hit = post.state().search_results()[0].name.display();
-    tab_to(&mut post, &first_hit);
-    post.key_press(Key::Enter);
-    post.run();
-    assert!(
-        post.query_by_label("運転免許証")
-            .is_some_and(|b| b.accesskit_node().toggled() == Some(egui::accesskit::Toggled::True)),
-        "the identity documents come back as recorded"
-    );
-    tab_to(&mut post, "世帯主・続柄");
-    post.key_press(Key::Space);
-    post.run();
+    choose(&mut post, &first_hit);
+    assert!(is_ticked(&post, "運転免許証"), "the identity documents come back as recorded");
+    tick(&mut post, "世帯主・続柄");
     let before = post.state().submitted();
     post.key_press(Key::F9);
     wait_until(&mut post, "the corrected hand-over", |app| app.submitted() > before);
@@ -1283,15 +1281,9 @@ async fn a_returned_case_is_corrected_at_its_post_and_handed_over_again_under_a_
     assert!(certificate.items.head_and_relationship, "the correction is what review sees now");
     assert_ne!(second.sha256, first.sha256);
     assert!(second.issue_number > first.issue_number, "a new 発行番号");
-    let auditor = world.counter.login("aud1", "a-long-password", Role::Auditor, "audit").await.expect("auditor");
-    let filter = madoguchi_core::store::AuditFilter {
-        action: Some(madoguchi_core::audit::AuditAction::CaseRevised),
-        limit: 10,
-        ..Default::default()
-    };
-    assert_eq!(world.counter.audit_log(&auditor, &filter).await.expect("audit").len(), 1);
+    assert_eq!(world.audit_entries(madoguchi_core::audit::AuditAction::CaseRevised).await.len(), 1);
     // Only a returned case is corrected: a second correction now is refused with the reason.
-    let operator = world.counter.login("op1", "a-long-password", Role::Operator, "post-1").await.expect("op1");
+    let operator = world.operator().await;
     let err = world.counter.case_for_revision(&operator, case_id).await.expect_err("not returned now");
     assert!(err.message_ja().contains("差し戻された案件"), "{}", err.message_ja());
 }
@@ -1305,9 +1297,7 @@ async fn a_third_party_gives_their_own_name_address_and_purpose_and_review_sees_
     log_in(&mut post, "op1");
     let before = post.state().submitted();
     choose_first_hit(&mut post, &reading);
-    tab_to(&mut post, "第三者");
-    post.key_press(Key::Space);
-    post.run();
+    tick(&mut post, "第三者");
     // The requester is not the resident: their own name and address are asked for, beside the fields.
     wait_for_text(&mut post, "請求者の氏名を入力してください");
     assert!(screen_text(&post).contains("請求者の住所を入力してください"), "{}", screen_text(&post));
@@ -1315,9 +1305,7 @@ async fn a_third_party_gives_their_own_name_address_and_purpose_and_review_sees_
     type_text(&mut post, "債権 回収");
     tab_to(&mut post, "請求者の住所");
     type_text(&mut post, "東京都千代田区丸の内一丁目1番1号");
-    tab_to(&mut post, "運転免許証");
-    post.key_press(Key::Space);
-    post.run();
+    tick(&mut post, "運転免許証");
     tab_to(&mut post, "請求事由");
     type_text(&mut post, "債権回収のため（契約書あり）");
     post.key_press(Key::F9);

@@ -112,9 +112,6 @@ impl std::fmt::Debug for Counter {
     }
 }
 
-/// Run CPU-bound work (laying out and rendering a certificate: milliseconds) on the blocking pool, so the async
-/// workers keep serving the store's round trips — a terminal holding the store's write lock must not wait behind
-/// another case's rendering.
 /// Whose record a request is about: the household of a certificate, the person of a seal matter.
 fn case_subject(request: &CounterRequest) -> String {
     match &request.task {
@@ -124,6 +121,16 @@ fn case_subject(request: &CounterRequest) -> String {
     }
 }
 
+/// The PDF of `pages` and the preview source stored beside it (what review lays out again to check the bytes).
+fn rendered(pages: &[crate::render::Page], source: &PreviewSource) -> Result<(Vec<u8>, String), CoreError> {
+    let pdf = crate::render::pdf::render_pdf(pages).map_err(|e| CoreError::Render(e.to_string()))?;
+    let source = serde_json::to_string(source).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    Ok((pdf, source))
+}
+
+/// Run CPU-bound work (laying out and rendering a certificate: milliseconds) on the blocking pool, so the async
+/// workers keep serving the store's round trips — a terminal holding the store's write lock must not wait behind
+/// another case's rendering.
 async fn off_the_runtime<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, CoreError> + Send + 'static,
 ) -> Result<T, CoreError> {
@@ -1046,10 +1053,7 @@ impl Counter {
         let reserved = numbers.clone();
         let (pdf, source) = off_the_runtime(move || {
             let pages = profile.pages(&document, None, &reserved)?;
-            let pdf = crate::render::pdf::render_pdf(&pages).map_err(|e| CoreError::Render(e.to_string()))?;
-            let source = serde_json::to_string(&PreviewSource::Certificate { document, numbers: reserved })
-                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            Ok::<_, CoreError>((pdf, source))
+            rendered(&pages, &PreviewSource::Certificate { document, numbers: reserved })
         })
         .await?;
         self.store
@@ -1096,10 +1100,7 @@ impl Counter {
         let profile = self.profile.clone();
         let (pdf, source) = off_the_runtime(move || {
             let pages = profile.letter_pages(&letter)?;
-            let pdf = crate::render::pdf::render_pdf(&pages).map_err(|e| CoreError::Render(e.to_string()))?;
-            let source = serde_json::to_string(&PreviewSource::InquiryLetter { letter })
-                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            Ok::<_, CoreError>((pdf, source))
+            rendered(&pages, &PreviewSource::InquiryLetter { letter })
         })
         .await?;
         let output = NewOutput {
@@ -1170,8 +1171,14 @@ impl Counter {
         source.pages(&preview)
     }
 
-    /// Approve the output the reviewer saw, named by its SHA-256.
-    pub async fn approve(&self, session: &Session, case_id: i64, output_sha256: [u8; 32]) -> Result<(), CoreError> {
+    /// Approve the output the reviewer saw, named by its SHA-256. The print job the approval queued, if any (an
+    /// approved 照会書 goes to this station's printer at once).
+    pub async fn approve(
+        &self,
+        session: &Session,
+        case_id: i64,
+        output_sha256: [u8; 32],
+    ) -> Result<Option<i64>, CoreError> {
         let now = self.authorize(session, Permission::ReviewCase).await?;
         self.store.approve_case(&session.actor, case_id, output_sha256, now).await
     }

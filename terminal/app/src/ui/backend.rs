@@ -55,15 +55,14 @@ pub struct ProfileSummary {
     pub fees: Vec<(madoguchi_core::request::CertificateKind, i64)>,
 }
 
-/// The 券面事項 the operator's search is filled from: no 個人番号 (it never leaves the back end).
+/// The 券面事項 the operator's search is filled from: name and birth date only (the 個人番号 never leaves the back
+/// end, and the address is not needed to find the record).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CardFace {
     /// 氏名 as on the card.
     pub name: String,
     /// 生年月日.
     pub birth_date: jiff::civil::Date,
-    /// 住所 as on the card.
-    pub address: String,
 }
 
 /// A card PIN on its way to the reader: never printed.
@@ -397,9 +396,7 @@ fn card_birth_date(raw: &str) -> Option<jiff::civil::Date> {
     if digits.len() != 8 || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    let (year, month, day) =
-        (digits.get(..4)?.parse().ok()?, digits.get(4..6)?.parse().ok()?, digits.get(6..)?.parse().ok()?);
-    jiff::civil::Date::new(year, month, day).ok()
+    jiff::civil::Date::strptime("%Y%m%d", digits).ok()
 }
 
 /// A core error as the UI shows it, logged once here in English.
@@ -526,21 +523,10 @@ impl Worker {
             Command::OpenReview(case_id) => self.open_review(case_id).await?,
             Command::Approve { case_id, sha256 } => {
                 let session = self.session().ok_or("ログインしてください")?.clone();
-                self.counter.approve(&session, case_id, sha256).await.map_err(ja)?;
+                let queued = self.counter.approve(&session, case_id, sha256).await.map_err(ja)?;
                 self.emit(Event::Approved(case_id));
-                // An approved 照会書 is queued at this station's printer by the approval itself: print it now.
-                let queued = madoguchi_core::store::PrintJobFilter {
-                    station: Some(session.actor.station.clone()),
-                    ..madoguchi_core::store::PrintJobFilter::case(case_id)
-                };
-                let letter_waits = self
-                    .counter
-                    .print_jobs(&session, &queued)
-                    .await
-                    .map_err(ja)?
-                    .iter()
-                    .any(|job| job.issuance_id.is_none() && job.state == PrintJobState::Queued);
-                if let (true, Some(printer)) = (letter_waits, self.printer.clone()) {
+                // An approved 照会書 was queued at this station's printer by the approval itself: print it now.
+                if let (Some(_), Some(printer)) = (queued, self.printer.clone()) {
                     self.print_queue(&session, &printer).await?;
                 }
                 self.refresh().await?;
@@ -578,7 +564,7 @@ impl Worker {
                 })?;
                 // Audited before anything read is used; the 個人番号 goes no further than this function.
                 self.counter.record_card_read(&session).await.map_err(ja)?;
-                self.emit(Event::CardRead(CardFace { name: card.name, birth_date, address: card.address }));
+                self.emit(Event::CardRead(CardFace { name: card.name, birth_date }));
             }
             Command::ResumePrinting => {
                 let session = self.session().ok_or("ログインしてください")?.clone();

@@ -593,14 +593,15 @@ pub trait Store: Send + Sync {
         at_us: i64,
     ) -> Result<Output, CoreError>;
 
-    /// Approve the output whose SHA-256 is `output_sha256`.
+    /// Approve the output whose SHA-256 is `output_sha256`. The print job the approval queued, if any: an approved
+    /// 照会書 goes to the approving station's printer at once.
     async fn approve_case(
         &self,
         actor: &Actor,
         case_id: i64,
         output_sha256: [u8; 32],
         at_us: i64,
-    ) -> Result<(), CoreError>;
+    ) -> Result<Option<i64>, CoreError>;
 
     /// Return the case with a coded reason.
     async fn return_case(&self, actor: &Actor, case_id: i64, reason: ReturnReason, at_us: i64)
@@ -1025,6 +1026,15 @@ fn migration(steps: &[(i64, &'static str, &'static str)]) -> sqlx::migrate::Migr
     )
 }
 
+/// A print job not settled at the printer or by staff — queued, sending, or suspect and unresolved — as SQL over the
+/// job `j` and its resolution `r`: the one definition the queue listing and the void share.
+macro_rules! unsettled_print_job {
+    () => {
+        "(j.state IN ('queued', 'sending') OR (j.state = 'suspect' AND r.id IS NULL))"
+    };
+}
+pub(crate) use unsettled_print_job;
+
 /// The issuances query with the case's post, for a `WHERE` clause (and extra columns after the `IssuanceRow` ones).
 macro_rules! issuance_query {
     ($extra_columns:literal, $where:literal) => {
@@ -1235,7 +1245,7 @@ macro_rules! store_impl {
                 Ok(())
             }
 
-            /// Queue the approved 照会書 of `approval_id` at `station`'s printer.
+            /// Queue the approved 照会書 of `approval_id` at `station`'s printer; the job's id.
             async fn queue_letter(
                 tx: &mut sqlx::Transaction<'_, $db>,
                 case_id: i64,
@@ -1243,19 +1253,19 @@ macro_rules! store_impl {
                 station: &str,
                 audit_seq: i64,
                 at_us: i64,
-            ) -> Result<(), StoreError> {
-                sqlx::query(
+            ) -> Result<i64, StoreError> {
+                let job_id: i64 = sqlx::query_scalar(
                     "INSERT INTO print_jobs (letter_approval_id, case_id, printer_station, state, attempts, updated_at_us, audit_seq)
-                     VALUES ($1, $2, $3, 'queued', 0, $4, $5)",
+                     VALUES ($1, $2, $3, 'queued', 0, $4, $5) RETURNING id",
                 )
                 .bind(approval_id)
                 .bind(case_id)
                 .bind(station)
                 .bind(at_us)
                 .bind(audit_seq)
-                .execute(&mut **tx)
+                .fetch_one(&mut **tx)
                 .await?;
-                Ok(())
+                Ok(job_id)
             }
         }
 
@@ -1910,7 +1920,7 @@ macro_rules! store_impl {
                 })
             }
 
-            async fn approve_case(&self, actor: &Actor, case_id: i64, output_sha256: [u8; 32], at_us: i64) -> Result<(), CoreError> {
+            async fn approve_case(&self, actor: &Actor, case_id: i64, output_sha256: [u8; 32], at_us: i64) -> Result<Option<i64>, CoreError> {
                 let mut tx = self.begin_write().await?;
                 let case = Self::load_case(&self.keys, &mut tx, case_id).await?;
                 let next = Self::transition(&case, $crate::case::CaseAction::Approve)?;
@@ -1956,18 +1966,19 @@ macro_rules! store_impl {
                 }
                 // An approved 照会書 goes to the approving station's print queue in the same transaction; it is
                 // a letter, so the job prints the approval's bytes and no issuance.
+                let mut queued = None;
                 if case.family == $crate::request::TaskFamily::Seal {
                     let media_type: String = sqlx::query_scalar("SELECT media_type FROM outputs WHERE id = $1")
                         .bind(output_id)
                         .fetch_one(&mut *tx)
                         .await?;
                     if media_type == $crate::inquiry::INQUIRY_LETTER_MEDIA_TYPE {
-                        Self::queue_letter(&mut tx, case_id, approval_id, &actor.station, seq, at_us).await?;
+                        queued = Some(Self::queue_letter(&mut tx, case_id, approval_id, &actor.station, seq, at_us).await?);
                     }
                 }
                 Self::set_state(&mut tx, case_id, next, seq, at_us).await?;
                 tx.commit().await.map_err(StoreError::from)?;
-                Ok(())
+                Ok(queued)
             }
 
             async fn return_case(&self, actor: &Actor, case_id: i64, reason: ReturnReason, at_us: i64) -> Result<(), CoreError> {
@@ -2559,17 +2570,19 @@ macro_rules! store_impl {
 
             async fn print_jobs(&self, filter: &PrintJobFilter) -> Result<Vec<PrintJobRow>, StoreError> {
                 type Row = (i64, i64, Option<i64>, Option<i64>, String, String, i64, Option<String>, i64, Option<String>, Option<String>);
-                let rows: Vec<Row> = sqlx::query_as(
+                let rows: Vec<Row> = sqlx::query_as(concat!(
                     "SELECT j.id, j.case_id, j.issuance_id, i.issue_number, j.printer_station, j.state, j.attempts, j.worker,
                             j.updated_at_us, r.outcome, r.reason
                      FROM print_jobs j LEFT JOIN issuances i ON i.id = j.issuance_id LEFT JOIN print_resolutions r ON r.job_id = j.id
                      WHERE ($1 IS NULL OR j.printer_station = $1) AND ($2 IS NULL OR j.case_id = $2)
                        AND ($3 = 'all'
-                            OR ($3 IN ('awaiting_staff', 'unsettled') AND j.state = 'suspect' AND r.id IS NULL)
-                            OR ($3 = 'unsettled' AND j.state IN ('queued', 'sending'))
+                            OR ($3 = 'awaiting_staff' AND j.state = 'suspect' AND r.id IS NULL)
+                            OR ($3 = 'unsettled' AND ",
+                    $crate::store::unsettled_print_job!(),
+                    ")
                             OR ($3 = 'spoiled' AND r.outcome = 'spoiled'))
                      ORDER BY j.id",
-                )
+                ))
                 .bind(filter.station.as_deref())
                 .bind(filter.case_id)
                 .bind(filter.only.as_str())
@@ -2661,15 +2674,14 @@ macro_rules! store_impl {
                 if case.family == $crate::request::TaskFamily::Move && case.state == CaseState::Approved {
                     return Err(CoreError::EntryOnItsWay { case_id });
                 }
-                // The latest print of the case decides what was handed out: a printed sheet (or one staff saw come
-                // out) is taken back and voided; a print not settled yet cannot be undone from here.
                 // An approved 照会書 still on its way to the printer is not voided under it.
                 if case.state == CaseState::Approved {
-                    let unsettled: Vec<i64> = sqlx::query_scalar(
+                    let unsettled: Vec<i64> = sqlx::query_scalar(concat!(
                         "SELECT j.id FROM print_jobs j LEFT JOIN print_resolutions r ON r.job_id = j.id
-                         WHERE j.case_id = $1 AND (j.state IN ('queued', 'sending') OR (j.state = 'suspect' AND r.id IS NULL))
-                         ORDER BY j.id",
-                    )
+                         WHERE j.case_id = $1 AND ",
+                        $crate::store::unsettled_print_job!(),
+                        " ORDER BY j.id",
+                    ))
                     .bind(case_id)
                     .fetch_all(&mut *tx)
                     .await?;
@@ -2677,6 +2689,8 @@ macro_rules! store_impl {
                         return Err(CoreError::PrintsUnsettled { jobs: unsettled });
                     }
                 }
+                // The latest print of the case decides what was handed out: a printed sheet (or one staff saw come
+                // out) is taken back and voided; a print not settled yet cannot be undone from here.
                 let (mut voided_sheets, mut printer_station) = (0_i64, None::<String>);
                 if case.state == CaseState::Issued {
                     let last: Option<(i64, String, String, i64, Option<String>)> = sqlx::query_as(
