@@ -67,7 +67,7 @@ keys F2
 sleep 1.5
 click 200 344
 sleep 0.8
-click 190 637 # 運転免許証, in the form under the hits box (after the 業務 and 請求者 rows)
+click 190 657 # 運転免許証, in the form under the hits box (after the 業務, 異動 and 請求者 rows)
 sleep 0.5
 shot operator
 keys F9

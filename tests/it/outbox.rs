@@ -366,7 +366,77 @@ async fn an_idle_poll_takes_no_write_lock(store: &TestStore) {
     assert!(polled.0.is_none() && polled.1.is_none(), "nothing is due");
 }
 
+/// The operator's 異動 form lists a household's members through core: name, birth date and 続柄, recorded as a read
+/// before they return; a household under 支援措置 is refused (and that is recorded); a 異動 dated after today, or by a
+/// third party, is refused before anything is stored.
+async fn members_for_a_move_are_a_recorded_read(store: &TestStore) {
+    let dir = tempfile::tempdir().expect("dir");
+    let residents = residents(dir.path(), 30).await;
+    let counter = counter_with_users(store.store.clone(), residents.clone(), test_clock()).await;
+    let operator = login(&counter, "op1", "post-1").await;
+    let auditor = login(&counter, "aud1", "audit").await;
+    let audit_rows = |subject: String| {
+        let filter =
+            madoguchi_core::store::AuditFilter { subject_prefix: Some(subject), limit: 50, ..Default::default() };
+        let counter = counter.clone();
+        let auditor = auditor.clone();
+        async move { counter.audit_log(&auditor, &filter).await.expect("audit") }
+    };
+    let mut ordinary = None;
+    for id in residents.household_ids(0, 30).await.expect("ids") {
+        let household = residents.household(id).await.expect("household");
+        if household.members.len() >= 2 && household.members.iter().all(|m| !m.support_measure) {
+            ordinary = Some(household);
+            break;
+        }
+    }
+    let household = ordinary.expect("a household of two");
+    let members = counter.household_members(&operator, household.id).await.expect("members");
+    let expected: Vec<(PersonId, String, String)> =
+        household.members.iter().map(|m| (m.id, m.name.display(), m.relationship.clone())).collect();
+    let listed: Vec<(PersonId, String, String)> =
+        members.iter().map(|m| (m.id, m.name.clone(), m.relationship.clone())).collect();
+    assert_eq!(listed, expected, "the household's members in its order, with their 続柄");
+    let reads = audit_rows(format!("household:{}", household.id)).await;
+    assert_eq!(reads.len(), 1, "one read row");
+    assert_eq!(reads[0].action, madoguchi_core::audit::AuditAction::ResidentRead.as_str());
+
+    // Another household is put under 支援措置 through the resident system.
+    let ids = residents.household_ids(0, 30).await.expect("ids");
+    let protected = *ids.iter().find(|id| **id != household.id).expect("another household");
+    residents.set_support_measure(protected, true).await.expect("flag");
+    let refused = counter.household_members(&operator, protected).await;
+    assert!(matches!(refused, Err(CoreError::SupportMeasure)), "{refused:?}");
+    let rows = audit_rows(format!("household:{protected}")).await;
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].action, madoguchi_core::audit::AuditAction::RequestRefused.as_str(), "the refusal is recorded");
+
+    let cases_before = raw_i64!(&store.raw, "SELECT COUNT(*) FROM cases").expect("count");
+    let tomorrow = MoveEntry::MoveWithin {
+        persons: vec![household.members[0].id],
+        new_address: household.address.clone(),
+        moved_on: date(2026, 11, 20),
+        notified_on: date(2026, 11, 21),
+    };
+    let refused = counter.open_case(&operator, move_request(tomorrow)).await;
+    let Err(CoreError::Validation(errors)) = refused else { panic!("{refused:?}") };
+    assert!(errors.for_field("move.notified_on").is_some(), "{errors:?}");
+    let mut third_party = move_request(MoveEntry::MoveOut {
+        persons: vec![household.members[0].id],
+        destination: "大阪府大阪市北区".into(),
+        planned_on: date(2026, 12, 1),
+        notified_on: date(2026, 11, 20),
+    });
+    third_party.requester.category = RequesterCategory::ThirdPartyIndividual;
+    third_party.requester.purpose = "債権回収".into();
+    let refused = counter.open_case(&operator, third_party).await;
+    let Err(CoreError::Validation(errors)) = refused else { panic!("{refused:?}") };
+    assert!(errors.for_field("requester.category").is_some(), "{errors:?}");
+    assert_eq!(raw_i64!(&store.raw, "SELECT COUNT(*) FROM cases").expect("count"), cases_before, "nothing stored");
+}
+
 crate::on_both_backends! {
+    the_members_listed_for_a_move_are_a_recorded_read_and_a_bad_move_is_refused => members_for_a_move_are_a_recorded_read;
     approved_entries_wait_in_the_outbox_while_the_resident_system_is_down_and_go_through_once => entries_wait_while_the_resident_system_is_down;
     an_idle_outbox_poll_takes_no_write_lock => an_idle_poll_takes_no_write_lock;
 }

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use backend_adapter::ResidentSystem;
-use backend_adapter::types::{Household, PersonId, PersonSummary, Registry, SearchQuery};
+use backend_adapter::types::{Household, HouseholdId, PersonId, PersonSummary, Registry, SearchQuery};
 use sha2::{Digest as _, Sha256};
 
 use crate::anomaly::{self, AnomalyPolicy};
@@ -47,6 +47,19 @@ impl PreviewSource {
             PreviewSource::InquiryLetter { letter } => profile.letter_pages(letter),
         }
     }
+}
+
+/// A member of a household as the operator sees it for a 異動: who, born when, and their 続柄.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HouseholdMember {
+    /// 宛名番号.
+    pub id: PersonId,
+    /// 氏名 as displayed.
+    pub name: String,
+    /// 生年月日.
+    pub birth_date: jiff::civil::Date,
+    /// 続柄.
+    pub relationship: String,
 }
 
 /// A logged-in person acting in one role at one station.
@@ -944,10 +957,47 @@ impl Counter {
         })
     }
 
+    /// The members of a household, for the operator choosing who moves in a 異動 (転居, 転出, 世帯変更, a 転入 into it):
+    /// name, birth date and 続柄 — nothing else leaves core. The read is recorded before anything returns; a
+    /// household under 支援措置 is refused (staff take such a 届出).
+    pub async fn household_members(
+        &self,
+        session: &Session,
+        household: HouseholdId,
+    ) -> Result<Vec<HouseholdMember>, CoreError> {
+        let now = self.authorize(session, Permission::PrepareCase).await?;
+        let found = self.residents.household(household).await?;
+        let protected = found.members.iter().any(|m| m.support_measure);
+        self.store
+            .append_audit(&Self::audit_record(
+                session,
+                now,
+                if protected { AuditAction::RequestRefused } else { AuditAction::ResidentRead },
+                format!("household:{household}"),
+                serde_json::json!({ "what": "members for a 異動", "members": found.members.len() }),
+            ))
+            .await?;
+        self.check_lookup(session, now).await?;
+        if protected {
+            return Err(CoreError::SupportMeasure);
+        }
+        Ok(found
+            .members
+            .into_iter()
+            .filter(|m| m.status == backend_adapter::types::ResidentStatus::Active)
+            .map(|m| HouseholdMember {
+                id: m.id,
+                name: m.name.display(),
+                birth_date: m.birth_date,
+                relationship: m.relationship,
+            })
+            .collect())
+    }
+
     /// Take a request and open a draft case. The request is validated first; nothing is stored if it is invalid.
     pub async fn open_case(&self, session: &Session, request: CounterRequest) -> Result<i64, CoreError> {
         let now = self.authorize(session, Permission::PrepareCase).await?;
-        request.validate().map_err(CoreError::Validation)?;
+        request.validate_on(self.clock.today()).map_err(CoreError::Validation)?;
         let subject = case_subject(&request);
         self.store.create_case(&session.actor, NewCase { request, subject }, now).await
     }
@@ -972,7 +1022,7 @@ impl Counter {
         request: CounterRequest,
     ) -> Result<Output, CoreError> {
         let now = self.authorize(session, Permission::PrepareCase).await?;
-        request.validate().map_err(CoreError::Validation)?;
+        request.validate_on(self.clock.today()).map_err(CoreError::Validation)?;
         let subject = case_subject(&request);
         self.store.revise_case(&session.actor, case_id, NewCase { request, subject }, now).await?;
         self.prepare_and_submit(session, case_id).await

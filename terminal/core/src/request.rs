@@ -4,7 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use backend_adapter::types::{HouseholdId, MoveEntry, PersonId};
+use backend_adapter::types::{Address, HouseholdId, HouseholdTarget, MoveEntry, PersonId};
+use jiff::civil::Date;
 
 use crate::error::{FieldError, ValidationErrors};
 
@@ -457,14 +458,19 @@ impl CounterRequest {
                 "任意代理人の請求には委任状が必要です",
             ));
         }
-        if category == RequesterCategory::ThirdPartyCorporation
-            && requester.corporate_number.as_deref().is_none_or(|n| n.trim().is_empty())
-        {
-            errors.push(FieldError::new(
-                "requester.corporate_number",
-                "a corporation's request needs its corporate number",
-                "法人の請求では法人番号が必要です",
-            ));
+        if category == RequesterCategory::ThirdPartyCorporation {
+            match requester.corporate_number.as_deref().map(str::trim) {
+                None | Some("") => errors.push(FieldError::new(
+                    "requester.corporate_number",
+                    "a corporation's request needs its corporate number",
+                    "法人の請求では法人番号が必要です",
+                )),
+                Some(number) => {
+                    if let Err(err) = backend_adapter::identifiers::CorporateNumber::parse(number) {
+                        errors.push(FieldError::new("requester.corporate_number", err.to_string(), err.message_ja()));
+                    }
+                }
+            }
         }
         if let TaskRequest::Certificate(certificate) = &self.task {
             if certificate.copies == 0 || certificate.copies > 20 {
@@ -508,6 +514,17 @@ impl CounterRequest {
                 "印鑑登録の手続は本人または代理人のみできます",
             ));
         }
+        if let TaskRequest::Move { entry, special_card_procedure } = &self.task {
+            if !(category.is_person_or_household()) {
+                errors.push(FieldError::new(
+                    "requester.category",
+                    "a move is notified by the person, their household or their representative only",
+                    "異動の届出は本人・同一世帯員・代理人のみできます",
+                ));
+            }
+            let card_shown = requester.identity.documents.contains(&IdentityDocument::MyNumberCard);
+            validate_move(entry, *special_card_procedure, card_shown, &mut errors);
+        }
         if let Some(reason) = &self.fee_exemption
             && (reason.trim().is_empty() || reason.chars().count() > 100)
         {
@@ -530,6 +547,22 @@ impl CounterRequest {
         errors.into_result()
     }
 
+    /// [`Self::validate`] and the rules that depend on the day the request is taken: a 異動 is notified today or
+    /// earlier, never on a later date.
+    pub fn validate_on(&self, today: Date) -> Result<(), ValidationErrors> {
+        let mut errors = self.validate().err().unwrap_or_default();
+        if let TaskRequest::Move { entry, .. } = &self.task
+            && notified_on(entry).is_some_and(|notified| notified > today)
+        {
+            errors.push(FieldError::new(
+                "move.notified_on",
+                "the notification date is after today",
+                "届出年月日が今日より後になっています",
+            ));
+        }
+        errors.into_result()
+    }
+
     /// The items the output will actually carry: what was asked, minus what the requester may never receive.
     pub fn effective_items(&self, asked: OptionalItems) -> OptionalItems {
         if self.requester.category.is_third_party() {
@@ -537,6 +570,176 @@ impl CounterRequest {
         } else {
             asked
         }
+    }
+}
+
+/// How long a 転入 or 転居 may be notified after the move (住基法22条・23条): a later notice is still taken, but the
+/// reviewer sees that it is late (過料通知).
+pub const MOVE_NOTICE_DAYS: i64 = 14;
+
+/// 届出年月日 of an entry (a 世帯変更 is dated by its change).
+fn notified_on(entry: &MoveEntry) -> Option<Date> {
+    match entry {
+        MoveEntry::MoveIn { notified_on, .. }
+        | MoveEntry::MoveOut { notified_on, .. }
+        | MoveEntry::MoveWithin { notified_on, .. } => Some(*notified_on),
+        MoveEntry::HouseholdChange { .. } => None,
+    }
+}
+
+/// Days a 転入 or 転居 is notified after the law's 14 days, if it is late.
+pub fn late_notice_days(entry: &MoveEntry) -> Option<i64> {
+    let (moved_on, notified_on) = match entry {
+        MoveEntry::MoveIn { moved_on, notified_on, .. } | MoveEntry::MoveWithin { moved_on, notified_on, .. } => {
+            (*moved_on, *notified_on)
+        }
+        _ => return None,
+    };
+    let days = i64::from((notified_on - moved_on).get_days());
+    (days > MOVE_NOTICE_DAYS).then_some(days - MOVE_NOTICE_DAYS)
+}
+
+fn address_missing(address: &Address) -> bool {
+    address.town.trim().is_empty() || address.block.trim().is_empty()
+}
+
+/// The law's rules for one 異動 entry (住基法22–25条, 24条の2 for the card procedures).
+fn validate_move(entry: &MoveEntry, special_card_procedure: bool, card_shown: bool, errors: &mut ValidationErrors) {
+    let mut push = |field: &str, en: &str, ja: &str| errors.push(FieldError::new(field, en, ja));
+    match entry {
+        MoveEntry::MoveIn { persons, address, household, moved_on, notified_on, previous_address } => {
+            if persons.is_empty() {
+                push("move.persons", "a move-in needs at least one person", "転入する人を入力してください");
+            }
+            for (index, person) in persons.iter().enumerate() {
+                let who = index + 1;
+                if person.name.family.trim().is_empty() || person.name.given.trim().is_empty() {
+                    push(
+                        "move.persons",
+                        &format!("person {who}: the family and given names are required"),
+                        &format!("{who}人目：氏と名を入力してください"),
+                    );
+                }
+                for kana in [&person.name.family_kana, &person.name.given_kana].into_iter().flatten() {
+                    if let Err(err) = crate::kana::validate_katakana("フリガナ", kana) {
+                        push(
+                            "move.persons",
+                            &format!("person {who}: {err}"),
+                            &format!("{who}人目：{}", err.message_ja()),
+                        );
+                    }
+                }
+                if person.relationship.trim().is_empty() {
+                    push(
+                        "move.persons",
+                        &format!("person {who}: the relationship is required"),
+                        &format!("{who}人目：続柄を入力してください"),
+                    );
+                }
+                if person.birth_date > *moved_on {
+                    push(
+                        "move.persons",
+                        &format!("person {who}: born after the move-in date"),
+                        &format!("{who}人目：生年月日が転入年月日より後です"),
+                    );
+                }
+            }
+            if *household == HouseholdTarget::New && persons.first().is_some_and(|p| p.relationship != "世帯主") {
+                push(
+                    "move.persons",
+                    "a new household lists its head first",
+                    "新しい世帯では1人目を世帯主にしてください",
+                );
+            }
+            if address_missing(address) {
+                push("move.address", "the new address is incomplete", "住所（町域と番地）を入力してください");
+            }
+            if previous_address.trim().is_empty() {
+                push("move.previous_address", "the previous address is required", "転入前の住所を入力してください");
+            }
+            if moved_on > notified_on {
+                push(
+                    "move.moved_on",
+                    "the move-in date is after the notification date",
+                    "転入年月日が届出年月日より後になっています",
+                );
+            }
+            if special_card_procedure {
+                if !card_shown {
+                    push(
+                        "move.special",
+                        "a card move-in needs the My Number card presented",
+                        "特例転入にはマイナンバーカードの提示が必要です",
+                    );
+                }
+                if (*notified_on - *moved_on).get_days() > 14 {
+                    push(
+                        "move.special",
+                        "a card move-in is notified within 14 days of the move",
+                        "特例転入は転入日から14日以内に限ります（転出証明書が必要です）",
+                    );
+                }
+            }
+        }
+        MoveEntry::MoveOut { persons, destination, planned_on, notified_on } => {
+            if persons.is_empty() {
+                push("move.persons", "a move-out needs at least one person", "転出する人を選んでください");
+            }
+            if destination.trim().is_empty() {
+                push("move.destination", "the destination is required", "転出先を入力してください");
+            }
+            if planned_on < notified_on && (*notified_on - *planned_on).get_days() > 14 {
+                push(
+                    "move.moved_on",
+                    "the planned date is more than 14 days before the notification",
+                    "転出予定年月日が届出年月日より14日を超えて前です",
+                );
+            }
+            if special_card_procedure && !card_shown {
+                push(
+                    "move.special",
+                    "a card move-out needs the My Number card presented",
+                    "特例転出にはマイナンバーカードの提示が必要です",
+                );
+            }
+        }
+        MoveEntry::MoveWithin { persons, new_address, moved_on, notified_on } => {
+            if persons.is_empty() {
+                push("move.persons", "a move within the ward needs at least one person", "転居する人を選んでください");
+            }
+            if address_missing(new_address) {
+                push("move.address", "the new address is incomplete", "新しい住所（町域と番地）を入力してください");
+            }
+            if moved_on > notified_on {
+                push(
+                    "move.moved_on",
+                    "the moving date is after the notification date",
+                    "転居年月日が届出年月日より後になっています",
+                );
+            }
+        }
+        MoveEntry::HouseholdChange { new_head, relationships, .. } => {
+            if relationships.iter().any(|change| change.relationship.trim().is_empty()) {
+                push("move.relationships", "every member needs a relationship", "各世帯員の続柄を入力してください");
+            }
+            if relationships.iter().any(|change| change.person == *new_head && change.relationship != "世帯主") {
+                push(
+                    "move.relationships",
+                    "the new head's relationship is 世帯主",
+                    "新しい世帯主の続柄は「世帯主」です",
+                );
+            }
+            if relationships.iter().any(|change| change.person != *new_head && change.relationship == "世帯主") {
+                push(
+                    "move.relationships",
+                    "only the new head is 世帯主",
+                    "世帯主は1人です。ほかの世帯員の続柄を直してください",
+                );
+            }
+        }
+    }
+    if special_card_procedure && matches!(entry, MoveEntry::MoveWithin { .. } | MoveEntry::HouseholdChange { .. }) {
+        push("move.special", "only a move-in or move-out has a card procedure", "特例は転入・転出のみです");
     }
 }
 
@@ -578,5 +781,167 @@ mod tests {
         };
         assert_eq!(seal(Some("00012345".into())).certificate(), Some((CertificateKind::SealCertificate, 1)));
         assert_eq!(seal(None).certificate(), None, "a registration prints no certificate here");
+    }
+
+    fn move_request(
+        category: RequesterCategory,
+        document: IdentityDocument,
+        entry: MoveEntry,
+        special: bool,
+    ) -> CounterRequest {
+        CounterRequest {
+            requester: Requester {
+                category,
+                name: "山田 太郎".into(),
+                address: "東京都新宿区西新宿二丁目8番1号".into(),
+                corporate_number: None,
+                purpose: String::new(),
+                identity: IdentityCheck { documents: vec![document], letter_of_attorney: false },
+            },
+            task: TaskRequest::Move { entry, special_card_procedure: special },
+            fee_exemption: None,
+        }
+    }
+
+    fn fields(request: &CounterRequest, today: Date) -> Vec<String> {
+        request.validate_on(today).err().map(|e| e.0.into_iter().map(|e| e.field).collect()).unwrap_or_default()
+    }
+
+    fn ward_address(block: &str) -> Address {
+        Address {
+            postal_code: "1600023".into(),
+            prefecture: "東京都".into(),
+            city: "新宿区".into(),
+            town: "西新宿二丁目".into(),
+            block: block.into(),
+            building: None,
+        }
+    }
+
+    fn newcomer(family_kana: &str, relationship: &str, birth: Date) -> backend_adapter::types::NewPerson {
+        backend_adapter::types::NewPerson {
+            name: backend_adapter::types::Name {
+                family: "山田".into(),
+                given: "花子".into(),
+                family_kana: Some(family_kana.into()),
+                given_kana: Some("ハナコ".into()),
+                former_family: None,
+                former_family_kana: None,
+                common_name: None,
+                alphabet: None,
+            },
+            birth_date: birth,
+            sex: backend_adapter::types::Sex::Female,
+            relationship: relationship.into(),
+            resident_code: None,
+            individual_number: None,
+            registry: backend_adapter::types::Registry::Japanese {
+                honseki: "大阪府大阪市北区中之島一丁目3番".into(),
+                head_of_family_register: "山田 花子".into(),
+            },
+        }
+    }
+
+    #[test]
+    fn a_move_is_checked_by_the_law_before_it_is_taken() {
+        let today = date(2026, 12, 4);
+        let within = |block: &str, moved_on: Date| MoveEntry::MoveWithin {
+            persons: vec![PersonId(1)],
+            new_address: ward_address(block),
+            moved_on,
+            notified_on: today,
+        };
+        let own = RequesterCategory::Self_;
+        let licence = IdentityDocument::DriversLicence;
+        assert!(fields(&move_request(own, licence, within("8番1号", date(2026, 12, 1)), false), today).is_empty());
+        assert_eq!(
+            fields(&move_request(own, licence, within("", date(2026, 12, 1)), false), today),
+            vec!["move.address".to_string()]
+        );
+        assert_eq!(
+            fields(&move_request(own, licence, within("8番1号", date(2026, 12, 5)), false), today),
+            vec!["move.moved_on".to_string()],
+            "moving after the notification"
+        );
+        let third_party = move_request(RequesterCategory::ThirdPartyIndividual, licence, within("1", today), false);
+        assert!(
+            fields(&third_party, today).contains(&"requester.category".to_string()),
+            "a third party notifies no move"
+        );
+        let late = move_request(own, licence, within("1", date(2026, 11, 1)), false);
+        assert!(fields(&late, today).is_empty(), "a late notice is taken");
+        let TaskRequest::Move { entry, .. } = &late.task else { unreachable!() };
+        assert_eq!(late_notice_days(entry), Some(19), "33 days after the move is 19 days late");
+        assert_eq!(late_notice_days(&within("1", date(2026, 11, 20))), None, "the 14th day is in time");
+        let tomorrow = MoveEntry::MoveWithin {
+            persons: vec![PersonId(1)],
+            new_address: ward_address("1"),
+            moved_on: today,
+            notified_on: date(2026, 12, 5),
+        };
+        assert_eq!(fields(&move_request(own, licence, tomorrow, false), today), vec!["move.notified_on".to_string()]);
+
+        let out = |special| {
+            let entry = MoveEntry::MoveOut {
+                persons: vec![PersonId(1)],
+                destination: "大阪府大阪市北区".into(),
+                planned_on: date(2026, 12, 20),
+                notified_on: today,
+            };
+            move_request(own, licence, entry, special)
+        };
+        assert!(fields(&out(false), today).is_empty());
+        assert_eq!(fields(&out(true), today), vec!["move.special".to_string()], "特例転出 without the card");
+        let mut with_card = out(true);
+        with_card.requester.identity.documents = vec![IdentityDocument::MyNumberCard];
+        assert!(fields(&with_card, today).is_empty());
+
+        let move_in = |persons, moved_on| MoveEntry::MoveIn {
+            persons,
+            address: ward_address("8番1号"),
+            household: HouseholdTarget::New,
+            moved_on,
+            notified_on: today,
+            previous_address: "大阪府大阪市北区中之島一丁目3番".into(),
+        };
+        let head = newcomer("ヤマダ", "世帯主", date(1990, 4, 1));
+        assert!(fields(&move_request(own, licence, move_in(vec![head.clone()], today), false), today).is_empty());
+        assert_eq!(
+            fields(
+                &move_request(own, licence, move_in(vec![newcomer("やまだ", "妻", date(1990, 4, 1))], today), false),
+                today
+            ),
+            vec!["move.persons".to_string(), "move.persons".to_string()],
+            "kana not in katakana, and a new household's first person is not its head"
+        );
+        assert_eq!(
+            fields(
+                &move_request(
+                    own,
+                    licence,
+                    move_in(vec![newcomer("ヤマダ", "世帯主", date(2027, 1, 1))], today),
+                    false
+                ),
+                today
+            ),
+            vec!["move.persons".to_string()],
+            "born after the move"
+        );
+        let mut special_late =
+            move_request(own, IdentityDocument::MyNumberCard, move_in(vec![head], date(2026, 11, 1)), true);
+        assert_eq!(fields(&special_late, today), vec!["move.special".to_string()], "特例転入 after 14 days");
+        special_late.task = TaskRequest::Move {
+            entry: MoveEntry::HouseholdChange {
+                household: HouseholdId(1),
+                new_head: PersonId(2),
+                relationships: vec![backend_adapter::types::RelationshipChange {
+                    person: PersonId(1),
+                    relationship: "世帯主".into(),
+                }],
+                changed_on: today,
+            },
+            special_card_procedure: false,
+        };
+        assert_eq!(fields(&special_late, today), vec!["move.relationships".to_string()], "two heads");
     }
 }

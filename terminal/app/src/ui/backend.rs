@@ -93,6 +93,8 @@ pub enum Command {
     Logout,
     /// Search residents.
     Search(SearchQuery),
+    /// List a household's members for a 異動 (recorded as a read).
+    LoadHousehold(backend_adapter::types::HouseholdId),
     /// Open a 住民票の写し request and hand it to review.
     SubmitRequest(Box<CounterRequest>),
     /// Prepare a draft case of this post again and hand it to review (a case whose sheet was spoiled, or whose
@@ -221,8 +223,15 @@ pub enum Command {
 /// What comes back.
 #[derive(Debug, Clone)]
 pub enum Event {
-    /// Logged in.
-    LoggedIn(Session),
+    /// Logged in; today at the ward by the counter's clock.
+    LoggedIn {
+        /// The session.
+        session: Session,
+        /// The 届出日 of a 異動 taken today.
+        today: jiff::civil::Date,
+    },
+    /// The members of a household, for a 異動.
+    Household(super::moves::LoadedHousehold),
     /// Logged out.
     LoggedOut,
     /// Search hits.
@@ -430,7 +439,7 @@ impl Worker {
                 self.drain_bus().await;
                 self.counter.start_guarded_session(&session, &mut self.guard).await.map_err(ja)?;
                 self.session = Some(session.clone());
-                self.emit(Event::LoggedIn(session));
+                self.emit(Event::LoggedIn { session, today: self.counter.today() });
             }
             Command::Activity => self.guard.activity(self.counter.now_us()),
             Command::DayStatus => {
@@ -477,6 +486,11 @@ impl Worker {
                 let session = self.session().ok_or("ログインしてください")?.clone();
                 let hits = self.counter.search_residents(&session, &query).await.map_err(ja)?;
                 self.emit(Event::SearchResults(hits));
+            }
+            Command::LoadHousehold(household) => {
+                let session = self.session().ok_or("ログインしてください")?.clone();
+                let members = self.counter.household_members(&session, household).await.map_err(ja)?;
+                self.emit(Event::Household(super::moves::LoadedHousehold { id: household, members }));
             }
             Command::SubmitRequest(request) => {
                 let session = self.session().ok_or("ログインしてください")?.clone();

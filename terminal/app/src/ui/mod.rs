@@ -8,6 +8,7 @@
 mod admin;
 mod auditor;
 pub mod backend;
+mod moves;
 mod operator;
 mod reviewer;
 mod supervisor;
@@ -70,8 +71,19 @@ struct RequestForm {
     requester_address: String,
     drivers_licence: bool,
     my_number_card: bool,
+    passport: bool,
+    residence_card: bool,
     insurance: bool,
     pension: bool,
+    /// 職務上請求書 (八士業) and 公用請求書 (公用).
+    professional_form: bool,
+    official_form: bool,
+    /// 委任状 presented (任意代理人).
+    letter_of_attorney: bool,
+    /// 法人番号 of a corporation asking.
+    corporate_number: String,
+    /// Which of the 八士業 asks.
+    profession: madoguchi_core::request::LicensedProfession,
     purpose: String,
     head_and_relationship: bool,
     registry: bool,
@@ -82,6 +94,8 @@ struct RequestForm {
     /// 手数料免除 asked, and why (the reviewer checks it).
     fee_exempt: bool,
     exemption_reason: String,
+    /// 住民異動 (転居, 転出, 世帯変更, 転入).
+    moves: moves::MoveForm,
 }
 
 impl Default for RequestForm {
@@ -93,8 +107,15 @@ impl Default for RequestForm {
             requester_address: String::new(),
             drivers_licence: false,
             my_number_card: false,
+            passport: false,
+            residence_card: false,
             insurance: false,
             pension: false,
+            professional_form: false,
+            official_form: false,
+            letter_of_attorney: false,
+            corporate_number: String::new(),
+            profession: madoguchi_core::request::LicensedProfession::AdministrativeScrivener,
             purpose: String::new(),
             head_and_relationship: false,
             registry: false,
@@ -104,6 +125,7 @@ impl Default for RequestForm {
             copies: "1".into(),
             fee_exempt: false,
             exemption_reason: String::new(),
+            moves: moves::MoveForm::default(),
         }
     }
 }
@@ -165,6 +187,13 @@ pub struct TerminalApp {
     card_pin: String,
     /// The returned case whose request the form is correcting, and why it was returned.
     revising: Option<(i64, String)>,
+    /// A 転入届 into a new household is being taken (nobody to search for).
+    new_arrival: bool,
+    /// The chosen person's household members, for a 異動, and the household last asked for.
+    household: Option<moves::LoadedHousehold>,
+    household_requested: Option<backend_adapter::types::HouseholdId>,
+    /// Today at the ward by the counter's clock (the 届出日 of a 異動), from the back end at login.
+    today: Option<jiff::civil::Date>,
     /// The reason staff type for a spoiled print or a void.
     staff_reason: String,
     /// The 発行番号 of a sheet brought back to the counter, as typed.
@@ -221,6 +250,10 @@ impl TerminalApp {
             inquiries: Vec::new(),
             card_pin: String::new(),
             revising: None,
+            new_arrival: false,
+            household: None,
+            household_requested: None,
+            today: None,
             staff_reason: String::new(),
             issued_lookup: String::new(),
             printer_status: None,
@@ -406,7 +439,8 @@ impl TerminalApp {
 
     fn apply(&mut self, ctx: &egui::Context, event: Event) {
         match event {
-            Event::LoggedIn(session) => {
+            Event::LoggedIn { session, today } => {
+                self.today = Some(today);
                 self.info(format!(
                     "{}さん（{}）がログインしました",
                     session.display_name,
@@ -438,6 +472,12 @@ impl TerminalApp {
                 self.notice = Some(Notice { error: true, text: message });
                 tracing::warn!("terminal locked");
             }
+            Event::Household(household) => {
+                if let Some(chosen) = self.selected.as_ref().filter(|p| p.household_id == household.id) {
+                    self.form.moves.start_on(&household, Some(chosen.id));
+                }
+                self.household = Some(household);
+            }
             Event::SearchResults(hits) => {
                 self.info(format!("{}件見つかりました", hits.len()));
                 self.results = hits;
@@ -454,6 +494,10 @@ impl TerminalApp {
                 self.results.clear();
                 self.search = SearchForm::default();
                 self.form = RequestForm::default();
+                self.new_arrival = false;
+                // The entry may change the household once approved: its members are read again when needed.
+                self.household = None;
+                self.household_requested = None;
                 self.focus_pending = true;
             }
             Event::Cases(cases) => self.cases = cases,
@@ -734,7 +778,7 @@ impl TerminalApp {
                 "F7 取消　F8 差戻し　F9 承認　F10 交付・印刷　F12 ログアウト"
             }
             Some(role) if role.allows(Permission::PrepareCase) => {
-                "F2 検索　F3 マイナンバーカード読取　F9 審査へ回付　F12 ログアウト"
+                "F2 検索　F3 マイナンバーカード読取　F4 転入届（新しい世帯）　F9 審査へ回付　F12 ログアウト"
             }
             Some(role) if role.allows(Permission::ReadAudit) => "F2 検索　F5 チェーン検証　F12 ログアウト",
             Some(_) => "Tab 次の項目　F12 ログアウト",

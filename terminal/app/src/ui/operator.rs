@@ -6,18 +6,30 @@
 
 use std::collections::HashMap;
 
-use backend_adapter::types::{PersonSummary, SearchQuery};
+use backend_adapter::types::{MoveEntry, PersonSummary, SearchQuery};
 use egui::{Key, RichText};
 use madoguchi_core::case::{CaseState, ReturnReason};
 use madoguchi_core::error::FieldError;
 use madoguchi_core::inquiry::InquiryState;
 use madoguchi_core::request::{
-    CertificateKind, CertificateRequest, CounterRequest, IdentityCheck, IdentityDocument, OptionalItems, Requester,
-    RequesterCategory, SealRegistrationPath, TaskRequest,
+    CertificateKind, CertificateRequest, CounterRequest, IdentityCheck, IdentityDocument, LicensedProfession,
+    OptionalItems, Requester, RequesterCategory, SealRegistrationPath, TaskRequest,
 };
 
 use super::backend::Command;
 use super::{Notice, SearchForm, TerminalApp, field_message};
+
+/// The 八士業 in the order of the 職務上請求書's list.
+const PROFESSIONS: [LicensedProfession; 8] = [
+    LicensedProfession::Attorney,
+    LicensedProfession::JudicialScrivener,
+    LicensedProfession::LandSurveyor,
+    LicensedProfession::TaxAccountant,
+    LicensedProfession::LabourConsultant,
+    LicensedProfession::PatentAttorney,
+    LicensedProfession::MaritimeProcedureAgent,
+    LicensedProfession::AdministrativeScrivener,
+];
 
 /// What the operator takes for the chosen person (業務), in the order of the counter's paper forms.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -31,11 +43,22 @@ pub(super) enum FormTask {
     ItemsCertificate,
     /// 印鑑登録 by 照会書・回答書 (the only path for a 代理人).
     SealByInquiry,
+    /// 転居 within the ward.
+    MoveWithin,
+    /// 転出, with a paper 転出証明書 or by 特例転出.
+    MoveOut,
+    /// 世帯変更 (世帯主・続柄).
+    HouseholdChange,
+    /// 転入: into the chosen person's household, or into a new household when nobody is chosen.
+    MoveIn,
 }
 
 impl FormTask {
-    const ALL: [FormTask; 4] =
-        [FormTask::HouseholdCopy, FormTask::PersonCopy, FormTask::ItemsCertificate, FormTask::SealByInquiry];
+    /// Certificates and 印鑑登録, then the 異動 of the chosen person's household.
+    const ROWS: [&[FormTask]; 2] = [
+        &[FormTask::HouseholdCopy, FormTask::PersonCopy, FormTask::ItemsCertificate, FormTask::SealByInquiry],
+        &[FormTask::MoveWithin, FormTask::MoveOut, FormTask::HouseholdChange, FormTask::MoveIn],
+    ];
 
     fn label_ja(self) -> &'static str {
         match self {
@@ -43,6 +66,10 @@ impl FormTask {
             FormTask::PersonCopy => "住民票の写し（個人）",
             FormTask::ItemsCertificate => "記載事項証明書",
             FormTask::SealByInquiry => "印鑑登録（照会書）",
+            FormTask::MoveWithin => "転居",
+            FormTask::MoveOut => "転出",
+            FormTask::HouseholdChange => "世帯変更",
+            FormTask::MoveIn => "転入（この世帯へ）",
         }
     }
 
@@ -51,8 +78,13 @@ impl FormTask {
             FormTask::HouseholdCopy => Some(CertificateKind::ResidentRecordHousehold),
             FormTask::PersonCopy => Some(CertificateKind::ResidentRecordIndividual),
             FormTask::ItemsCertificate => Some(CertificateKind::ResidentRecordItems),
-            FormTask::SealByInquiry => None,
+            _ => None,
         }
+    }
+
+    /// A 住民異動.
+    pub(super) fn is_move(self) -> bool {
+        matches!(self, FormTask::MoveWithin | FormTask::MoveOut | FormTask::HouseholdChange | FormTask::MoveIn)
     }
 }
 
@@ -66,8 +98,18 @@ pub(super) fn form_of(request: &CounterRequest) -> super::RequestForm {
         requester_address: if own { String::new() } else { request.requester.address.clone() },
         drivers_licence: documents.contains(&IdentityDocument::DriversLicence),
         my_number_card: documents.contains(&IdentityDocument::MyNumberCard),
+        passport: documents.contains(&IdentityDocument::Passport),
+        residence_card: documents.contains(&IdentityDocument::ResidenceCard),
         insurance: documents.contains(&IdentityDocument::InsuranceCertificate),
         pension: documents.contains(&IdentityDocument::PensionCertificate),
+        professional_form: documents.contains(&IdentityDocument::ProfessionalForm),
+        official_form: documents.contains(&IdentityDocument::OfficialRequestForm),
+        letter_of_attorney: request.requester.identity.letter_of_attorney,
+        corporate_number: request.requester.corporate_number.clone().unwrap_or_default(),
+        profession: match request.requester.category {
+            RequesterCategory::LicensedProfessional(profession) => profession,
+            _ => LicensedProfession::AdministrativeScrivener,
+        },
         purpose: request.requester.purpose.clone(),
         fee_exempt: request.fee_exemption.is_some(),
         exemption_reason: request.fee_exemption.clone().unwrap_or_default(),
@@ -88,7 +130,9 @@ pub(super) fn form_of(request: &CounterRequest) -> super::RequestForm {
             form.copies = certificate.copies.to_string();
         }
         TaskRequest::Seal { .. } => form.task = FormTask::SealByInquiry,
-        TaskRequest::Move { .. } => {}
+        TaskRequest::Move { entry, special_card_procedure } => {
+            (form.task, form.moves) = super::moves::MoveForm::of_entry(entry, *special_card_procedure);
+        }
     }
     form
 }
@@ -104,7 +148,7 @@ struct CheckedSearch {
 }
 
 /// A 郵便番号 as typed: digits (half or full width) with an optional hyphen.
-fn postal_digits(text: &str) -> Option<String> {
+pub(super) fn postal_digits(text: &str) -> Option<String> {
     let digits: String = text
         .trim()
         .chars()
@@ -159,8 +203,19 @@ impl SearchForm {
 impl TerminalApp {
     pub(super) fn operator_ui(&mut self, ui: &mut egui::Ui) {
         egui::ScrollArea::vertical().auto_shrink([false, false]).show(ui, |ui| {
-            ui.heading("窓口受付（証明書・印鑑登録）");
+            ui.heading("窓口受付（異動・証明書・印鑑登録）");
             self.search_ui(ui);
+            // A 転入 into a new household has nobody to search for. (The button stays while its form is open, so
+            // the form's widgets keep their ids from the first frame: the focus lands where it was asked.)
+            if self.selected.is_none()
+                && (ui.add_enabled(!self.new_arrival, egui::Button::new("転入届（新しい世帯）（F4）")).clicked()
+                    || (!self.new_arrival && ui.input(|i| i.key_pressed(Key::F4))))
+            {
+                self.new_arrival = true;
+                self.form.task = FormTask::MoveIn;
+                self.form.moves = super::moves::MoveForm::default();
+                self.focus_form = true;
+            }
             if let Some((case_id, reason)) = self.revising.clone() {
                 ui.horizontal(|ui| {
                     ui.label(
@@ -176,7 +231,19 @@ impl TerminalApp {
             }
             if let Some(person) = self.selected.clone() {
                 ui.separator();
-                self.request_form_ui(ui, &person);
+                self.request_form_ui(ui, Some(&person));
+            } else if self.new_arrival {
+                ui.separator();
+                ui.horizontal(|ui| {
+                    ui.label(RichText::new("転入届（新しい世帯）").strong());
+                    if ui.button("転入届をやめる").clicked() {
+                        self.new_arrival = false;
+                        self.form = super::RequestForm::default();
+                    }
+                });
+                if self.new_arrival {
+                    self.request_form_ui(ui, None);
+                }
             }
             ui.separator();
             ui.label(RichText::new("この窓口の案件").strong());
@@ -322,14 +389,36 @@ impl TerminalApp {
                 }
             }
         });
-        if chosen.is_some() {
+        if let Some(person) = &chosen {
+            self.new_arrival = false;
+            // Who moves belongs to one household: another household starts the 異動 part afresh.
+            if self.selected.as_ref().is_some_and(|s| s.household_id != person.household_id) {
+                self.form.moves = super::moves::MoveForm::default();
+            }
             self.selected = chosen;
             // Keyboard first: choosing a person moves on to the request form.
             self.focus_form = true;
         }
     }
 
-    fn request_form_ui(&mut self, ui: &mut egui::Ui, person: &PersonSummary) {
+    fn request_form_ui(&mut self, ui: &mut egui::Ui, person: Option<&PersonSummary>) {
+        // A 異動 of the chosen person's household lists its members: load them once for this household.
+        if let Some(person) = person
+            && self.form.task.is_move()
+            && self.form.task != FormTask::MoveIn
+            && self.household.as_ref().is_none_or(|h| h.id != person.household_id)
+            && self.household_requested != Some(person.household_id)
+        {
+            self.household_requested = Some(person.household_id);
+            self.backend.send(Command::LoadHousehold(person.household_id));
+        }
+        // A fresh form (a new task, a hand-over, another person) starts from the loaded members.
+        if let Some(person) = person
+            && self.form.moves.relationships.is_empty()
+            && let Some(household) = self.household.as_ref().filter(|h| h.id == person.household_id)
+        {
+            self.form.moves.start_on(household, Some(person.id));
+        }
         let built = self.build_request(person);
         let errors: HashMap<String, String> = match &built {
             Ok(_) => HashMap::new(),
@@ -348,36 +437,76 @@ impl TerminalApp {
             }
         };
         let error = |field: &str| errors.get(field).map(String::as_str);
-        ui.label(format!("対象：{}（世帯 {}）", person.name.display(), person.household_id));
-        ui.horizontal(|ui| {
-            ui.label("業務");
-            for task in FormTask::ALL {
-                let radio = ui.radio_value(&mut self.form.task, task, task.label_ja());
-                if self.focus_form && task == self.form.task {
-                    radio.request_focus();
-                    self.focus_form = false;
-                }
+        if let Some(person) = person {
+            ui.label(format!("対象：{}（世帯 {}）", person.name.display(), person.household_id));
+            for (row, tasks) in FormTask::ROWS.into_iter().enumerate() {
+                ui.horizontal(|ui| {
+                    ui.label(if row == 0 { "業務" } else { "異動" });
+                    for &task in tasks {
+                        let radio = ui.radio_value(&mut self.form.task, task, task.label_ja());
+                        if self.focus_form && task == self.form.task {
+                            radio.request_focus();
+                            self.focus_form = false;
+                        }
+                    }
+                });
             }
-        });
+        }
         let certificate = self.form.task.certificate_kind().is_some();
-        ui.horizontal(|ui| {
+        ui.horizontal_wrapped(|ui| {
             ui.label("請求者");
             for (category, label) in [
                 (RequesterCategory::Self_, "本人"),
                 (RequesterCategory::SameHousehold, "同一世帯"),
+                (RequesterCategory::LegalRepresentative, "法定代理人"),
                 (RequesterCategory::Proxy, "任意代理人"),
                 (RequesterCategory::ThirdPartyIndividual, "第三者"),
+                (RequesterCategory::ThirdPartyCorporation, "法人"),
+                (RequesterCategory::LicensedProfessional(self.form.profession), "八士業"),
+                (RequesterCategory::Official, "公用"),
             ] {
                 ui.radio_value(&mut self.form.category, category, label);
             }
             field_message(ui, error("requester.category"));
         });
-        ui.horizontal(|ui| {
+        if let RequesterCategory::LicensedProfessional(_) = self.form.category {
+            ui.horizontal(|ui| {
+                let label = ui.label("士業の種別");
+                egui::ComboBox::from_id_salt("profession")
+                    .selected_text(self.form.profession.label_ja())
+                    .show_ui(ui, |ui| {
+                        for profession in PROFESSIONS {
+                            ui.selectable_value(&mut self.form.profession, profession, profession.label_ja());
+                        }
+                    })
+                    .response
+                    .labelled_by(label.id);
+            });
+            self.form.category = RequesterCategory::LicensedProfessional(self.form.profession);
+        }
+        if self.form.category == RequesterCategory::ThirdPartyCorporation {
+            let mut number = std::mem::take(&mut self.form.corporate_number);
+            self.checked_field(ui, "法人番号（13桁）", &mut number, false, error("requester.corporate_number"));
+            self.form.corporate_number = number;
+        }
+        ui.horizontal_wrapped(|ui| {
             ui.label("本人確認書類");
             ui.checkbox(&mut self.form.drivers_licence, "運転免許証");
             ui.checkbox(&mut self.form.my_number_card, "マイナンバーカード");
+            ui.checkbox(&mut self.form.passport, "旅券");
+            ui.checkbox(&mut self.form.residence_card, "在留カード");
             ui.checkbox(&mut self.form.insurance, "資格確認書");
             ui.checkbox(&mut self.form.pension, "年金証書");
+            if let RequesterCategory::LicensedProfessional(_) = self.form.category {
+                ui.checkbox(&mut self.form.professional_form, "職務上請求書");
+            }
+            if self.form.category == RequesterCategory::Official {
+                ui.checkbox(&mut self.form.official_form, "公用請求書");
+            }
+            if self.form.category == RequesterCategory::Proxy {
+                ui.checkbox(&mut self.form.letter_of_attorney, "委任状");
+                field_message(ui, error("requester.identity.letter_of_attorney"));
+            }
             field_message(ui, error("requester.identity"));
         });
         // Anyone but the resident gives their own name (and, outside the household, their address).
@@ -412,6 +541,10 @@ impl TerminalApp {
             self.checked_field(ui, "通数", &mut copies, false, error("certificate.copies"));
             self.form.copies = copies;
             ui.checkbox(&mut self.form.fee_exempt, "手数料免除");
+        } else if self.form.task.is_move() {
+            let owned_error = |field: &str| error(field).map(str::to_string);
+            let request = built.as_ref().ok().cloned();
+            self.move_form_ui(ui, person, request.as_ref(), &owned_error);
         } else {
             ui.label("照会書兼回答書を登録者の住所へ郵送します。回答書を期限までに持参したときに登録します");
         }
@@ -421,6 +554,8 @@ impl TerminalApp {
             self.form.exemption_reason = reason;
         }
         let handled: Vec<&str> = vec![
+            "requester.corporate_number",
+            "requester.identity.letter_of_attorney",
             "requester.name",
             "requester.address",
             "fee_exemption",
@@ -431,7 +566,7 @@ impl TerminalApp {
             "certificate.copies",
         ];
         for (field, message) in &errors {
-            if !handled.contains(&field.as_str()) {
+            if !handled.contains(&field.as_str()) && !super::moves::MOVE_FIELDS.contains(&field.as_str()) {
                 field_message(ui, Some(message));
             }
         }
@@ -456,66 +591,100 @@ impl TerminalApp {
     }
 
     /// The request the form describes, or every reason it cannot be handed over (the rules core applies).
-    fn build_request(&self, person: &PersonSummary) -> Result<CounterRequest, Vec<FieldError>> {
+    fn build_request(&self, person: Option<&PersonSummary>) -> Result<CounterRequest, Vec<FieldError>> {
         let copies: Result<u8, _> = self.form.copies.trim().parse();
         let documents = [
             (self.form.drivers_licence, IdentityDocument::DriversLicence),
             (self.form.my_number_card, IdentityDocument::MyNumberCard),
+            (self.form.passport, IdentityDocument::Passport),
+            (self.form.residence_card, IdentityDocument::ResidenceCard),
             (self.form.insurance, IdentityDocument::InsuranceCertificate),
             (self.form.pension, IdentityDocument::PensionCertificate),
+            (
+                matches!(self.form.category, RequesterCategory::LicensedProfessional(_)) && self.form.professional_form,
+                IdentityDocument::ProfessionalForm,
+            ),
+            (
+                self.form.category == RequesterCategory::Official && self.form.official_form,
+                IdentityDocument::OfficialRequestForm,
+            ),
         ]
         .into_iter()
         .filter_map(|(checked, document)| checked.then_some(document))
         .collect();
+        let task = match (self.form.task.certificate_kind(), person) {
+            _ if self.form.task.is_move() => {
+                let today = self.today.ok_or_else(|| {
+                    vec![FieldError::new(
+                        "move.notified_on",
+                        "the counter's date is not known yet",
+                        "届出日を確認しています。しばらくお待ちください",
+                    )]
+                })?;
+                self.move_task(person, today)?
+            }
+            (Some(kind), Some(person)) => TaskRequest::Certificate(CertificateRequest {
+                kind,
+                household: person.household_id,
+                // The household copy lists every member; the person's copy and 記載事項証明書 the chosen one.
+                persons: if kind == CertificateKind::ResidentRecordHousehold { Vec::new() } else { vec![person.id] },
+                items: OptionalItems {
+                    head_and_relationship: self.form.head_and_relationship,
+                    registry: self.form.registry,
+                    furigana: self.form.furigana,
+                    former_family_name: kind == CertificateKind::ResidentRecordItems && self.form.former_family_name,
+                    previous_address: kind == CertificateKind::ResidentRecordItems && self.form.previous_address,
+                    ..OptionalItems::default()
+                },
+                copies: copies.as_ref().copied().unwrap_or(1),
+            }),
+            (None, Some(person)) => {
+                TaskRequest::Seal { person: person.id, path: SealRegistrationPath::Inquiry, registration_number: None }
+            }
+            (_, None) => {
+                return Err(vec![FieldError::new(
+                    "requester.name",
+                    "choose the resident first",
+                    "対象の住民を検索して選んでください",
+                )]);
+            }
+        };
+        // The resident asking for themselves; a new arrival is the first person moving in, at the new address.
+        let (own_name, own_address) = match (person, &task) {
+            (Some(person), _) => (person.name.display(), person.address.display()),
+            (None, TaskRequest::Move { entry: MoveEntry::MoveIn { persons, address, .. }, .. }) => {
+                (persons.first().map(|p| p.name.display()).unwrap_or_default(), address.display())
+            }
+            (None, _) => (String::new(), String::new()),
+        };
         let (name, address) = match self.form.category {
-            RequesterCategory::Self_ => (person.name.display(), person.address.display()),
-            RequesterCategory::SameHousehold => (self.form.requester_name.trim().to_string(), person.address.display()),
+            RequesterCategory::Self_ => (own_name, own_address),
+            RequesterCategory::SameHousehold => (self.form.requester_name.trim().to_string(), own_address),
             _ => (self.form.requester_name.trim().to_string(), self.form.requester_address.trim().to_string()),
         };
         let address_missing = address.is_empty();
+        let certificate = self.form.task.certificate_kind().is_some();
         let request = CounterRequest {
             requester: Requester {
                 category: self.form.category,
                 name,
                 address,
-                corporate_number: None,
+                corporate_number: (self.form.category == RequesterCategory::ThirdPartyCorporation)
+                    .then(|| self.form.corporate_number.trim().to_string()),
                 purpose: self.form.purpose.clone(),
                 identity: IdentityCheck {
                     documents,
-                    letter_of_attorney: self.form.category == RequesterCategory::Proxy,
+                    letter_of_attorney: self.form.category == RequesterCategory::Proxy && self.form.letter_of_attorney,
                 },
             },
-            task: match self.form.task.certificate_kind() {
-                Some(kind) => TaskRequest::Certificate(CertificateRequest {
-                    kind,
-                    household: person.household_id,
-                    // The household copy lists every member; the person's copy and 記載事項証明書 the chosen one.
-                    persons: if kind == CertificateKind::ResidentRecordHousehold {
-                        Vec::new()
-                    } else {
-                        vec![person.id]
-                    },
-                    items: OptionalItems {
-                        head_and_relationship: self.form.head_and_relationship,
-                        registry: self.form.registry,
-                        furigana: self.form.furigana,
-                        former_family_name: kind == CertificateKind::ResidentRecordItems
-                            && self.form.former_family_name,
-                        previous_address: kind == CertificateKind::ResidentRecordItems && self.form.previous_address,
-                        ..OptionalItems::default()
-                    },
-                    copies: copies.as_ref().copied().unwrap_or(1),
-                }),
-                None => TaskRequest::Seal {
-                    person: person.id,
-                    path: SealRegistrationPath::Inquiry,
-                    registration_number: None,
-                },
-            },
-            fee_exemption: (self.form.task.certificate_kind().is_some() && self.form.fee_exempt)
-                .then(|| self.form.exemption_reason.clone()),
+            task,
+            fee_exemption: (certificate && self.form.fee_exempt).then(|| self.form.exemption_reason.clone()),
         };
-        let mut errors = request.validate().err().map(|e| e.0).unwrap_or_default();
+        let checked = match self.today {
+            Some(today) => request.validate_on(today),
+            None => request.validate(),
+        };
+        let mut errors = checked.err().map(|e| e.0).unwrap_or_default();
         if address_missing {
             errors.push(FieldError::new(
                 "requester.address",
@@ -523,7 +692,7 @@ impl TerminalApp {
                 "請求者の住所を入力してください",
             ));
         }
-        if copies.is_err() && self.form.task.certificate_kind().is_some() {
+        if copies.is_err() && certificate {
             errors.retain(|e| e.field != "certificate.copies");
             errors.push(FieldError::new(
                 "certificate.copies",
