@@ -229,6 +229,7 @@ fn a_third_party_never_gets_the_resident_code_or_individual_number() {
             persons: Vec::new(),
             items: everything,
             copies: 1,
+            move_case: None,
         };
         let request = CounterRequest {
             requester: Requester {

@@ -4,6 +4,7 @@ mod business_day;
 mod certificates;
 mod http_adapter;
 mod inquiry_letter;
+mod move_out_certificate;
 mod outbox;
 mod print_queue;
 mod queue_hints;

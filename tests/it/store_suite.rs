@@ -102,6 +102,7 @@ pub(crate) fn copy_request(
             persons: Vec::new(),
             items,
             copies: 1,
+            move_case: None,
         }),
         fee_exemption: None,
     }

@@ -218,7 +218,8 @@ pub async fn render(args: RenderArgs) -> anyhow::Result<Vec<PathBuf>> {
             return write(&document, Some(registration.impression_png), &args.out);
         }
         _ => {
-            let request = CertificateRequest { kind, household: household.id, persons, items: asked, copies: 1 };
+            let request =
+                CertificateRequest { kind, household: household.id, persons, items: asked, copies: 1, move_case: None };
             CertificateDocument::resident_record(&household, &request, asked, &issuer, today)
         }
     }

@@ -1428,6 +1428,11 @@ async fn an_operator_takes_a_move_within_the_ward_by_keyboard_and_once_approved_
     );
     assert_eq!(new_address.block, "二丁目8番1号");
     assert_eq!((moved_on, notified_on), (jiff::civil::date(2026, 10, 1), jiff::civil::date(2026, 11, 20)));
+    // The reviewer is told the notice is late.
+    let mut reviewer = terminal(&world, "review-1", false);
+    log_in(&mut reviewer, "rev1");
+    open_in_review(&mut reviewer, case_id);
+    wait_for_text(&mut reviewer, "届出期間を36日過ぎた届出です");
 
     approve_and_commit(&world, case_id).await;
     let moved = world.residents.person(chosen.id).await.expect("person");
@@ -1616,4 +1621,55 @@ async fn a_proxy_needs_the_letter_of_attorney_and_a_corporation_its_checked_corp
     assert_eq!(requester.category, RequesterCategory::ThirdPartyCorporation);
     assert_eq!(requester.corporate_number.as_deref(), Some("7000012050002"));
     assert!(!requester.identity.letter_of_attorney, "a corporation's request records no 委任状");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_post_opens_the_move_out_certificate_of_a_committed_paper_move_out_once() {
+    use backend_adapter::types::MoveEntry;
+    use madoguchi_core::request::{
+        CertificateKind, CounterRequest, IdentityCheck, IdentityDocument, Requester, RequesterCategory, TaskRequest,
+    };
+    let world = world().await;
+    let (_, household_id) = ordinary_reading(&world).await;
+    let household = world.residents.household(backend_adapter::types::HouseholdId(household_id)).await.expect("hh");
+    let operator = world.operator().await;
+    let request = CounterRequest {
+        requester: Requester {
+            category: RequesterCategory::Self_,
+            name: household.members[0].name.display(),
+            address: household.address.display(),
+            corporate_number: None,
+            purpose: String::new(),
+            identity: IdentityCheck { documents: vec![IdentityDocument::MyNumberCard], letter_of_attorney: false },
+        },
+        task: TaskRequest::Move {
+            entry: MoveEntry::MoveOut {
+                persons: vec![household.head],
+                destination: "大阪府大阪市北区中之島一丁目3番".into(),
+                planned_on: jiff::civil::date(2026, 12, 1),
+                notified_on: jiff::civil::date(2026, 11, 20),
+            },
+            special_card_procedure: false,
+        },
+        fee_exemption: None,
+    };
+    let move_case = world.counter.open_case(&operator, request).await.expect("open");
+    world.counter.prepare_and_submit(&operator, move_case).await.expect("hand over");
+
+    let mut post = terminal(&world, "post-1", false);
+    log_in(&mut post, "op1");
+    approve_and_commit(&world, move_case).await;
+    let button = format!("転出証明書を作成して回付（案件{move_case}）");
+    wait_for_text(&mut post, &button);
+    let before = post.state().submitted();
+    choose(&mut post, &button);
+    wait_until(&mut post, "hand-over", |app| app.submitted() > before);
+    wait_until(&mut post, "the certificate in the post's list", |app| {
+        app.cases().iter().any(|c| c.move_case == Some(move_case))
+    });
+    post.run();
+    assert!(!screen_text(&post).contains(&button), "a 転出 has one certificate: {}", screen_text(&post));
+    let certificate = post.state().cases().iter().find(|c| c.move_case == Some(move_case)).expect("case").clone();
+    assert_eq!(certificate.kind, CertificateKind::MoveOutCertificate.as_str());
+    assert_eq!(certificate.state, CaseState::Submitted, "handed over to review");
 }

@@ -132,6 +132,17 @@ pub struct CertificateDocument {
     pub seal: Option<SealDetails>,
 }
 
+/// The items of a 転出証明書: what the 転入 needs, 住民票コード and 個人番号 included.
+pub const MOVE_OUT_ITEMS: OptionalItems = OptionalItems {
+    head_and_relationship: true,
+    registry: true,
+    resident_code: true,
+    individual_number: true,
+    previous_address: false,
+    former_family_name: true,
+    furigana: true,
+};
+
 /// 転出先 and dates on a 転出証明書.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MoveOutDetails {
@@ -253,16 +264,7 @@ impl CertificateDocument {
         issuer: &Issuer,
         today: jiff::civil::Date,
     ) -> Result<Self, DocumentError> {
-        // A 転出証明書 carries the items the 転入 needs, 住民票コード and 個人番号 included.
-        let items = OptionalItems {
-            head_and_relationship: true,
-            registry: true,
-            resident_code: true,
-            individual_number: true,
-            previous_address: false,
-            former_family_name: true,
-            furigana: true,
-        };
+        let items = MOVE_OUT_ITEMS;
         let selected = persons
             .iter()
             .map(|id| {

@@ -128,7 +128,11 @@ impl std::fmt::Debug for Counter {
 /// Whose record a request is about: the household of a certificate, the person of a seal matter.
 fn case_subject(request: &CounterRequest) -> String {
     match &request.task {
-        TaskRequest::Certificate(certificate) => format!("household:{}", certificate.household),
+        // A 転出証明書 names its 転出: the store keeps one standing certificate case per 転出 (migration 0016).
+        TaskRequest::Certificate(certificate) => match certificate.move_case {
+            Some(move_case) => format!("move-out-of-case:{move_case}"),
+            None => format!("household:{}", certificate.household),
+        },
         TaskRequest::Seal { person, .. } => format!("person:{person}"),
         TaskRequest::Move { .. } => "move".to_string(),
     }
@@ -994,6 +998,79 @@ impl Counter {
             .collect())
     }
 
+    /// 転出証明書: open the certificate case of an approved paper 転出 and hand it to review. The requester is the
+    /// 転出's; the persons and household are those of its entry; the certificate is prepared only from the resident
+    /// system's record once the entry is committed there ([`CoreError::AwaitingResidentSystem`] until then), and it
+    /// certifies exactly the 転出先 and 転出予定日 the resident system holds. One standing certificate case per 転出.
+    pub async fn open_move_out_certificate(
+        &self,
+        session: &Session,
+        move_case: i64,
+    ) -> Result<(i64, Output), CoreError> {
+        let now = self.authorize(session, Permission::PrepareCase).await?;
+        let moved = self
+            .store
+            .case_recorded_as(&session.actor, move_case, now, &|_| {
+                (AuditAction::CaseRead, serde_json::json!({ "what": "転出 for its 転出証明書" }))
+            })
+            .await?;
+        let (persons, recorded) = match &moved.request.task {
+            TaskRequest::Move {
+                entry: backend_adapter::types::MoveEntry::MoveOut { persons, destination, planned_on, .. },
+                special_card_procedure: false,
+            } if moved.state == CaseState::Approved => (
+                persons.clone(),
+                backend_adapter::types::ResidentStatus::MovedOut {
+                    destination: destination.clone(),
+                    planned_on: *planned_on,
+                },
+            ),
+            _ => return Err(CoreError::NoMoveOutCertificate { case_id: move_case }),
+        };
+        // Nothing is opened before the 転出 is in the resident system as approved.
+        if self.store.unfinished_outbox_entries().await?.iter().any(|(pending, _)| *pending == move_case) {
+            return Err(CoreError::AwaitingResidentSystem { case_id: move_case, pending_case: move_case });
+        }
+        let first = persons.first().copied().ok_or(CoreError::NoMoveOutCertificate { case_id: move_case })?;
+        let person = self.residents.person(first).await?;
+        self.store
+            .append_audit(&Self::audit_record(
+                session,
+                now,
+                AuditAction::ResidentRead,
+                format!("person:{first}"),
+                serde_json::json!({ "case": move_case, "what": "転出 as recorded, for its 転出証明書" }),
+            ))
+            .await?;
+        if person.status != recorded {
+            return Err(CoreError::MoveOutNotRecorded { move_case });
+        }
+        let household = person.household_id;
+        let request = CounterRequest {
+            requester: moved.request.requester.clone(),
+            task: TaskRequest::Certificate(crate::request::CertificateRequest {
+                kind: crate::request::CertificateKind::MoveOutCertificate,
+                household,
+                persons,
+                items: crate::certificate::MOVE_OUT_ITEMS,
+                copies: 1,
+                move_case: Some(move_case),
+            }),
+            fee_exemption: None,
+        };
+        request.validate_on(self.clock.today()).map_err(CoreError::Validation)?;
+        let subject = case_subject(&request);
+        let case_id = match self.store.create_case(&session.actor, NewCase { request, subject }, now).await {
+            // The only constraint a new case can break is the one standing certificate of a 転出.
+            Err(CoreError::Store(StoreError::Refused(_))) => {
+                return Err(CoreError::MoveOutCertificateExists { move_case });
+            }
+            other => other?,
+        };
+        let output = self.prepare_and_submit(session, case_id).await?;
+        Ok((case_id, output))
+    }
+
     /// Take a request and open a draft case. The request is validated first; nothing is stored if it is invalid.
     pub async fn open_case(&self, session: &Session, request: CounterRequest) -> Result<i64, CoreError> {
         let now = self.authorize(session, Permission::PrepareCase).await?;
@@ -1182,19 +1259,50 @@ impl Counter {
                 return Err(CoreError::AwaitingResidentSystem { case_id, pending_case });
             }
         }
-        let items = case.request.effective_items(certificate.items);
-        let document = CertificateDocument::resident_record(
-            household,
-            certificate,
-            items,
-            &self.profile.issuer,
-            self.clock.today(),
-        )
-        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let document = match certificate.move_case {
+            Some(move_case) => self.move_out_document(move_case, household).await?,
+            None => CertificateDocument::resident_record(
+                household,
+                certificate,
+                case.request.effective_items(certificate.items),
+                &self.profile.issuer,
+                self.clock.today(),
+            )
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        };
         let placeholder =
             ReservedNumbers { issue_number: 0, control_number: format!("{}-{:06}", session.actor.station, 0) };
         let profile = self.profile.clone();
         off_the_runtime(move || profile.pages(&document, None, &placeholder).map(|_| document)).await
+    }
+
+    /// The 転出証明書 of `move_case` from the resident system's record: each person of the approved entry must be
+    /// recorded there as moved out to the 転出先 on the 転出予定日 the entry gave.
+    async fn move_out_document(&self, move_case: i64, household: &Household) -> Result<CertificateDocument, CoreError> {
+        use backend_adapter::types::{MoveEntry, ResidentStatus};
+        let moved = self.store.case_unrecorded(move_case).await?;
+        let TaskRequest::Move {
+            entry: MoveEntry::MoveOut { persons, destination, planned_on, notified_on },
+            special_card_procedure: false,
+        } = &moved.request.task
+        else {
+            return Err(CoreError::NoMoveOutCertificate { case_id: move_case });
+        };
+        let recorded = ResidentStatus::MovedOut { destination: destination.clone(), planned_on: *planned_on };
+        let held = persons.iter().all(|id| household.members.iter().any(|m| m.id == *id && m.status == recorded));
+        if !held {
+            return Err(CoreError::MoveOutNotRecorded { move_case });
+        }
+        CertificateDocument::move_out(
+            household,
+            persons,
+            destination,
+            *planned_on,
+            *notified_on,
+            &self.profile.issuer,
+            self.clock.today(),
+        )
+        .map_err(|e| CoreError::Store(StoreError::Corrupt(e.to_string())))
     }
 
     /// The case and its exact output, for the reviewer's side-by-side view (recorded as one read).

@@ -163,6 +163,25 @@ pub enum CoreError {
         /// The 異動 case still in the outbox.
         pending_case: i64,
     },
+    /// A 転出証明書 is asked of a case that is not an approved paper 転出 (a 特例転出 prints nothing).
+    #[error("case {case_id} is not an approved paper move-out; no move-out certificate can be made of it")]
+    NoMoveOutCertificate {
+        /// The case named.
+        case_id: i64,
+    },
+    /// The 転出 case already has its 転出証明書 case (a spoiled sheet is printed again on that case).
+    #[error("the move-out of case {move_case} already has its certificate case")]
+    MoveOutCertificateExists {
+        /// The 転出 case.
+        move_case: i64,
+    },
+    /// The resident system does not hold the 転出 the certificate would certify (its entry was refused, or the
+    /// record changed since).
+    #[error("the resident system does not hold the move-out of case {move_case} as it was approved")]
+    MoveOutNotRecorded {
+        /// The 転出 case.
+        move_case: i64,
+    },
     /// 支援措置 / 抑止: no certificate may be prepared; the case goes to staff.
     #[error("a support measure (DV etc.) restricts this record; the request is routed to staff")]
     SupportMeasure,
@@ -336,6 +355,15 @@ impl CoreError {
             CoreError::OutputMismatch { .. } => {
                 "審査した内容と案件の出力が一致しません。画面を更新して再度審査してください".to_string()
             }
+            CoreError::NoMoveOutCertificate { case_id } => format!(
+                "案件{case_id}は承認済みの転出届（転出証明書を交付するもの）ではありません。特例転出では転出証明書は交付しません"
+            ),
+            CoreError::MoveOutCertificateExists { move_case } => format!(
+                "案件{move_case}の転出証明書はすでに作成されています。損紙は同じ案件で作成し直してください"
+            ),
+            CoreError::MoveOutNotRecorded { move_case } => format!(
+                "案件{move_case}の転出が住民記録のとおりではありません（届出が受け付けられなかったか、記録が変わっています）。職員に確認してください"
+            ),
             CoreError::AwaitingResidentSystem { pending_case, .. } => format!(
                 "この世帯の異動（案件{pending_case}）がまだ住民記録システムに反映されていません。反映後に作成してください"
             ),

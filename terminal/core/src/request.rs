@@ -321,6 +321,9 @@ pub struct CertificateRequest {
     pub items: OptionalItems,
     /// 通数.
     pub copies: u8,
+    /// 転出証明書 only: the paper 転出 case whose entry, once committed to the resident system, it certifies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub move_case: Option<i64>,
 }
 
 /// 印鑑登録 paths.
@@ -487,7 +490,12 @@ impl CounterRequest {
                     "第三者・特定事務受任者の請求では住民票コード・個人番号は記載できません",
                 ));
             }
-            if matches!(certificate.kind, CertificateKind::MoveOutCertificate | CertificateKind::SealCertificate) {
+            let own_family = match certificate.kind {
+                CertificateKind::SealCertificate => false,
+                CertificateKind::MoveOutCertificate => certificate.move_case.is_some(),
+                _ => certificate.move_case.is_none(),
+            };
+            if !own_family {
                 errors.push(FieldError::new(
                     "certificate.kind",
                     "this certificate is issued through its own task family",

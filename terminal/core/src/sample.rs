@@ -147,6 +147,7 @@ pub fn sample_document(
         persons,
         items,
         copies: 1,
+        move_case: None,
     };
     match kind {
         CertificateKind::ResidentRecordHousehold => CertificateDocument::resident_record(
@@ -221,6 +222,7 @@ pub fn own_household_copy_request(
             persons: Vec::new(),
             items: OptionalItems { head_and_relationship: true, ..OptionalItems::default() },
             copies: 1,
+            move_case: None,
         }),
         fee_exemption: None,
     }

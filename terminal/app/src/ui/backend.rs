@@ -109,6 +109,8 @@ pub enum Command {
         /// The corrected request.
         request: Box<CounterRequest>,
     },
+    /// Open the 転出証明書 of an approved paper 転出 and hand it to review.
+    MoveOutCertificate(i64),
     /// Record that the printed 照会書 of a 印鑑登録 case was mailed today.
     SendInquiry(i64),
     /// Accept the 回答書 of a pending 照会 today (refused after its deadline).
@@ -507,6 +509,13 @@ impl Worker {
             Command::ReviseRequest { case_id, request } => {
                 let session = self.session().ok_or("ログインしてください")?.clone();
                 let output = self.counter.revise_and_submit(&session, case_id, *request).await.map_err(ja)?;
+                self.emit(Event::Submitted { case_id, issue_number: output.issue_number });
+                self.refresh().await?;
+            }
+            Command::MoveOutCertificate(move_case) => {
+                let session = self.session().ok_or("ログインしてください")?.clone();
+                let (case_id, output) =
+                    self.counter.open_move_out_certificate(&session, move_case).await.map_err(ja)?;
                 self.emit(Event::Submitted { case_id, issue_number: output.issue_number });
                 self.refresh().await?;
             }

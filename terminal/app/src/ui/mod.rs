@@ -882,6 +882,7 @@ fn kind_label(kind: &str) -> &str {
         "seal-registration" => "印鑑登録",
         "move-in" => "転入",
         "move-out" => "転出",
+        "move-out-card" => "特例転出",
         "move-within" => "転居",
         "household-change" => "世帯変更",
         _ => madoguchi_core::request::CertificateKind::parse(kind).map_or(kind, |k| k.template_ja()),

@@ -1,9 +1,9 @@
-//! The operator's 住民異動 forms: 転居, 転出 (paper 転出証明書 or 特例転出 with the card), 世帯変更, and 転入 (into the
-//! chosen resident's household, or a new household with nobody to search for, incl. 特例転入 with the card). Who
-//! moves is ticked from the household's members as core lists them (name, birth date, 続柄 only); dates are typed
-//! in 和暦 or 西暦 and the 届出日 is the counter's today. The entry built here is what the reviewer reads line by line
-//! and what the outbox sends after approval; core checks it by the law ([`CounterRequest::validate_on`]) and each
-//! reason is shown beside its field.
+//! The operator's 住民異動 forms: 転居, 転出 (a paper 転出証明書 — opened from the post's list once the entry is
+//! committed — or 特例転出 with the card), 世帯変更, and 転入 (into the chosen resident's household, or a new household
+//! with nobody to search for, incl. 特例転入 with the card). Who moves is ticked from the household's members as core
+//! lists them (name, birth date, 続柄 only); dates are typed in 和暦 or 西暦 and the 届出日 is the counter's today.
+//! The entry built here is what the reviewer reads line by line and what the outbox sends after approval; core checks
+//! it by the law ([`CounterRequest::validate_on`]) and each reason is shown beside its field.
 
 use backend_adapter::types::{
     Address, HouseholdId, HouseholdTarget, MoveEntry, Name, NewPerson, PersonId, PersonSummary, Registry,
@@ -422,7 +422,7 @@ impl TerminalApp {
                 field_message(ui, error("move.special").as_deref());
             });
             if task == FormTask::MoveOut && !self.form.moves.special_card {
-                ui.label("転出証明書を交付します（手数料は区の規定による）");
+                ui.label("承認後、住民記録に反映されたら案件一覧の「転出証明書を作成して回付」から交付します");
             }
         }
         field_message(ui, error("move.notified_on").as_deref());

@@ -277,6 +277,18 @@ impl TerminalApp {
                     {
                         case_command = Some(Command::OpenForRevision(case.id));
                     }
+                    // A paper 転出 ends in its 転出証明書, prepared from the resident system's record once the entry is
+                    // committed there (core says so until then), and reviewed like any certificate.
+                    let certified = |c: &&madoguchi_core::store::CaseSummary| {
+                        c.move_case == Some(case.id) && c.state != CaseState::Voided
+                    };
+                    if case.kind == "move-out"
+                        && case.state == CaseState::Approved
+                        && !self.cases.iter().any(|c| certified(&c))
+                        && ui.button(format!("転出証明書を作成して回付（案件{}）", case.id)).clicked()
+                    {
+                        case_command = Some(Command::MoveOutCertificate(case.id));
+                    }
                     // A 印鑑登録 by 照会書: its approved letter is printed at the review station; the post records
                     // it mailed, then accepts the 回答書 brought back by the deadline.
                     if case.kind == "seal-registration" && case.state == CaseState::Approved {
@@ -637,6 +649,7 @@ impl TerminalApp {
                     ..OptionalItems::default()
                 },
                 copies: copies.as_ref().copied().unwrap_or(1),
+                move_case: None,
             }),
             (None, Some(person)) => {
                 TaskRequest::Seal { person: person.id, path: SealRegistrationPath::Inquiry, registration_number: None }

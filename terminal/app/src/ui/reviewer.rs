@@ -77,10 +77,34 @@ impl TerminalApp {
             ui.heading(format!("案件{case_id}　{}", review.case.state.label_ja()));
             let requester = &review.case.request.requester;
             ui.label(format!("請求者：{}（{}）", requester.name, requester.category.label_ja()));
-            let documents: Vec<&str> = requester.identity.documents.iter().map(|d| d.label_ja()).collect();
+            let mut documents: Vec<&str> = requester.identity.documents.iter().map(|d| d.label_ja()).collect();
+            if requester.identity.letter_of_attorney {
+                documents.push("委任状");
+            }
             ui.label(format!("本人確認：{}", documents.join("・")));
+            if let Some(number) = &requester.corporate_number {
+                ui.label(format!("法人番号：{number}"));
+            }
             if !requester.purpose.is_empty() {
                 ui.label(format!("請求事由：{}", requester.purpose));
+            }
+            match &review.case.request.task {
+                madoguchi_core::request::TaskRequest::Certificate(certificate) => {
+                    if let Some(move_case) = certificate.move_case {
+                        ui.label(format!("転出（案件{move_case}）の転出証明書：住民記録の転出先・転出予定日で作成"));
+                    }
+                }
+                madoguchi_core::request::TaskRequest::Move { entry, .. } => {
+                    if let Some(days) = madoguchi_core::request::late_notice_days(entry) {
+                        ui.label(
+                            RichText::new(format!(
+                                "届出期間を{days}日過ぎた届出です（期間経過の届出として扱ってください）"
+                            ))
+                            .color(ERROR_COLOR),
+                        );
+                    }
+                }
+                madoguchi_core::request::TaskRequest::Seal { .. } => {}
             }
             if let Some(reason) = &review.case.request.fee_exemption {
                 ui.label(

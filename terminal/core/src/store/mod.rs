@@ -183,6 +183,8 @@ pub struct CaseSummary {
     pub return_reason: Option<String>,
     /// Last change (µs).
     pub updated_at_us: i64,
+    /// A 転出証明書's 転出 case (the operator's list offers the certificate of a 転出 only once).
+    pub move_case: Option<i64>,
 }
 
 /// Which cases to list.
@@ -2144,7 +2146,7 @@ macro_rules! store_impl {
             async fn cases(&self, filter: &CaseFilter) -> Result<Vec<CaseSummary>, StoreError> {
                 let limit = if filter.limit == 0 { 200 } else { i64::from(filter.limit) };
                 let mut query = sqlx::QueryBuilder::<$db>::new(
-                    "SELECT id, family, kind, state, station, preparer_id, return_reason, updated_at_us FROM cases WHERE 1 = 1",
+                    "SELECT id, family, kind, state, station, preparer_id, return_reason, updated_at_us, subject FROM cases WHERE 1 = 1",
                 );
                 if let Some(station) = &filter.station {
                     query.push(" AND station = ").push_bind(station.clone());
@@ -2158,12 +2160,13 @@ macro_rules! store_impl {
                     query.push(")");
                 }
                 query.push(" ORDER BY updated_at_us DESC, id DESC LIMIT ").push_bind(limit);
-                let rows: Vec<(i64, String, String, String, String, i64, Option<String>, i64)> =
+                let rows: Vec<(i64, String, String, String, String, i64, Option<String>, i64, String)> =
                     query.build_query_as().fetch_all(&self.pool).await?;
                 rows.into_iter()
-                    .map(|(id, family, kind, state, station, preparer_id, return_reason, updated_at_us)| {
+                    .map(|(id, family, kind, state, station, preparer_id, return_reason, updated_at_us, subject)| {
                         let state = CaseState::parse(&state).ok_or_else(|| StoreError::Corrupt(format!("case {id}: unknown state")))?;
-                        Ok(CaseSummary { id, family, kind, state, station, preparer_id, return_reason, updated_at_us })
+                        let move_case = subject.strip_prefix("move-out-of-case:").and_then(|n| n.parse().ok());
+                        Ok(CaseSummary { id, family, kind, state, station, preparer_id, return_reason, updated_at_us, move_case })
                     })
                     .collect()
             }
@@ -3022,8 +3025,10 @@ pub(crate) fn case_kind(request: &CounterRequest) -> &'static str {
     use backend_adapter::types::MoveEntry;
     match &request.task {
         TaskRequest::Certificate(c) => c.kind.as_str(),
-        TaskRequest::Move { entry, .. } => match entry {
+        TaskRequest::Move { entry, special_card_procedure } => match entry {
             MoveEntry::MoveIn { .. } => "move-in",
+            // 特例転出 prints nothing; a paper 転出 ends in its 転出証明書.
+            MoveEntry::MoveOut { .. } if *special_card_procedure => "move-out-card",
             MoveEntry::MoveOut { .. } => "move-out",
             MoveEntry::MoveWithin { .. } => "move-within",
             MoveEntry::HouseholdChange { .. } => "household-change",

@@ -63,6 +63,7 @@ impl PgStore {
                     include_str!("../../migrations/postgres/0014_print_resolutions_and_voids.sql"),
                 ),
                 (15, "inquiry letters", include_str!("../../migrations/postgres/0015_inquiry_letters.sql")),
+                (16, "move-out certificates", include_str!("../../migrations/postgres/0016_move_out_certificates.sql")),
             ])
             .run(&pool)
             .await

@@ -70,6 +70,7 @@ impl SqliteStore {
                     include_str!("../../migrations/sqlite/0014_print_resolutions_and_voids.sql"),
                 ),
                 (15, "inquiry letters", include_str!("../../migrations/sqlite/0015_inquiry_letters.sql")),
+                (16, "move-out certificates", include_str!("../../migrations/sqlite/0016_move_out_certificates.sql")),
             ])
             .run(&pool)
             .await
