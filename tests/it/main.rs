@@ -9,6 +9,7 @@ mod outbox;
 mod print_queue;
 mod queue_hints;
 mod reference_system;
+mod seal_certificate;
 mod store_suite;
 mod support;
 mod training;

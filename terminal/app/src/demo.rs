@@ -88,17 +88,20 @@ pub struct DemoSetup {
     pub data_dir: PathBuf,
     /// The card on the demo's simulated マイナンバーカード reader (a resident of the demo population).
     pub simulated_card: Option<devices::mynumber::CardAttributes>,
+    /// The 登録番号 the demo's simulated 印鑑登録証 reader swipes: the same resident's registration.
+    pub simulated_seal_card: Option<String>,
 }
 
-/// The card the demo's simulated reader holds: the first resident of the first household of the demo's own
-/// population (none when another resident system was named).
-async fn demo_card(residents_path: &Path) -> Option<devices::mynumber::CardAttributes> {
+/// The cards the demo's simulated readers hold: the マイナンバーカード and the 印鑑登録証 of the registrant of the
+/// demo population's first seal registration (none when another resident system was named).
+async fn demo_cards(residents_path: &Path) -> Option<(devices::mynumber::CardAttributes, String)> {
     use backend_adapter::ResidentSystem as _;
     let residents = backend_adapter::ReferenceResidentSystem::open(residents_path).await.ok()?;
-    let first = residents.household_ids(0, 1).await.ok()?.into_iter().next()?;
-    let household = residents.household(first).await.ok()?;
-    let person = household.members.first()?;
-    Some(madoguchi_app::device_check::simulated_card_of(person, &household))
+    let number = residents.seal_numbers(1).await.ok()?.into_iter().next()?;
+    let seal = residents.seal_by_number(&number).await.ok()?;
+    let person = residents.person(seal.person_id).await.ok()?;
+    let household = residents.household(person.household_id).await.ok()?;
+    Some((madoguchi_app::device_check::simulated_card_of(&person, &household), number))
 }
 
 /// The demo accounts as (login, password, role) for the login screen.
@@ -150,7 +153,8 @@ pub async fn prepare(args: DemoArgs) -> anyhow::Result<DemoSetup> {
         let summary = generate_population(&residents_path, args.seed, args.households).await?;
         println!("  {} 世帯・{} 人を生成しました", summary.households, summary.persons);
     }
-    let simulated_card = if configured.is_none() { demo_card(&residents_path).await } else { None };
+    let cards = if configured.is_none() { demo_cards(&residents_path).await } else { None };
+    let (simulated_card, simulated_seal_card) = cards.map_or((None, None), |(card, seal)| (Some(card), Some(seal)));
     let setting = configured.unwrap_or(ResidentSystemSetting::Reference(residents_path));
     let store_url = format!("sqlite://{}", data_dir.join("store.sqlite").display());
     let store = open_store(&store_url, OpenMode::CreateAndMigrate, None).await?;
@@ -181,7 +185,7 @@ pub async fn prepare(args: DemoArgs) -> anyhow::Result<DemoSetup> {
             counter.decide_grant(&second_admin, request.id, true).await.map_err(|e| anyhow!("{e}"))?;
         }
     }
-    Ok(DemoSetup { counter, data_dir, simulated_card })
+    Ok(DemoSetup { counter, data_dir, simulated_card, simulated_seal_card })
 }
 
 /// One 住民票の写し request from counter to issue.

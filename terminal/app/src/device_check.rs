@@ -167,12 +167,36 @@ pub fn read_card(
 }
 
 fn test_seal_reader(reader: &Option<SealReaderConfig>) -> Result<String, String> {
+    if reader.is_none() {
+        return Ok("no 印鑑登録証 reader configured".into());
+    }
+    let registration_number =
+        read_seal_card(reader, SAMPLE_SEAL_CARD).map_err(|(english, japanese)| format!("{english} / {japanese}"))?;
+    let shown = registration_number.len().saturating_sub(2);
+    Ok(format!("印鑑登録証 read: 登録番号 {}{}", "*".repeat(shown), &registration_number[shown..]))
+}
+
+/// The 登録番号 the simulated reader swipes unless told another (the device check's sample card).
+pub const SAMPLE_SEAL_CARD: &str = "10012345";
+
+/// How long the station waits for a 印鑑登録証 to be swiped.
+const SEAL_SWIPE_WAIT: Duration = Duration::from_secs(15);
+
+/// Read the 登録番号 of the 印鑑登録証 swiped through the station's reader; the simulator's reader swipes
+/// `simulated`. Errors as (English for the log, Japanese for the screen).
+pub fn read_seal_card(reader: &Option<SealReaderConfig>, simulated: &str) -> Result<String, (String, String)> {
     let (mut port, simulator) = match reader {
-        None => return Ok("no 印鑑登録証 reader configured".into()),
+        None => {
+            return Err((
+                "this station has no 印鑑登録証 reader".to_string(),
+                "この端末には印鑑登録証読取機が設定されていません".to_string(),
+            ));
+        }
         Some(SealReaderConfig::Simulator) => {
-            let mut simulator = MagReaderSimulator::new().map_err(|e| e.to_string())?;
+            let unavailable = |e: String| (e, "印鑑登録証読取機（模擬）を開けません".to_string());
+            let mut simulator = MagReaderSimulator::new().map_err(|e| unavailable(e.to_string()))?;
             let port = MagReaderPort::open(MagReaderConfig::new(simulator.slave_path()));
-            simulator.swipe("10012345").map_err(|e| e.to_string())?;
+            simulator.swipe(simulated).map_err(|e| unavailable(e.to_string()))?;
             (port, Some(simulator))
         }
         Some(SealReaderConfig::Serial { path, baud, track, offset, length }) => {
@@ -182,25 +206,23 @@ fn test_seal_reader(reader: &Option<SealReaderConfig>) -> Result<String, String>
             (MagReaderPort::open(config), None)
         }
     };
-    let deadline = Instant::now() + Duration::from_secs(15);
+    let deadline = Instant::now() + SEAL_SWIPE_WAIT;
     while Instant::now() < deadline {
         for event in port.poll() {
             match event {
                 MagReaderEvent::Mag(MagEvent::Card { registration_number }) => {
                     drop(simulator);
-                    let shown = registration_number.len().saturating_sub(2);
-                    return Ok(format!(
-                        "印鑑登録証 read: 登録番号 {}{}",
-                        "*".repeat(shown),
-                        &registration_number[shown..]
-                    ));
+                    return Ok(registration_number);
                 }
-                MagReaderEvent::Mag(MagEvent::Rejected(err)) => return Err(format!("{err} / {}", err.message_ja())),
+                MagReaderEvent::Mag(MagEvent::Rejected(err)) => return Err((err.to_string(), err.message_ja())),
                 _ => {}
             }
         }
     }
-    Err("no card was read within 15 seconds".to_string())
+    Err((
+        "no 印鑑登録証 was swiped within 15 seconds".to_string(),
+        "15秒以内に印鑑登録証が読み取られませんでした。もう一度通してください".to_string(),
+    ))
 }
 
 fn test_printer(station: &str, printer: &Option<PrinterConfig>) -> Result<String, String> {

@@ -419,6 +419,7 @@ async fn terminal(
         .shared();
     let accounts = demo::demo_account_list();
     let simulated_card = setup.simulated_card.clone();
+    let simulated_seal_card = setup.simulated_seal_card.clone();
     let counter = setup.counter.with_anomaly_policy(policy.anomaly).with_fee_table(fees);
     let idle_lock = policy.idle_lock;
     let options = eframe::NativeOptions {
@@ -446,6 +447,9 @@ async fn terminal(
                 );
                 if let Some(card) = simulated_card {
                     backend.send(backend::Command::PlaceSimulatedCard(Box::new(card)));
+                }
+                if let Some(number) = simulated_seal_card {
+                    backend.send(backend::Command::PlaceSimulatedSealCard(number));
                 }
                 Ok(Box::new(TerminalApp::new(backend, &station, Some(accounts))))
             }),

@@ -101,6 +101,18 @@ fn terminal_holding(
     idle_lock: Duration,
     card: Option<devices::mynumber::CardAttributes>,
 ) -> Harness<'static, TerminalApp> {
+    let placed = card.map(|card| backend::Command::PlaceSimulatedCard(Box::new(card)));
+    terminal_given(world, station, with_printer, idle_lock, placed.into_iter().collect())
+}
+
+/// A terminal whose back end is first sent `setup` (cards on the simulated readers).
+fn terminal_given(
+    world: &World,
+    station: &str,
+    with_printer: bool,
+    idle_lock: Duration,
+    setup: Vec<backend::Command>,
+) -> Harness<'static, TerminalApp> {
     let printer = with_printer.then(|| station_printer(world));
     let backend = backend::spawn(
         world.counter.clone(),
@@ -111,8 +123,8 @@ fn terminal_holding(
         idle_lock,
         Arc::new(|| {}),
     );
-    if let Some(card) = card {
-        backend.send(backend::Command::PlaceSimulatedCard(Box::new(card)));
+    for command in setup {
+        backend.send(command);
     }
     let app = TerminalApp::new(backend, station, None);
     Harness::builder()
@@ -1672,4 +1684,39 @@ async fn the_post_opens_the_move_out_certificate_of_a_committed_paper_move_out_o
     let certificate = post.state().cases().iter().find(|c| c.move_case == Some(move_case)).expect("case").clone();
     assert_eq!(certificate.kind, CertificateKind::MoveOutCertificate.as_str());
     assert_eq!(certificate.state, CaseState::Submitted, "handed over to review");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_reads_the_seal_card_with_f5_and_hands_over_a_seal_certificate() {
+    use madoguchi_core::request::TaskRequest;
+    let world = world().await;
+    let number = world.residents.seal_numbers(1).await.expect("seals").remove(0);
+    let seal = world.residents.seal_by_number(&number).await.expect("seal");
+    let registrant = world.residents.person(seal.person_id).await.expect("person");
+    let reading = format!(
+        "{}{}",
+        registrant.name.family_kana.clone().unwrap_or_default(),
+        registrant.name.given_kana.clone().unwrap_or_default()
+    );
+    let seal_card = vec![backend::Command::PlaceSimulatedSealCard(number.clone())];
+    let mut post = terminal_given(&world, "post-1", false, madoguchi_core::guard::DEFAULT_IDLE_LIMIT, seal_card);
+    log_in(&mut post, "op1");
+    choose_first_hit(&mut post, &reading);
+    let chosen = post.state().search_results()[0].clone();
+    assert_eq!(chosen.id, registrant.id, "the registrant is found by name");
+    tick(&mut post, "印鑑登録証明書");
+    tick(&mut post, "運転免許証");
+    // No card yet: the number is asked for beside its field and nothing is handed over.
+    wait_for_text(&mut post, "登録番号は印鑑登録証から読み取るか、数字で入力してください");
+    post.key_press(Key::F5);
+    wait_until(&mut post, "the card", |app| {
+        app.notice().is_some_and(|n| n.text.contains("印鑑登録証を読み取りました"))
+    });
+    assert!(!screen_text(&post).contains("登録番号は印鑑登録証から"), "{}", screen_text(&post));
+    let case_id = hand_over(&mut post);
+    let staff = world.staff().await;
+    let (case, output) = world.counter.review(&staff, case_id).await.expect("review");
+    let TaskRequest::Seal { person, registration_number, .. } = &case.request.task else { panic!("{case:?}") };
+    assert_eq!((*person, registration_number.as_deref()), (registrant.id, Some(number.as_str())));
+    assert!(output.issue_number.is_some(), "a 印鑑登録証明書 takes its 発行番号");
 }

@@ -35,15 +35,30 @@ pub const PROTECTED_ADDRESS: &str = "（支援措置対象のため表示でき�
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 #[serde(untagged)]
 enum PreviewSource {
-    Certificate { document: CertificateDocument, numbers: ReservedNumbers },
-    InquiryLetter { letter: crate::inquiry::InquiryLetter },
+    Certificate {
+        document: Box<CertificateDocument>,
+        numbers: ReservedNumbers,
+        /// The registered 印影 on a 印鑑登録証明書, as read from the 印鑑登録原票 when the sheet was made.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        seal_impression_hex: Option<String>,
+    },
+    InquiryLetter {
+        letter: crate::inquiry::InquiryLetter,
+    },
 }
 
 impl PreviewSource {
     /// The pages as `profile` lays them out.
     fn pages(&self, profile: &CertificateProfile) -> Result<Vec<crate::render::Page>, CoreError> {
         match self {
-            PreviewSource::Certificate { document, numbers } => profile.pages(document, None, numbers),
+            PreviewSource::Certificate { document, numbers, seal_impression_hex } => {
+                let impression = seal_impression_hex
+                    .as_deref()
+                    .map(hex::decode)
+                    .transpose()
+                    .map_err(|e| StoreError::Corrupt(format!("the stored 印影 is not hex: {e}")))?;
+                profile.pages(document, impression.map(Arc::new), numbers)
+            }
             PreviewSource::InquiryLetter { letter } => profile.letter_pages(letter),
         }
     }
@@ -1140,6 +1155,9 @@ impl Counter {
             TaskRequest::Seal { person, path: SealRegistrationPath::Inquiry, registration_number: None } => {
                 return self.prepare_inquiry_letter(session, case_id, *person, &case_read, now).await;
             }
+            TaskRequest::Seal { person, registration_number: Some(number), .. } => {
+                return self.prepare_seal_certificate(session, case_id, *person, number, case_read, now).await;
+            }
             TaskRequest::Seal { .. } => {
                 self.store.append_audit(&case_read).await?;
                 return Err(CoreError::NotFound {
@@ -1175,12 +1193,30 @@ impl Counter {
                 return Err(err);
             }
         };
-        let numbers = self.store.reserve_numbers(&session.actor, case_id, &reads, now).await?;
+        self.render_and_submit(session, case_id, &reads, document, None, now).await
+    }
+
+    /// Reserve the certificate's numbers (recording `reads` with them), render the PDF that will be printed — with
+    /// the registered 印影 on a 印鑑登録証明書 — and submit exactly those bytes.
+    async fn render_and_submit(
+        &self,
+        session: &Session,
+        case_id: i64,
+        reads: &[AuditRecord],
+        document: CertificateDocument,
+        seal_impression: Option<Vec<u8>>,
+        now: i64,
+    ) -> Result<Output, CoreError> {
+        let numbers = self.store.reserve_numbers(&session.actor, case_id, reads, now).await?;
         let profile = self.profile.clone();
         let reserved = numbers.clone();
         let (pdf, source) = off_the_runtime(move || {
-            let pages = profile.pages(&document, None, &reserved)?;
-            rendered(&pages, &PreviewSource::Certificate { document, numbers: reserved })
+            let source = PreviewSource::Certificate {
+                document: Box::new(document),
+                numbers: reserved,
+                seal_impression_hex: seal_impression.map(hex::encode),
+            };
+            rendered(&source.pages(&profile)?, &source)
         })
         .await?;
         self.store
@@ -1196,6 +1232,77 @@ impl Counter {
                 now,
             )
             .await
+    }
+
+    /// Prepare the 印鑑登録証明書 of the registration named by the 印鑑登録証 presented: the 印鑑登録原票 and the
+    /// registrant's record are read (one audit row with the case read, written with the numbers — or on its own
+    /// before a refusal returns), the card must name a live registration of the chosen resident, and the sheet
+    /// carries the registered 印影.
+    async fn prepare_seal_certificate(
+        &self,
+        session: &Session,
+        case_id: i64,
+        person: PersonId,
+        registration_number: &str,
+        case_read: AuditRecord,
+        now: i64,
+    ) -> Result<Output, CoreError> {
+        let looked_up = async {
+            let seal = self.residents.seal_by_number(registration_number).await?;
+            let record = self.residents.person(seal.person_id).await?;
+            let household = self.residents.household(record.household_id).await?;
+            Ok::<_, CoreError>((seal, record, household))
+        }
+        .await;
+        let (seal, record, household) = match looked_up {
+            Ok(found) => found,
+            Err(err) => {
+                self.store.append_audit(&case_read).await?;
+                return Err(err);
+            }
+        };
+        let protected = household.members.iter().any(|m| m.support_measure);
+        let seal_read = Self::audit_record(
+            session,
+            now,
+            if protected { AuditAction::RequestRefused } else { AuditAction::ResidentRead },
+            format!("person:{}", seal.person_id),
+            serde_json::json!({ "case": case_id, "what": "印鑑登録原票", "support_measure": protected }),
+        );
+        let reads = [case_read, seal_read];
+        let checked = if protected {
+            Err(CoreError::SupportMeasure)
+        } else if seal.person_id != person {
+            Err(CoreError::SealCardRefused(crate::error::SealCardProblem::OtherPerson))
+        } else if seal.abolished_on.is_some() {
+            Err(CoreError::SealCardRefused(crate::error::SealCardProblem::Abolished))
+        } else if record.status != backend_adapter::types::ResidentStatus::Active {
+            Err(CoreError::SealCardRefused(crate::error::SealCardProblem::NotResident))
+        } else {
+            self.await_committed(case_id, &household).await
+        };
+        let prepared = match checked {
+            Ok(()) => CertificateDocument::seal_certificate(
+                &record,
+                &household.address,
+                &seal,
+                &self.profile.issuer,
+                self.clock.today(),
+                1,
+            )
+            .map_err(|e| CoreError::Store(StoreError::Corrupt(e.to_string()))),
+            Err(err) => Err(err),
+        };
+        let document = match prepared {
+            Ok(document) => document,
+            Err(err) => {
+                for read in &reads {
+                    self.store.append_audit(read).await?;
+                }
+                return Err(err);
+            }
+        };
+        self.render_and_submit(session, case_id, &reads, document, Some(seal.impression_png), now).await
     }
 
     /// Prepare the 照会書兼回答書 of a 印鑑登録 by 照会書 from the registrant's record and hand it to review. The
@@ -1253,12 +1360,7 @@ impl Counter {
         if protected {
             return Err(CoreError::SupportMeasure);
         }
-        for (pending_case, bytes) in self.store.unfinished_outbox_entries().await? {
-            let pending = crate::outbox::parse_submission(pending_case, &bytes)?;
-            if crate::outbox::touches(&pending.entry, household) {
-                return Err(CoreError::AwaitingResidentSystem { case_id, pending_case });
-            }
-        }
+        self.await_committed(case_id, household).await?;
         let document = match certificate.move_case {
             Some(move_case) => self.move_out_document(move_case, household).await?,
             None => CertificateDocument::resident_record(
@@ -1274,6 +1376,18 @@ impl Counter {
             ReservedNumbers { issue_number: 0, control_number: format!("{}-{:06}", session.actor.station, 0) };
         let profile = self.profile.clone();
         off_the_runtime(move || profile.pages(&document, None, &placeholder).map(|_| document)).await
+    }
+
+    /// A certificate shows the household as the resident system holds it: refused while an approved 異動 of the
+    /// household waits in the outbox.
+    async fn await_committed(&self, case_id: i64, household: &Household) -> Result<(), CoreError> {
+        for (pending_case, bytes) in self.store.unfinished_outbox_entries().await? {
+            let pending = crate::outbox::parse_submission(pending_case, &bytes)?;
+            if crate::outbox::touches(&pending.entry, household) {
+                return Err(CoreError::AwaitingResidentSystem { case_id, pending_case });
+            }
+        }
+        Ok(())
     }
 
     /// The 転出証明書 of `move_case` from the resident system's record: each person of the approved entry must be

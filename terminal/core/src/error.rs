@@ -95,6 +95,33 @@ impl From<sqlx::Error> for StoreError {
     }
 }
 
+/// Why a 印鑑登録証 does not give a 印鑑登録証明書.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum SealCardProblem {
+    /// The card's registration is another person's.
+    #[error("the card's registration belongs to another person than the one chosen")]
+    OtherPerson,
+    /// The registration was abolished (廃止, or cancelled by a 転出).
+    #[error("the card's registration is abolished")]
+    Abolished,
+    /// The registrant is no longer a resident.
+    #[error("the registrant is no longer an active resident")]
+    NotResident,
+}
+
+impl SealCardProblem {
+    /// The message for the UI.
+    pub fn message_ja(self) -> &'static str {
+        match self {
+            SealCardProblem::OtherPerson => {
+                "この印鑑登録証は選んだ住民の登録ではありません。対象の住民を確認してください"
+            }
+            SealCardProblem::Abolished => "この印鑑登録は廃止されています。印鑑登録証明書は交付できません",
+            SealCardProblem::NotResident => "登録者は住民ではありません（転出など）。印鑑登録証明書は交付できません",
+        }
+    }
+}
+
 /// Everything that can go wrong in a counter operation.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -182,6 +209,9 @@ pub enum CoreError {
         /// The 転出 case.
         move_case: i64,
     },
+    /// The 印鑑登録証 presented does not prove a live registration of the chosen resident.
+    #[error("no seal certificate: {0}")]
+    SealCardRefused(SealCardProblem),
     /// 支援措置 / 抑止: no certificate may be prepared; the case goes to staff.
     #[error("a support measure (DV etc.) restricts this record; the request is routed to staff")]
     SupportMeasure,
@@ -355,6 +385,7 @@ impl CoreError {
             CoreError::OutputMismatch { .. } => {
                 "審査した内容と案件の出力が一致しません。画面を更新して再度審査してください".to_string()
             }
+            CoreError::SealCardRefused(problem) => problem.message_ja().to_string(),
             CoreError::NoMoveOutCertificate { case_id } => format!(
                 "案件{case_id}は承認済みの転出届（転出証明書を交付するもの）ではありません。特例転出では転出証明書は交付しません"
             ),

@@ -542,6 +542,15 @@ impl CounterRequest {
                 "手数料を免除する理由を100文字以内で入力してください",
             ));
         }
+        if let TaskRequest::Seal { registration_number: Some(number), .. } = &self.task
+            && (number.trim().is_empty() || !number.trim().chars().all(|c| c.is_ascii_digit()) || number.len() > 20)
+        {
+            errors.push(FieldError::new(
+                "seal.registration_number",
+                "the registration number is read from the 印鑑登録証: digits only",
+                "登録番号は印鑑登録証から読み取るか、数字で入力してください",
+            ));
+        }
         if let TaskRequest::Seal { path, registration_number: None, .. } = &self.task
             && category == RequesterCategory::Proxy
             && *path != SealRegistrationPath::Inquiry

@@ -82,6 +82,10 @@ pub enum Command {
     ReadCard(CardPin),
     /// Put this card on the simulated reader (demo and tests; a real reader holds whatever card is inserted).
     PlaceSimulatedCard(Box<devices::mynumber::CardAttributes>),
+    /// Read the 印鑑登録証 swiped through this station's reader (for a 印鑑登録証明書).
+    ReadSealCard,
+    /// The 登録番号 the simulated 印鑑登録証 reader swipes (demo and tests).
+    PlaceSimulatedSealCard(String),
     /// Log in with ID and password.
     Login {
         /// Login id.
@@ -290,6 +294,8 @@ pub enum Event {
     Revising(Box<CaseRecord>),
     /// A マイナンバーカード was read (and the read recorded): its 券面事項 without the 個人番号.
     CardRead(CardFace),
+    /// A 印鑑登録証 was swiped: its 登録番号.
+    SealCardRead(String),
     /// A 照会書 came out of the printer (a letter: nothing is issued).
     LetterPrinted(i64),
     /// The printer did not take the job.
@@ -399,6 +405,8 @@ struct Worker {
     guard: TerminalGuard,
     /// The card the simulated reader holds.
     simulated_card: devices::mynumber::CardAttributes,
+    /// The 登録番号 on the 印鑑登録証 the simulated reader swipes.
+    simulated_seal_card: String,
 }
 
 /// A card's 生年月日 as stored (「19770815」).
@@ -570,6 +578,20 @@ impl Worker {
                 self.print_queue(&session, &printer).await?;
             }
             Command::PlaceSimulatedCard(card) => self.simulated_card = *card,
+            Command::PlaceSimulatedSealCard(number) => self.simulated_seal_card = number,
+            Command::ReadSealCard => {
+                self.session().ok_or("ログインしてください")?;
+                let reader = self.devices.station(&self.station).ok().and_then(|devices| devices.seal_reader.clone());
+                let simulated = self.simulated_seal_card.clone();
+                let read = tokio::task::spawn_blocking(move || device_check::read_seal_card(&reader, &simulated))
+                    .await
+                    .map_err(|e| format!("印鑑登録証を読み取れませんでした（{e}）"))?;
+                let number = read.map_err(|(english, japanese)| {
+                    tracing::warn!(station = %self.station, "the 印鑑登録証 was not read: {english}");
+                    japanese
+                })?;
+                self.emit(Event::SealCardRead(number));
+            }
             Command::ReadCard(pin) => {
                 let session = self.session().ok_or("ログインしてください")?.clone();
                 let reader = self.devices.station(&self.station).ok().and_then(|devices| devices.card_reader.clone());
@@ -901,6 +923,7 @@ pub fn spawn(
             bus,
             guard,
             simulated_card: device_check::sample_card_attributes(),
+            simulated_seal_card: device_check::SAMPLE_SEAL_CARD.to_string(),
         };
         runtime.block_on(async move {
             if worker.printer.is_some() {

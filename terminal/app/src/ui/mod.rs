@@ -96,6 +96,8 @@ struct RequestForm {
     exemption_reason: String,
     /// 住民異動 (転居, 転出, 世帯変更, 転入).
     moves: moves::MoveForm,
+    /// 印鑑登録証明書: the 登録番号 read from (or typed off) the 印鑑登録証.
+    registration_number: String,
 }
 
 impl Default for RequestForm {
@@ -126,6 +128,7 @@ impl Default for RequestForm {
             fee_exempt: false,
             exemption_reason: String::new(),
             moves: moves::MoveForm::default(),
+            registration_number: String::new(),
         }
     }
 }
@@ -549,6 +552,10 @@ impl TerminalApp {
                     ..backend_adapter::types::SearchQuery::default()
                 }));
             }
+            Event::SealCardRead(number) => {
+                self.form.registration_number = number;
+                self.info("印鑑登録証を読み取りました。登録者と対象の住民が同じか確認してください".to_string());
+            }
             Event::InquiryChanged(inquiry) => {
                 use madoguchi_core::inquiry::InquiryState;
                 use madoguchi_core::wareki::date_label;
@@ -778,7 +785,7 @@ impl TerminalApp {
                 "F7 取消　F8 差戻し　F9 承認　F10 交付・印刷　F12 ログアウト"
             }
             Some(role) if role.allows(Permission::PrepareCase) => {
-                "F2 検索　F3 マイナンバーカード読取　F4 転入届（新しい世帯）　F9 審査へ回付　F12 ログアウト"
+                "F2 検索　F3 マイナンバーカード読取　F4 転入届（新しい世帯）　F5 印鑑登録証読取　F9 審査へ回付　F12 ログアウト"
             }
             Some(role) if role.allows(Permission::ReadAudit) => "F2 検索　F5 チェーン検証　F12 ログアウト",
             Some(_) => "Tab 次の項目　F12 ログアウト",

@@ -1,8 +1,9 @@
-//! The operator's home: resident search (name, birth date in 和暦 or 西暦, postal code → address, address), the
-//! request form validated as it is typed (住民票の写し of the household or of the person, 記載事項証明書 with its
-//! items, 印鑑登録 by 照会書), hand-over to review, and the post's own cases — with the 照会書 recorded as mailed
-//! and the 回答書 accepted from the list. A form with errors cannot be handed over; each error is shown beside its
-//! field.
+//! The operator's home: resident search (name, birth date in 和暦 or 西暦, postal code → address, address, or the
+//! マイナンバーカード by F3), the request form validated as it is typed — every requester category with what it needs,
+//! 住民票の写し of the household or of the person, 記載事項証明書 with its items, 印鑑登録証明書 of the 印鑑登録証
+//! read by F5, 印鑑登録 by 照会書, and the 異動 forms (`moves`) — hand-over to review, and the post's own cases: the
+//! 照会書 recorded as mailed and the 回答書 accepted, a returned case corrected, a paper 転出's 転出証明書 opened.
+//! A form with errors cannot be handed over; each error is shown beside its field.
 
 use std::collections::HashMap;
 
@@ -43,6 +44,8 @@ pub(super) enum FormTask {
     ItemsCertificate,
     /// 印鑑登録 by 照会書・回答書 (the only path for a 代理人).
     SealByInquiry,
+    /// 印鑑登録証明書 of the registration on the 印鑑登録証 presented.
+    SealCertificate,
     /// 転居 within the ward.
     MoveWithin,
     /// 転出, with a paper 転出証明書 or by 特例転出.
@@ -56,7 +59,13 @@ pub(super) enum FormTask {
 impl FormTask {
     /// Certificates and 印鑑登録, then the 異動 of the chosen person's household.
     const ROWS: [&[FormTask]; 2] = [
-        &[FormTask::HouseholdCopy, FormTask::PersonCopy, FormTask::ItemsCertificate, FormTask::SealByInquiry],
+        &[
+            FormTask::HouseholdCopy,
+            FormTask::PersonCopy,
+            FormTask::ItemsCertificate,
+            FormTask::SealCertificate,
+            FormTask::SealByInquiry,
+        ],
         &[FormTask::MoveWithin, FormTask::MoveOut, FormTask::HouseholdChange, FormTask::MoveIn],
     ];
 
@@ -66,6 +75,7 @@ impl FormTask {
             FormTask::PersonCopy => "住民票の写し（個人）",
             FormTask::ItemsCertificate => "記載事項証明書",
             FormTask::SealByInquiry => "印鑑登録（照会書）",
+            FormTask::SealCertificate => "印鑑登録証明書",
             FormTask::MoveWithin => "転居",
             FormTask::MoveOut => "転出",
             FormTask::HouseholdChange => "世帯変更",
@@ -128,6 +138,10 @@ pub(super) fn form_of(request: &CounterRequest) -> super::RequestForm {
             form.former_family_name = certificate.items.former_family_name;
             form.previous_address = certificate.items.previous_address;
             form.copies = certificate.copies.to_string();
+        }
+        TaskRequest::Seal { registration_number: Some(number), .. } => {
+            form.task = FormTask::SealCertificate;
+            form.registration_number = number.clone();
         }
         TaskRequest::Seal { .. } => form.task = FormTask::SealByInquiry,
         TaskRequest::Move { entry, special_card_procedure } => {
@@ -553,6 +567,16 @@ impl TerminalApp {
             self.checked_field(ui, "通数", &mut copies, false, error("certificate.copies"));
             self.form.copies = copies;
             ui.checkbox(&mut self.form.fee_exempt, "手数料免除");
+        } else if self.form.task == FormTask::SealCertificate {
+            // The 印鑑登録証 names the registration: swiped through the station's reader (F5), or its number typed.
+            let mut number = std::mem::take(&mut self.form.registration_number);
+            self.checked_field(ui, "登録番号（印鑑登録証）", &mut number, false, error("seal.registration_number"));
+            self.form.registration_number = number;
+            let read = ui.button("印鑑登録証を読む（F5）").clicked() || ui.input(|i| i.key_pressed(Key::F5));
+            if read {
+                self.backend.send(Command::ReadSealCard);
+            }
+            ui.checkbox(&mut self.form.fee_exempt, "手数料免除");
         } else if self.form.task.is_move() {
             let owned_error = |field: &str| error(field).map(str::to_string);
             let request = built.as_ref().ok().cloned();
@@ -560,13 +584,14 @@ impl TerminalApp {
         } else {
             ui.label("照会書兼回答書を登録者の住所へ郵送します。回答書を期限までに持参したときに登録します");
         }
-        if certificate && self.form.fee_exempt {
+        if (certificate || self.form.task == FormTask::SealCertificate) && self.form.fee_exempt {
             let mut reason = std::mem::take(&mut self.form.exemption_reason);
             self.checked_field(ui, "免除の理由", &mut reason, false, error("fee_exemption"));
             self.form.exemption_reason = reason;
         }
         let handled: Vec<&str> = vec![
             "requester.corporate_number",
+            "seal.registration_number",
             "requester.identity.letter_of_attorney",
             "requester.name",
             "requester.address",
@@ -651,6 +676,12 @@ impl TerminalApp {
                 copies: copies.as_ref().copied().unwrap_or(1),
                 move_case: None,
             }),
+            // A certificate's path is the registration's, already made: only the card's number matters.
+            (None, Some(person)) if self.form.task == FormTask::SealCertificate => TaskRequest::Seal {
+                person: person.id,
+                path: SealRegistrationPath::SameDay,
+                registration_number: Some(self.form.registration_number.trim().to_string()),
+            },
             (None, Some(person)) => {
                 TaskRequest::Seal { person: person.id, path: SealRegistrationPath::Inquiry, registration_number: None }
             }
@@ -677,6 +708,7 @@ impl TerminalApp {
         };
         let address_missing = address.is_empty();
         let certificate = self.form.task.certificate_kind().is_some();
+        let fee_charged = certificate || self.form.task == FormTask::SealCertificate;
         let request = CounterRequest {
             requester: Requester {
                 category: self.form.category,
@@ -691,7 +723,7 @@ impl TerminalApp {
                 },
             },
             task,
-            fee_exemption: (certificate && self.form.fee_exempt).then(|| self.form.exemption_reason.clone()),
+            fee_exemption: (fee_charged && self.form.fee_exempt).then(|| self.form.exemption_reason.clone()),
         };
         let checked = match self.today {
             Some(today) => request.validate_on(today),
