@@ -306,11 +306,16 @@ fn open_in_review(harness: &mut Harness<'_, TerminalApp>, case_id: i64) {
 
 /// The operator's keyboard-only path: search, choose, check ID, hand over. Returns the new case id.
 fn hand_over_by_keyboard(harness: &mut Harness<'_, TerminalApp>, reading: &str) -> i64 {
-    let before = harness.state().submitted();
     choose_first_hit(harness, reading);
     tab_to(harness, "運転免許証");
     harness.key_press(Key::Space);
     harness.run();
+    hand_over(harness)
+}
+
+/// Hand the post's form over with F9 and return the new case.
+fn hand_over(harness: &mut Harness<'_, TerminalApp>) -> i64 {
+    let before = harness.state().submitted();
     harness.key_press(Key::F9);
     wait_until(harness, "hand-over", |app| app.submitted() > before);
     wait_until(harness, "the case in the post's list", |app| {
@@ -894,6 +899,28 @@ async fn a_training_terminal_says_so_on_every_screen_and_a_live_one_does_not() {
     assert!(!screen_text(&harness).contains("研修"), "a live terminal shows no training banner");
 }
 
+/// A paper 異動 notified by the household's first member, with the マイナンバーカード shown.
+fn own_move_request(
+    household: &backend_adapter::types::Household,
+    entry: backend_adapter::types::MoveEntry,
+) -> madoguchi_core::request::CounterRequest {
+    use madoguchi_core::request::{
+        CounterRequest, IdentityCheck, IdentityDocument, Requester, RequesterCategory, TaskRequest,
+    };
+    CounterRequest {
+        requester: Requester {
+            category: RequesterCategory::Self_,
+            name: household.members[0].name.display(),
+            address: household.address.display(),
+            corporate_number: None,
+            purpose: String::new(),
+            identity: IdentityCheck { documents: vec![IdentityDocument::MyNumberCard], letter_of_attorney: false },
+        },
+        task: TaskRequest::Move { entry, special_card_procedure: false },
+        fee_exemption: None,
+    }
+}
+
 /// Step the UI until the screen shows `text`.
 fn wait_for_text(harness: &mut Harness<'_, TerminalApp>, text: &str) {
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -907,9 +934,6 @@ fn wait_for_text(harness: &mut Harness<'_, TerminalApp>, text: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reviewer_reads_a_move_entry_approves_it_and_sees_it_wait_while_the_resident_system_is_down() {
     use backend_adapter::types::MoveEntry;
-    use madoguchi_core::request::{
-        CounterRequest, IdentityCheck, IdentityDocument, Requester, RequesterCategory, TaskRequest,
-    };
     let mut world = world().await;
     let household =
         world.residents.household(world.residents.household_ids(0, 1).await.expect("ids")[0]).await.expect("household");
@@ -922,26 +946,15 @@ async fn a_reviewer_reads_a_move_entry_approves_it_and_sees_it_wait_while_the_re
         live.profile().clone(),
     );
     let operator = world.counter.login("op1", "a-long-password", Role::Operator, "post-1").await.expect("login");
-    let request = CounterRequest {
-        requester: Requester {
-            category: RequesterCategory::Self_,
-            name: household.members[0].name.display(),
-            address: household.address.display(),
-            corporate_number: None,
-            purpose: String::new(),
-            identity: IdentityCheck { documents: vec![IdentityDocument::MyNumberCard], letter_of_attorney: false },
+    let request = own_move_request(
+        &household,
+        MoveEntry::MoveWithin {
+            persons: vec![household.head],
+            new_address: household.address.clone(),
+            moved_on: jiff::civil::date(2026, 11, 15),
+            notified_on: jiff::civil::date(2026, 11, 20),
         },
-        task: TaskRequest::Move {
-            entry: MoveEntry::MoveWithin {
-                persons: vec![household.head],
-                new_address: household.address.clone(),
-                moved_on: jiff::civil::date(2026, 11, 15),
-                notified_on: jiff::civil::date(2026, 11, 20),
-            },
-            special_card_procedure: false,
-        },
-        fee_exemption: None,
-    };
+    );
     let case_id = world.counter.open_case(&operator, request).await.expect("open");
     world.counter.prepare_and_submit(&operator, case_id).await.expect("hand over");
 
@@ -1369,17 +1382,6 @@ async fn move_entry_of(world: &World, case_id: i64) -> (backend_adapter::types::
     }
 }
 
-/// Hand the post's form over with F9 and return the new case.
-fn hand_over(harness: &mut Harness<'_, TerminalApp>) -> i64 {
-    let before = harness.state().submitted();
-    harness.key_press(Key::F9);
-    wait_until(harness, "hand-over", |app| app.submitted() > before);
-    wait_until(harness, "the case in the post's list", |app| {
-        app.cases().iter().any(|c| c.state == CaseState::Submitted)
-    });
-    harness.state().cases().iter().filter(|c| c.state == CaseState::Submitted).map(|c| c.id).max().expect("case")
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_operator_takes_a_move_within_the_ward_by_keyboard_and_once_approved_the_resident_system_has_it() {
     use backend_adapter::types::MoveEntry;
@@ -1638,33 +1640,20 @@ async fn a_proxy_needs_the_letter_of_attorney_and_a_corporation_its_checked_corp
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_post_opens_the_move_out_certificate_of_a_committed_paper_move_out_once() {
     use backend_adapter::types::MoveEntry;
-    use madoguchi_core::request::{
-        CertificateKind, CounterRequest, IdentityCheck, IdentityDocument, Requester, RequesterCategory, TaskRequest,
-    };
+    use madoguchi_core::request::CertificateKind;
     let world = world().await;
     let (_, household_id) = ordinary_reading(&world).await;
     let household = world.residents.household(backend_adapter::types::HouseholdId(household_id)).await.expect("hh");
     let operator = world.operator().await;
-    let request = CounterRequest {
-        requester: Requester {
-            category: RequesterCategory::Self_,
-            name: household.members[0].name.display(),
-            address: household.address.display(),
-            corporate_number: None,
-            purpose: String::new(),
-            identity: IdentityCheck { documents: vec![IdentityDocument::MyNumberCard], letter_of_attorney: false },
+    let request = own_move_request(
+        &household,
+        MoveEntry::MoveOut {
+            persons: vec![household.head],
+            destination: "大阪府大阪市北区中之島一丁目3番".into(),
+            planned_on: jiff::civil::date(2026, 12, 1),
+            notified_on: jiff::civil::date(2026, 11, 20),
         },
-        task: TaskRequest::Move {
-            entry: MoveEntry::MoveOut {
-                persons: vec![household.head],
-                destination: "大阪府大阪市北区中之島一丁目3番".into(),
-                planned_on: jiff::civil::date(2026, 12, 1),
-                notified_on: jiff::civil::date(2026, 11, 20),
-            },
-            special_card_procedure: false,
-        },
-        fee_exemption: None,
-    };
+    );
     let move_case = world.counter.open_case(&operator, request).await.expect("open");
     world.counter.prepare_and_submit(&operator, move_case).await.expect("hand over");
 
@@ -1719,4 +1708,67 @@ async fn an_operator_reads_the_seal_card_with_f5_and_hands_over_a_seal_certifica
     let TaskRequest::Seal { person, registration_number, .. } = &case.request.task else { panic!("{case:?}") };
     assert_eq!((*person, registration_number.as_deref()), (registrant.id, Some(number.as_str())));
     assert!(output.issue_number.is_some(), "a 印鑑登録証明書 takes its 発行番号");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_foreign_resident_moves_in_with_the_items_of_the_residence_card() {
+    use backend_adapter::types::{MoveEntry, Registry};
+    let world = world().await;
+    let mut post = terminal(&world, "post-1", false);
+    log_in(&mut post, "op1");
+    post.key_press(Key::F4);
+    post.run();
+    wait_for_text(&mut post, "転入届（新しい世帯）");
+    tick(&mut post, "1人目：外国人住民");
+    for (label, text) in [
+        ("1人目の生年月日", "1995-07-14"),
+        ("1人目の氏名（アルファベット）", "NGUYEN VAN AN"),
+        ("1人目の国籍・地域", "ベトナム"),
+        ("1人目の在留資格", "技術・人文知識・国際業務"),
+        ("1人目の在留期間満了日", "2026-10-31"),
+        ("1人目の在留カード番号", "ab1234567cd"),
+        ("転入年月日", "R8.11.18"),
+        ("新しい住所の郵便番号", "1600023"),
+        ("番地・号", "二丁目8番1号"),
+        ("転入前の住所", "大阪府大阪市北区中之島一丁目3番"),
+    ] {
+        tab_to(&mut post, label);
+        type_text(&mut post, text);
+    }
+    tick(&mut post, "在留カード");
+    post.run();
+    let screen = screen_text(&post);
+    assert!(screen.contains("在留カード番号は英字2桁・数字8桁・英字2桁です"), "{screen}");
+    assert!(screen.contains("在留期間が転入年月日より前に満了しています"), "{screen}");
+    for (label, text) in [("1人目の在留期間満了日", "2029-10-31"), ("1人目の在留カード番号", "ab12345678cd")]
+    {
+        tab_to(&mut post, label);
+        post.key_press_modifiers(egui::Modifiers::COMMAND, Key::A);
+        type_text(&mut post, text);
+    }
+    let case_id = hand_over(&mut post);
+    let (entry, _) = move_entry_of(&world, case_id).await;
+    let MoveEntry::MoveIn { persons, .. } = entry else { panic!("{entry:?}") };
+    assert_eq!(persons[0].name.alphabet.as_deref(), Some("NGUYEN VAN AN"));
+    assert_eq!(
+        persons[0].registry,
+        Registry::Foreign {
+            nationality: "ベトナム".into(),
+            residence_status: "技術・人文知識・国際業務".into(),
+            residence_expires_on: jiff::civil::date(2029, 10, 31),
+            residence_card_number: "AB12345678CD".into(),
+        },
+        "the card number is kept in capitals"
+    );
+    approve_and_commit(&world, case_id).await;
+    let hits = world
+        .residents
+        .search(&backend_adapter::types::SearchQuery {
+            name_prefix: Some("NGUYEN".into()),
+            limit: 5,
+            ..backend_adapter::types::SearchQuery::default()
+        })
+        .await
+        .expect("search");
+    assert!(hits.iter().any(|h| h.name.display() == "NGUYEN VAN AN"), "the resident system has them: {hits:?}");
 }

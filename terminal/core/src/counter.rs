@@ -1186,12 +1186,7 @@ impl Counter {
         let prepared = self.document_for(session, case_id, &case, certificate, &household, protected).await;
         let document = match prepared {
             Ok(document) => document,
-            Err(err) => {
-                for read in &reads {
-                    self.store.append_audit(read).await?;
-                }
-                return Err(err);
-            }
+            Err(err) => return self.refused_after(&reads, err).await,
         };
         self.render_and_submit(session, case_id, &reads, document, None, now).await
     }
@@ -1295,12 +1290,7 @@ impl Counter {
         };
         let document = match prepared {
             Ok(document) => document,
-            Err(err) => {
-                for read in &reads {
-                    self.store.append_audit(read).await?;
-                }
-                return Err(err);
-            }
+            Err(err) => return self.refused_after(&reads, err).await,
         };
         self.render_and_submit(session, case_id, &reads, document, Some(seal.impression_png), now).await
     }
@@ -1376,6 +1366,14 @@ impl Counter {
             ReservedNumbers { issue_number: 0, control_number: format!("{}-{:06}", session.actor.station, 0) };
         let profile = self.profile.clone();
         off_the_runtime(move || profile.pages(&document, None, &placeholder).map(|_| document)).await
+    }
+
+    /// Record the reads a refused preparation made (each on its own: no number is reserved) and return the refusal.
+    async fn refused_after<T>(&self, reads: &[AuditRecord], refusal: CoreError) -> Result<T, CoreError> {
+        for read in reads {
+            self.store.append_audit(read).await?;
+        }
+        Err(refusal)
     }
 
     /// A certificate shows the household as the resident system holds it: refused while an approved 異動 of the

@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use backend_adapter::types::{Address, HouseholdId, HouseholdTarget, MoveEntry, PersonId};
+use backend_adapter::types::{Address, HouseholdId, HouseholdTarget, MoveEntry, PersonId, Registry};
 use jiff::civil::Date;
 
 use crate::error::{FieldError, ValidationErrors};
@@ -616,6 +616,15 @@ pub fn late_notice_days(entry: &MoveEntry) -> Option<i64> {
     (days > MOVE_NOTICE_DAYS).then_some(days - MOVE_NOTICE_DAYS)
 }
 
+/// 在留カード等番号 as printed on the card: two capital letters, eight digits, two capital letters.
+fn is_residence_card_number(number: &str) -> bool {
+    let bytes = number.as_bytes();
+    bytes.len() == 12
+        && bytes[..2].iter().all(u8::is_ascii_uppercase)
+        && bytes[2..10].iter().all(u8::is_ascii_digit)
+        && bytes[10..].iter().all(u8::is_ascii_uppercase)
+}
+
 fn address_missing(address: &Address) -> bool {
     address.town.trim().is_empty() || address.block.trim().is_empty()
 }
@@ -630,12 +639,60 @@ fn validate_move(entry: &MoveEntry, special_card_procedure: bool, card_shown: bo
             }
             for (index, person) in persons.iter().enumerate() {
                 let who = index + 1;
-                if person.name.family.trim().is_empty() || person.name.given.trim().is_empty() {
-                    push(
-                        "move.persons",
-                        &format!("person {who}: the family and given names are required"),
-                        &format!("{who}人目：氏と名を入力してください"),
-                    );
+                match &person.registry {
+                    Registry::Japanese { honseki, head_of_family_register } => {
+                        if person.name.family.trim().is_empty() || person.name.given.trim().is_empty() {
+                            push(
+                                "move.persons",
+                                &format!("person {who}: the family and given names are required"),
+                                &format!("{who}人目：氏と名を入力してください"),
+                            );
+                        }
+                        if honseki.trim().is_empty() || head_of_family_register.trim().is_empty() {
+                            push(
+                                "move.persons",
+                                &format!("person {who}: the registered domicile and its head are required"),
+                                &format!("{who}人目：本籍と筆頭者を入力してください"),
+                            );
+                        }
+                    }
+                    Registry::Foreign {
+                        nationality,
+                        residence_status,
+                        residence_expires_on,
+                        residence_card_number,
+                    } => {
+                        if person.name.alphabet.as_deref().is_none_or(|name| name.trim().is_empty()) {
+                            push(
+                                "move.persons",
+                                &format!("person {who}: a foreign resident's name in the alphabet is required"),
+                                &format!("{who}人目：氏名（アルファベット）を在留カードのとおり入力してください"),
+                            );
+                        }
+                        if nationality.trim().is_empty() || residence_status.trim().is_empty() {
+                            push(
+                                "move.persons",
+                                &format!("person {who}: nationality and residence status are required"),
+                                &format!("{who}人目：国籍・地域と在留資格を入力してください"),
+                            );
+                        }
+                        if !is_residence_card_number(residence_card_number) {
+                            push(
+                                "move.persons",
+                                &format!(
+                                    "person {who}: a residence card number is two letters, eight digits, two letters"
+                                ),
+                                &format!("{who}人目：在留カード番号は英字2桁・数字8桁・英字2桁です（例 AB12345678CD）"),
+                            );
+                        }
+                        if residence_expires_on < moved_on {
+                            push(
+                                "move.persons",
+                                &format!("person {who}: the period of stay ended before the move-in"),
+                                &format!("{who}人目：在留期間が転入年月日より前に満了しています"),
+                            );
+                        }
+                    }
                 }
                 for kana in [&person.name.family_kana, &person.name.given_kana].into_iter().flatten() {
                     if let Err(err) = crate::kana::validate_katakana("フリガナ", kana) {
@@ -943,6 +1000,26 @@ mod tests {
             ),
             vec!["move.persons".to_string()],
             "born after the move"
+        );
+        let mut foreign = newcomer("ヤマダ", "世帯主", date(1990, 4, 1));
+        foreign.name.alphabet = Some("SMITH JOHN".into());
+        foreign.registry = backend_adapter::types::Registry::Foreign {
+            nationality: "英国".into(),
+            residence_status: "技術・人文知識・国際業務".into(),
+            residence_expires_on: date(2028, 3, 31),
+            residence_card_number: "AB12345678CD".into(),
+        };
+        assert!(fields(&move_request(own, licence, move_in(vec![foreign.clone()], today), false), today).is_empty());
+        foreign.registry = backend_adapter::types::Registry::Foreign {
+            nationality: "英国".into(),
+            residence_status: "留学".into(),
+            residence_expires_on: date(2026, 11, 1),
+            residence_card_number: "AB1234567CD".into(),
+        };
+        assert_eq!(
+            fields(&move_request(own, licence, move_in(vec![foreign], today), false), today),
+            vec!["move.persons".to_string(), "move.persons".to_string()],
+            "a card number of 11 characters, and a stay that ended before the move"
         );
         let mut special_late =
             move_request(own, IdentityDocument::MyNumberCard, move_in(vec![head], date(2026, 11, 1)), true);

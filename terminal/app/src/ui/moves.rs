@@ -55,9 +55,16 @@ pub(super) struct NewcomerForm {
     pub(super) birth_date: String,
     pub(super) female: bool,
     pub(super) relationship: String,
-    /// 本籍 and 筆頭者 (a Japanese national; foreign residents' items are not on this form yet).
+    /// 本籍 and 筆頭者 (a Japanese national).
     pub(super) honseki: String,
     pub(super) register_head: String,
+    /// 外国人住民 (住基法30条の45): the name in the alphabet and the items of the 在留カード instead of 本籍.
+    pub(super) foreign: bool,
+    pub(super) alphabet: String,
+    pub(super) nationality: String,
+    pub(super) residence_status: String,
+    pub(super) residence_expires_on: String,
+    pub(super) residence_card_number: String,
 }
 
 /// The household whose members the form shows.
@@ -136,22 +143,37 @@ impl MoveForm {
                 form.came_from = previous_address.clone();
                 form.newcomers = persons
                     .iter()
-                    .map(|p| NewcomerForm {
-                        family: p.name.family.clone(),
-                        given: p.name.given.clone(),
-                        family_kana: p.name.family_kana.clone().unwrap_or_default(),
-                        given_kana: p.name.given_kana.clone().unwrap_or_default(),
-                        birth_date: p.birth_date.to_string(),
-                        female: p.sex == Sex::Female,
-                        relationship: p.relationship.clone(),
-                        honseki: match &p.registry {
-                            Registry::Japanese { honseki, .. } => honseki.clone(),
-                            Registry::Foreign { .. } => String::new(),
-                        },
-                        register_head: match &p.registry {
-                            Registry::Japanese { head_of_family_register, .. } => head_of_family_register.clone(),
-                            Registry::Foreign { .. } => String::new(),
-                        },
+                    .map(|p| {
+                        let mut newcomer = NewcomerForm {
+                            family: p.name.family.clone(),
+                            given: p.name.given.clone(),
+                            family_kana: p.name.family_kana.clone().unwrap_or_default(),
+                            given_kana: p.name.given_kana.clone().unwrap_or_default(),
+                            birth_date: p.birth_date.to_string(),
+                            female: p.sex == Sex::Female,
+                            relationship: p.relationship.clone(),
+                            alphabet: p.name.alphabet.clone().unwrap_or_default(),
+                            ..NewcomerForm::default()
+                        };
+                        match &p.registry {
+                            Registry::Japanese { honseki, head_of_family_register } => {
+                                newcomer.honseki = honseki.clone();
+                                newcomer.register_head = head_of_family_register.clone();
+                            }
+                            Registry::Foreign {
+                                nationality,
+                                residence_status,
+                                residence_expires_on,
+                                residence_card_number,
+                            } => {
+                                newcomer.foreign = true;
+                                newcomer.nationality = nationality.clone();
+                                newcomer.residence_status = residence_status.clone();
+                                newcomer.residence_expires_on = residence_expires_on.to_string();
+                                newcomer.residence_card_number = residence_card_number.clone();
+                            }
+                        }
+                        newcomer
                     })
                     .collect();
                 FormTask::MoveIn
@@ -272,6 +294,25 @@ impl TerminalApp {
                     let Some(birth_date) = date_of(&newcomer.birth_date, "move.persons", &label, &mut errors) else {
                         continue;
                     };
+                    let registry = if newcomer.foreign {
+                        let label = format!("{}人目の在留期間満了日", index + 1);
+                        let Some(expires_on) =
+                            date_of(&newcomer.residence_expires_on, "move.persons", &label, &mut errors)
+                        else {
+                            continue;
+                        };
+                        Registry::Foreign {
+                            nationality: newcomer.nationality.trim().to_string(),
+                            residence_status: newcomer.residence_status.trim().to_string(),
+                            residence_expires_on: expires_on,
+                            residence_card_number: newcomer.residence_card_number.trim().to_uppercase(),
+                        }
+                    } else {
+                        Registry::Japanese {
+                            honseki: newcomer.honseki.trim().to_string(),
+                            head_of_family_register: newcomer.register_head.trim().to_string(),
+                        }
+                    };
                     let kana = |text: &str| Some(text.trim().to_string()).filter(|k| !k.is_empty());
                     persons.push(NewPerson {
                         name: Name {
@@ -282,17 +323,15 @@ impl TerminalApp {
                             former_family: None,
                             former_family_kana: None,
                             common_name: None,
-                            alphabet: None,
+                            alphabet: Some(newcomer.alphabet.trim().to_string())
+                                .filter(|name| newcomer.foreign && !name.is_empty()),
                         },
                         birth_date,
                         sex: if newcomer.female { Sex::Female } else { Sex::Male },
                         relationship: newcomer.relationship.trim().to_string(),
                         resident_code: None,
                         individual_number: None,
-                        registry: Registry::Japanese {
-                            honseki: newcomer.honseki.trim().to_string(),
-                            head_of_family_register: newcomer.register_head.trim().to_string(),
-                        },
+                        registry,
                     });
                 }
                 let household = match person {
@@ -478,17 +517,30 @@ impl TerminalApp {
         let mut newcomers = std::mem::take(&mut self.form.moves.newcomers);
         for (index, newcomer) in newcomers.iter_mut().enumerate() {
             let who = index + 1;
-            ui.label(RichText::new(format!("転入する人（{who}人目）")).strong());
-            for (label, value) in [
+            ui.horizontal(|ui| {
+                ui.label(RichText::new(format!("転入する人（{who}人目）")).strong());
+                ui.checkbox(&mut newcomer.foreign, format!("{who}人目：外国人住民"));
+            });
+            let mut fields = vec![
                 ("氏", &mut newcomer.family),
                 ("名", &mut newcomer.given),
                 ("氏のフリガナ", &mut newcomer.family_kana),
                 ("名のフリガナ", &mut newcomer.given_kana),
                 ("生年月日", &mut newcomer.birth_date),
                 ("続柄", &mut newcomer.relationship),
-                ("本籍", &mut newcomer.honseki),
-                ("筆頭者", &mut newcomer.register_head),
-            ] {
+            ];
+            if newcomer.foreign {
+                fields.extend([
+                    ("氏名（アルファベット）", &mut newcomer.alphabet),
+                    ("国籍・地域", &mut newcomer.nationality),
+                    ("在留資格", &mut newcomer.residence_status),
+                    ("在留期間満了日", &mut newcomer.residence_expires_on),
+                    ("在留カード番号", &mut newcomer.residence_card_number),
+                ]);
+            } else {
+                fields.extend([("本籍", &mut newcomer.honseki), ("筆頭者", &mut newcomer.register_head)]);
+            }
+            for (label, value) in fields {
                 let before = value.clone();
                 let field = self.checked_field(ui, &format!("{who}人目の{label}"), value, false, None);
                 if self.focus_form && index == 0 && label == "氏" {
