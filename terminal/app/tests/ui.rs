@@ -1662,9 +1662,13 @@ async fn the_post_opens_the_move_out_certificate_of_a_committed_paper_move_out_o
     approve_and_commit(&world, move_case).await;
     let button = format!("転出証明書を作成して回付（案件{move_case}）");
     wait_for_text(&mut post, &button);
+    // The operator has started on the next resident: the list's hand-over leaves that alone.
+    type_text(&mut post, "ヤマダ");
     let before = post.state().submitted();
     choose(&mut post, &button);
     wait_until(&mut post, "hand-over", |app| app.submitted() > before);
+    let search = post.query_by_label("氏名（カナ・漢字）").and_then(|node| node.accesskit_node().value());
+    assert_eq!(search.as_deref(), Some("ヤマダ"), "the search being typed is kept");
     wait_until(&mut post, "the certificate in the post's list", |app| {
         app.cases().iter().any(|c| c.move_case == Some(move_case))
     });

@@ -248,6 +248,9 @@ pub enum Event {
         case_id: i64,
         /// 発行番号 printed on the output.
         issue_number: Option<i64>,
+        /// Handed over from the request form (which is then cleared), not from the post's list (which leaves a
+        /// form being filled alone).
+        from_form: bool,
     },
     /// The role's case list.
     Cases(Vec<CaseSummary>),
@@ -506,7 +509,7 @@ impl Worker {
                 let session = self.session().ok_or("ログインしてください")?.clone();
                 let case_id = self.counter.open_case(&session, *request).await.map_err(ja)?;
                 let output = self.counter.prepare_and_submit(&session, case_id).await.map_err(ja)?;
-                self.emit(Event::Submitted { case_id, issue_number: output.issue_number });
+                self.emit(Event::Submitted { case_id, issue_number: output.issue_number, from_form: true });
                 self.refresh().await?;
             }
             Command::OpenForRevision(case_id) => {
@@ -517,14 +520,14 @@ impl Worker {
             Command::ReviseRequest { case_id, request } => {
                 let session = self.session().ok_or("ログインしてください")?.clone();
                 let output = self.counter.revise_and_submit(&session, case_id, *request).await.map_err(ja)?;
-                self.emit(Event::Submitted { case_id, issue_number: output.issue_number });
+                self.emit(Event::Submitted { case_id, issue_number: output.issue_number, from_form: true });
                 self.refresh().await?;
             }
             Command::MoveOutCertificate(move_case) => {
                 let session = self.session().ok_or("ログインしてください")?.clone();
                 let (case_id, output) =
                     self.counter.open_move_out_certificate(&session, move_case).await.map_err(ja)?;
-                self.emit(Event::Submitted { case_id, issue_number: output.issue_number });
+                self.emit(Event::Submitted { case_id, issue_number: output.issue_number, from_form: false });
                 self.refresh().await?;
             }
             Command::SendInquiry(case_id) => {
@@ -542,7 +545,7 @@ impl Worker {
             Command::Reprepare(case_id) => {
                 let session = self.session().ok_or("ログインしてください")?.clone();
                 let output = self.counter.prepare_and_submit(&session, case_id).await.map_err(ja)?;
-                self.emit(Event::Submitted { case_id, issue_number: output.issue_number });
+                self.emit(Event::Submitted { case_id, issue_number: output.issue_number, from_form: false });
                 self.refresh().await?;
             }
             Command::Refresh => self.refresh().await?,

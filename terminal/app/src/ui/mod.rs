@@ -486,22 +486,26 @@ impl TerminalApp {
                 self.results = hits;
                 self.selected = None;
             }
-            Event::Submitted { case_id, issue_number } => {
+            Event::Submitted { case_id, issue_number, from_form } => {
                 self.submitted += 1;
-                self.revising = None;
                 self.info(match issue_number {
                     Some(number) => format!("案件{case_id}を審査へ回付しました（発行番号 第{number:06}号）"),
                     None => format!("案件{case_id}を審査へ回付しました"),
                 });
-                self.selected = None;
-                self.results.clear();
-                self.search = SearchForm::default();
-                self.form = RequestForm::default();
-                self.new_arrival = false;
-                // The entry may change the household once approved: its members are read again when needed.
-                self.household = None;
-                self.household_requested = None;
-                self.focus_pending = true;
+                // A hand-over from the form starts the next resident afresh; one from the post's list leaves a form
+                // being filled as it is.
+                if from_form {
+                    self.revising = None;
+                    self.selected = None;
+                    self.results.clear();
+                    self.search = SearchForm::default();
+                    self.form = RequestForm::default();
+                    self.new_arrival = false;
+                    // The entry may change the household once approved: its members are read again when needed.
+                    self.household = None;
+                    self.household_requested = None;
+                    self.focus_pending = true;
+                }
             }
             Event::Cases(cases) => self.cases = cases,
             Event::Outbox(outbox) => self.outbox = outbox,
