@@ -8,7 +8,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use backend_adapter::types::{Household, HouseholdTarget, MoveEntry, MoveReceipt, MoveSubmission, PersonId};
+use backend_adapter::types::{Household, HouseholdTarget, MoveEntry, MoveReceipt, MoveSubmission, PersonId, Registry};
 use backend_adapter::{ResidentSystem, ResidentSystemError};
 use serde::{Deserialize, Serialize};
 
@@ -63,14 +63,28 @@ pub fn entry_lines_ja(case_id: i64, bytes: &[u8]) -> Result<Vec<String>, StoreEr
                 format!("転入前の住所：{previous_address}"),
                 format!("転入日：{}　届出日：{}", date_label(*moved_on), date_label(*notified_on)),
             ];
+            // Every item sent is on the reviewer's screen: name and reading, birth date, sex, 続柄, and 本籍・筆頭者 or
+            // the 在留カード's items.
             for person in newcomers {
                 let kana = person.name.display_kana().map(|kana| format!("（{kana}）")).unwrap_or_default();
                 lines.push(format!(
-                    "{}{kana}　{}生　続柄：{}",
+                    "{}{kana}　{}生　{}　続柄：{}",
                     person.name.display(),
                     date_label(person.birth_date),
+                    person.sex.label_ja(),
                     person.relationship
                 ));
+                lines.push(match &person.registry {
+                    Registry::Japanese { honseki, head_of_family_register } => {
+                        format!("　本籍：{honseki}　筆頭者：{head_of_family_register}")
+                    }
+                    Registry::Foreign { nationality, residence_status, residence_expires_on, residence_card_number } => {
+                        format!(
+                            "　国籍・地域：{nationality}　在留資格：{residence_status}　在留期間満了日：{}　在留カード番号：{residence_card_number}",
+                            date_label(*residence_expires_on)
+                        )
+                    }
+                });
             }
             lines
         }
@@ -379,6 +393,62 @@ mod tests {
         assert!(parse_submission(41, b"{\"not\":\"an entry\"}").is_err());
         let lines = entry_lines_ja(41, &bytes).expect("lines");
         assert_eq!(lines, ["世帯変更（世帯番号7）", "新しい世帯主（宛名番号）：8", "変更日：令和8年12月4日"]);
+    }
+
+    #[test]
+    fn the_reviewer_reads_every_item_of_a_newcomer() {
+        use backend_adapter::types::{Address, Name, NewPerson, Sex};
+        let person = |registry| NewPerson {
+            name: Name {
+                family: String::new(),
+                given: String::new(),
+                family_kana: None,
+                given_kana: None,
+                former_family: None,
+                former_family_kana: None,
+                common_name: None,
+                alphabet: Some("NGUYEN VAN AN".into()),
+            },
+            birth_date: jiff::civil::date(1995, 7, 14),
+            sex: Sex::Male,
+            relationship: "世帯主".into(),
+            resident_code: None,
+            individual_number: None,
+            registry,
+        };
+        let entry = MoveEntry::MoveIn {
+            persons: vec![
+                person(Registry::Foreign {
+                    nationality: "ベトナム".into(),
+                    residence_status: "留学".into(),
+                    residence_expires_on: jiff::civil::date(2028, 3, 31),
+                    residence_card_number: "AB12345678CD".into(),
+                }),
+                person(Registry::Japanese {
+                    honseki: "大阪府大阪市北区".into(),
+                    head_of_family_register: "山田　花子".into(),
+                }),
+            ],
+            address: Address {
+                postal_code: "1600023".into(),
+                prefecture: "東京都".into(),
+                city: "新宿区".into(),
+                town: "西新宿".into(),
+                block: "二丁目8番1号".into(),
+                building: None,
+            },
+            household: HouseholdTarget::New,
+            moved_on: jiff::civil::date(2026, 12, 1),
+            notified_on: jiff::civil::date(2026, 12, 4),
+            previous_address: "大阪府大阪市北区".into(),
+        };
+        let lines = entry_lines_ja(5, &submission_bytes(5, &entry).expect("serializes")).expect("lines");
+        assert_eq!(lines[4], "NGUYEN VAN AN　平成7年7月14日生　男　続柄：世帯主");
+        assert_eq!(
+            lines[5],
+            "　国籍・地域：ベトナム　在留資格：留学　在留期間満了日：令和10年3月31日　在留カード番号：AB12345678CD"
+        );
+        assert_eq!(lines[7], "　本籍：大阪府大阪市北区　筆頭者：山田　花子");
     }
 
     #[test]
