@@ -1731,6 +1731,7 @@ async fn a_foreign_resident_moves_in_with_the_items_of_the_residence_card() {
         ("1人目の在留資格", "技術・人文知識・国際業務"),
         ("1人目の在留期間満了日", "2026-10-31"),
         ("1人目の在留カード番号", "ab1234567cd"),
+        ("1人目の通称（任意）", "グエン　アン"),
         ("転入年月日", "R8.11.18"),
         ("新しい住所の郵便番号", "1600023"),
         ("番地・号", "二丁目8番1号"),
@@ -1754,6 +1755,7 @@ async fn a_foreign_resident_moves_in_with_the_items_of_the_residence_card() {
     let (entry, _) = move_entry_of(&world, case_id).await;
     let MoveEntry::MoveIn { persons, .. } = entry else { panic!("{entry:?}") };
     assert_eq!(persons[0].name.alphabet.as_deref(), Some("NGUYEN VAN AN"));
+    assert_eq!(persons[0].name.common_name.as_deref(), Some("グエン　アン"), "the 通称 asked for");
     assert_eq!(
         persons[0].registry,
         Registry::Foreign {

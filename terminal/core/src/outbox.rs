@@ -67,8 +67,10 @@ pub fn entry_lines_ja(case_id: i64, bytes: &[u8]) -> Result<Vec<String>, StoreEr
             // the 在留カード's items.
             for person in newcomers {
                 let kana = person.name.display_kana().map(|kana| format!("（{kana}）")).unwrap_or_default();
+                let common =
+                    person.name.common_name.as_ref().map(|name| format!("（通称 {name}）")).unwrap_or_default();
                 lines.push(format!(
-                    "{}{kana}　{}生　{}　続柄：{}",
+                    "{}{kana}{common}　{}生　{}　続柄：{}",
                     person.name.display(),
                     date_label(person.birth_date),
                     person.sex.label_ja(),
@@ -406,7 +408,7 @@ mod tests {
                 given_kana: None,
                 former_family: None,
                 former_family_kana: None,
-                common_name: None,
+                common_name: Some("グエン　アン".into()),
                 alphabet: Some("NGUYEN VAN AN".into()),
             },
             birth_date: jiff::civil::date(1995, 7, 14),
@@ -443,7 +445,7 @@ mod tests {
             previous_address: "大阪府大阪市北区".into(),
         };
         let lines = entry_lines_ja(5, &submission_bytes(5, &entry).expect("serializes")).expect("lines");
-        assert_eq!(lines[4], "NGUYEN VAN AN　平成7年7月14日生　男　続柄：世帯主");
+        assert_eq!(lines[4], "NGUYEN VAN AN（通称 グエン　アン）　平成7年7月14日生　男　続柄：世帯主");
         assert_eq!(
             lines[5],
             "　国籍・地域：ベトナム　在留資格：留学　在留期間満了日：令和10年3月31日　在留カード番号：AB12345678CD"

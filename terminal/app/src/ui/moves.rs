@@ -65,6 +65,8 @@ pub(super) struct NewcomerForm {
     pub(super) residence_status: String,
     pub(super) residence_expires_on: String,
     pub(super) residence_card_number: String,
+    /// 通称 (a 外国人住民's registered common name), if one is asked for.
+    pub(super) common_name: String,
 }
 
 /// The household whose members the form shows.
@@ -153,6 +155,7 @@ impl MoveForm {
                             female: p.sex == Sex::Female,
                             relationship: p.relationship.clone(),
                             alphabet: p.name.alphabet.clone().unwrap_or_default(),
+                            common_name: p.name.common_name.clone().unwrap_or_default(),
                             ..NewcomerForm::default()
                         };
                         match &p.registry {
@@ -322,7 +325,8 @@ impl TerminalApp {
                             given_kana: kana(&newcomer.given_kana),
                             former_family: None,
                             former_family_kana: None,
-                            common_name: None,
+                            common_name: Some(newcomer.common_name.trim().to_string())
+                                .filter(|name| newcomer.foreign && !name.is_empty()),
                             alphabet: Some(newcomer.alphabet.trim().to_string())
                                 .filter(|name| newcomer.foreign && !name.is_empty()),
                         },
@@ -536,6 +540,7 @@ impl TerminalApp {
                     ("在留資格", &mut newcomer.residence_status),
                     ("在留期間満了日", &mut newcomer.residence_expires_on),
                     ("在留カード番号", &mut newcomer.residence_card_number),
+                    ("通称（任意）", &mut newcomer.common_name),
                 ]);
             } else {
                 fields.extend([("本籍", &mut newcomer.honseki), ("筆頭者", &mut newcomer.register_head)]);
