@@ -1251,10 +1251,7 @@ impl Counter {
         .await;
         let (seal, record, household) = match looked_up {
             Ok(found) => found,
-            Err(err) => {
-                self.store.append_audit(&case_read).await?;
-                return Err(err);
-            }
+            Err(err) => return self.refused_after(std::slice::from_ref(&case_read), err).await,
         };
         let protected = household.members.iter().any(|m| m.support_measure);
         let seal_read = Self::audit_record(
@@ -1276,8 +1273,8 @@ impl Counter {
         } else {
             self.await_committed(case_id, &household).await
         };
-        let prepared = match checked {
-            Ok(()) => CertificateDocument::seal_certificate(
+        let prepared = checked.and_then(|()| {
+            CertificateDocument::seal_certificate(
                 &record,
                 &household.address,
                 &seal,
@@ -1285,9 +1282,8 @@ impl Counter {
                 self.clock.today(),
                 1,
             )
-            .map_err(|e| CoreError::Store(StoreError::Corrupt(e.to_string()))),
-            Err(err) => Err(err),
-        };
+            .map_err(|e| CoreError::Store(StoreError::Corrupt(e.to_string())))
+        });
         let document = match prepared {
             Ok(document) => document,
             Err(err) => return self.refused_after(&reads, err).await,

@@ -579,8 +579,7 @@ impl TerminalApp {
             ui.checkbox(&mut self.form.fee_exempt, "手数料免除");
         } else if self.form.task.is_move() {
             let owned_error = |field: &str| error(field).map(str::to_string);
-            let request = built.as_ref().ok().cloned();
-            self.move_form_ui(ui, person, request.as_ref(), &owned_error);
+            self.move_form_ui(ui, person, built.as_ref().ok(), &owned_error);
         } else {
             ui.label("照会書兼回答書を登録者の住所へ郵送します。回答書を期限までに持参したときに登録します");
         }
