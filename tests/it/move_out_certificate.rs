@@ -40,6 +40,7 @@ fn move_out(persons: Vec<backend_adapter::types::PersonId>, destination: &str, s
                 notified_on: date(2026, 11, 20),
             },
             special_card_procedure: special,
+            card_move_out_planned_on: None,
         },
         fee_exemption: None,
     }

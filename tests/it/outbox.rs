@@ -89,7 +89,7 @@ fn request(task: TaskRequest) -> CounterRequest {
 }
 
 fn move_request(entry: MoveEntry) -> CounterRequest {
-    request(TaskRequest::Move { entry, special_card_procedure: false })
+    request(TaskRequest::Move { entry, special_card_procedure: false, card_move_out_planned_on: None })
 }
 
 fn newcomer(given: &str, relationship: &str) -> NewPerson {

@@ -49,6 +49,7 @@ crate::on_both_backends! {
     the_return_export_covers_every_table_of_the_store => export_covers_every_table;
     a_reply_to_a_seal_inquiry_is_accepted_on_its_last_day_and_refused_the_day_after => inquiry_deadline;
     each_issue_records_its_fee_from_the_wards_table_and_the_days_cash_adds_up_per_post => fees_and_daily_cash;
+    an_admin_sets_the_fee_table_on_screen_and_every_terminal_on_the_store_charges_by_it => fee_table_set_on_screen;
     issues_to_representatives_and_third_parties_become_notice_data_without_the_requester => notice_data;
     the_day_closes_only_when_cash_and_paper_match_the_records_or_the_mismatch_is_explained => paper_and_day_close;
     the_monthly_report_of_a_simulated_month_has_the_right_totals_and_renders_with_charts => monthly_report;
@@ -718,8 +719,17 @@ async fn exactly_one_row<T, E: std::fmt::Debug>(
 /// Row counts of every table a counter call can change.
 async fn table_counts(store: &TestStore) -> Vec<i64> {
     let mut counts = Vec::new();
-    for table in ["audit_log", "cases", "outputs", "approvals", "returns", "issuances", "number_reservations", "users"]
-    {
+    for table in [
+        "audit_log",
+        "cases",
+        "outputs",
+        "approvals",
+        "returns",
+        "issuances",
+        "number_reservations",
+        "users",
+        "fee_tables",
+    ] {
         let sql = format!("SELECT count(*) FROM {table}");
         let count = match &store.raw {
             RawDb::Sqlite(pool) => sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).fetch_one(pool).await,
@@ -831,6 +841,10 @@ async fn try_permission(
         P::ReadAudit => f.counter.audit_log(session, &AuditFilter::default()).await.map(drop),
         P::ExportData => f.counter.export(session).await.map(drop),
         P::CloseDay => f.counter.receive_paper(session, "review-1", 10).await,
+        P::SetFees => {
+            let amounts = madoguchi_core::fees::FeeTable::demo().amounts();
+            f.counter.set_fee_table(session, &amounts).await.map(drop)
+        }
     }
 }
 
@@ -1401,6 +1415,73 @@ async fn fees_and_daily_cash(store: &TestStore) {
         counter.daily_cash(&operator, jiff::civil::date(2026, 11, 20)).await,
         Err(CoreError::Forbidden { .. })
     ));
+}
+
+/// 手数料表 set on screen: checked whole before anything is kept, kept with its audit row (before and after), in
+/// force for every counter on the store (whatever table each was configured with) from the next issue, never
+/// edited afterwards — and issues already made keep their fee.
+async fn fee_table_set_on_screen(store: &TestStore) {
+    use madoguchi_core::fees::FeeTable;
+    let f = fixture(store).await;
+    let household = ordinary_household(&f.residents).await;
+    let reviewer = login(&f.counter, "rev1", "review-1").await;
+    let admin = login(&f.counter, "admin", "admin-pc").await;
+    let copy = || copy_request(household, RequesterCategory::Self_, OptionalItems::default());
+    let kind = CertificateKind::ResidentRecordHousehold;
+    let before = f.counter.fees_in_force().await.expect("fees");
+    assert_eq!((before.table.per_copy(kind), before.set.clone()), (300, None), "the configured table until one is set");
+    let first = issue_request(&f.counter, login(&f.counter, "op1", "post-1").await, &reviewer, copy()).await;
+    assert_eq!(first.fee_yen, 300);
+
+    // Wrong tables are refused whole and change nothing.
+    let mut amounts = FeeTable::demo().amounts();
+    let rows = (raw_i64!(&store.raw, "SELECT count(*) FROM fee_tables").expect("count"), audit_count(store).await);
+    let mut negative = amounts.clone();
+    negative[0].1 = -1;
+    let mut absurd = amounts.clone();
+    absurd[0].1 = 30_000;
+    for (what, wrong) in [("negative", negative), ("absurd", absurd), ("a gap", amounts[1..].to_vec())] {
+        let err = f.counter.set_fee_table(&admin, &wrong).await.expect_err(what);
+        assert!(matches!(err, CoreError::FeeTable(_)), "{what}: {err:?}");
+        assert!(err.message_ja().contains("手数料表"), "{what}: {}", err.message_ja());
+        let after = (raw_i64!(&store.raw, "SELECT count(*) FROM fee_tables").expect("count"), audit_count(store).await);
+        assert_eq!(after, rows, "{what}: nothing kept, nothing audited");
+    }
+    let operator = login(&f.counter, "op1", "post-1").await;
+    let err = f.counter.set_fee_table(&operator, &amounts).await.expect_err("an operator");
+    assert!(matches!(err, CoreError::Forbidden { .. }), "{err:?}");
+
+    // The admin's table is kept with its audit row and is in force at once.
+    let position = amounts.iter().position(|(k, _)| *k == kind).expect("kind");
+    amounts[position].1 = 350;
+    let from = audit_count(store).await;
+    let set = f.counter.set_fee_table(&admin, &amounts).await.expect("set");
+    assert_eq!(set.set.as_ref().map(|(login, _)| login.as_str()), Some("admin"));
+    let entries = store.store.audit_entries(from + 1, 10).await.expect("entries");
+    assert_eq!(entries.len(), 1, "one audit row");
+    assert_eq!((entries[0].action.as_str(), entries[0].subject.as_str()), (AuditAction::FeesSet.as_str(), "fees"));
+    let detail: serde_json::Value = serde_json::from_str(&entries[0].detail).expect("detail");
+    assert_eq!(
+        (detail["before"][kind.as_str()].as_i64(), detail["after"][kind.as_str()].as_i64()),
+        (Some(300), Some(350))
+    );
+    let second = issue_request(&f.counter, login(&f.counter, "op1", "post-1").await, &reviewer, copy()).await;
+    assert_eq!(second.fee_yen, 350, "charged by the table in force");
+    assert_eq!(store.store.issuances(first.case_id).await.expect("issuances")[0].fee_yen, 300, "earlier issue kept");
+
+    // Another terminal on the same store, configured with another table, charges by the store's.
+    let other = Counter::new(store.store.clone(), f.residents.clone(), test_clock(), f.counter.profile().clone())
+        .with_fee_table(FeeTable::parse(&FeeTable::demo().to_toml().replace("300", "200")).expect("other table"));
+    assert_eq!(other.fees_in_force().await.expect("fees").table.per_copy(kind), 350);
+    let third =
+        issue_request(&other, login(&other, "op2", "post-2").await, &login(&other, "rev1", "review-1").await, copy())
+            .await;
+    assert_eq!(third.fee_yen, 350);
+
+    // The kept table is never edited or removed; a new one is added.
+    for sql in ["UPDATE fee_tables SET table_toml = 'x'", "DELETE FROM fee_tables"] {
+        assert!(raw_exec!(&store.raw, sql).is_err(), "{sql} must be refused");
+    }
 }
 
 /// Take a request from open to issue: `operator` prepares, `reviewer` approves and issues one sheet.

@@ -500,6 +500,50 @@ async fn a_request_with_errors_shows_them_beside_the_fields_and_cannot_be_handed
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_changes_a_fee_on_screen_and_the_table_is_in_force_for_the_store() {
+    use madoguchi_core::request::CertificateKind;
+    let world = world().await;
+    let mut admin = terminal(&world, "admin-pc", false);
+    log_in(&mut admin, "adm1");
+    tab_to(&mut admin, "帳票");
+    admin.key_press(Key::Enter);
+    wait_for_text(&mut admin, "手数料表の変更");
+    assert!(screen_text(&admin).contains("手数料表：端末の設定"), "{}", screen_text(&admin));
+    let field = "住民票の写し（世帯連記式）の手数料（円）";
+    tab_to(&mut admin, field);
+    for _ in 0.."300".len() {
+        admin.key_press(Key::Backspace);
+    }
+    // A wrong amount is named beside its field, and the table cannot be saved.
+    type_text(&mut admin, "300円");
+    let text = screen_text(&admin);
+    assert!(text.contains("金額は数字だけで入力してください"), "{text}");
+    assert!(text.contains("入力に誤りがあるため保存できません"), "{text}");
+    let save = admin.query_by_label("手数料表を保存").expect("the save button");
+    assert!(save.accesskit_node().is_disabled(), "a table with a wrong amount cannot be saved");
+    admin.key_press(Key::Backspace);
+    // Full-width digits as an IME gives them are taken.
+    for _ in 0..3 {
+        admin.key_press(Key::Backspace);
+    }
+    type_text(&mut admin, "３５０");
+    assert!(!screen_text(&admin).contains("入力に誤り"), "{}", screen_text(&admin));
+    tab_to(&mut admin, "手数料表を保存");
+    admin.key_press(Key::Enter);
+    wait_until(&mut admin, "the saved table", |app| {
+        app.notice().is_some_and(|n| !n.error && n.text.contains("手数料表を保存しました"))
+    });
+    let text = screen_text(&admin);
+    assert!(text.contains("手数料表：adm1 が"), "who set it is shown: {text}");
+    assert!(text.contains("350円"), "the table in force shows the new amount: {text}");
+    let fees = world.counter.fees_in_force().await.expect("fees in force");
+    assert_eq!(fees.table.per_copy(CertificateKind::ResidentRecordHousehold), 350);
+    assert_eq!(fees.table.per_copy(CertificateKind::MoveOutCertificate), 0, "the other amounts are unchanged");
+    let set = world.audit_entries(madoguchi_core::audit::AuditAction::FeesSet).await;
+    assert_eq!(set.len(), 1, "one audit row for the change");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_admin_tests_a_stations_devices_and_registers_a_user_with_an_expiring_grant() {
     let world = world().await;
     let mut admin = terminal(&world, "admin-pc", false);
@@ -916,7 +960,7 @@ fn own_move_request(
             purpose: String::new(),
             identity: IdentityCheck { documents: vec![IdentityDocument::MyNumberCard], letter_of_attorney: false },
         },
-        task: TaskRequest::Move { entry, special_card_procedure: false },
+        task: TaskRequest::Move { entry, special_card_procedure: false, card_move_out_planned_on: None },
         fee_exemption: None,
     }
 }
@@ -1377,7 +1421,9 @@ async fn move_entry_of(world: &World, case_id: i64) -> (backend_adapter::types::
     let staff = world.staff().await;
     let (case, _) = world.counter.review(&staff, case_id).await.expect("review");
     match case.request.task {
-        madoguchi_core::request::TaskRequest::Move { entry, special_card_procedure } => (entry, special_card_procedure),
+        madoguchi_core::request::TaskRequest::Move { entry, special_card_procedure, .. } => {
+            (entry, special_card_procedure)
+        }
         other => panic!("not a move: {other:?}"),
     }
 }
@@ -1567,9 +1613,26 @@ async fn a_new_arrival_moves_in_to_a_new_household_without_a_search() {
     }
     tick(&mut post, "マイナンバーカード");
     tick(&mut post, "特例転入");
+    // 特例転入 rests on the 転出証明書情報: its 転出予定年月日 is required and at most 30 days back.
+    let planned = "転出予定年月日（転出証明書情報）";
+    wait_for_text(&mut post, "転出証明書情報の転出予定年月日を入力してください");
+    tab_to(&mut post, planned);
+    type_text(&mut post, "R8.10.1");
+    wait_for_text(&mut post, "特例転入は転出予定年月日から30日以内に限ります");
+    post.key_press(Key::F9);
+    post.run();
+    assert_eq!(post.state().submitted(), 0, "not handed over past the 30 days");
+    post.key_press_modifiers(egui::Modifiers::COMMAND, Key::A);
+    type_text(&mut post, "R8.11.10");
+    assert!(!screen_text(&post).contains("30日以内"), "{}", screen_text(&post));
     let case_id = hand_over(&mut post);
     let (entry, special) = move_entry_of(&world, case_id).await;
     assert!(special, "特例転入");
+    let (case, _) = world.counter.review(&world.staff().await, case_id).await.expect("review");
+    let madoguchi_core::request::TaskRequest::Move { card_move_out_planned_on, .. } = case.request.task else {
+        panic!("a 異動")
+    };
+    assert_eq!(card_move_out_planned_on, Some(jiff::civil::date(2026, 11, 10)));
     let MoveEntry::MoveIn { persons, address, household, .. } = entry else { panic!("{entry:?}") };
     assert_eq!(household, backend_adapter::types::HouseholdTarget::New);
     assert_eq!(persons.len(), 1);

@@ -110,11 +110,13 @@ pub enum AuditAction {
     PrintResolved,
     /// 取消: a case withdrawn before issue, or an issued certificate taken back with its fee refunded.
     CaseVoided,
+    /// An administrator set the ward's 手数料表 (the amounts before and after in the detail).
+    FeesSet,
 }
 
 impl AuditAction {
     /// Every action, in the order the auditor's filter lists them.
-    pub const ALL: [AuditAction; 46] = [
+    pub const ALL: [AuditAction; 47] = [
         AuditAction::StoreInitialized,
         AuditAction::UserCreated,
         AuditAction::RoleGranted,
@@ -161,6 +163,7 @@ impl AuditAction {
         AuditAction::OutboxRejected,
         AuditAction::PrintResolved,
         AuditAction::CaseVoided,
+        AuditAction::FeesSet,
     ];
 
     /// 操作の種類 as the auditor's screen shows it.
@@ -212,6 +215,7 @@ impl AuditAction {
             AuditAction::OutboxRejected => "住民記録が受付拒否",
             AuditAction::PrintResolved => "印刷結果不明の解消",
             AuditAction::CaseVoided => "取消",
+            AuditAction::FeesSet => "手数料表の設定",
         }
     }
 
@@ -269,6 +273,7 @@ impl AuditAction {
             AuditAction::OutboxRejected => "outbox.rejected",
             AuditAction::PrintResolved => "print.resolved",
             AuditAction::CaseVoided => "case.voided",
+            AuditAction::FeesSet => "fees.set",
         }
     }
 }

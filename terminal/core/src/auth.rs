@@ -43,11 +43,13 @@ pub enum Permission {
     ExportData,
     /// Keep the security-paper ledger and close the business day (日計・用紙の締め).
     CloseDay,
+    /// Set the ward's 手数料表 (fees per certificate kind).
+    SetFees,
 }
 
 impl Permission {
     /// Every permission (the rows of the permission matrix test).
-    pub const ALL: [Permission; 9] = [
+    pub const ALL: [Permission; 10] = [
         Permission::PrepareCase,
         Permission::ReviewCase,
         Permission::IssueCertificate,
@@ -57,6 +59,7 @@ impl Permission {
         Permission::ReadAudit,
         Permission::ExportData,
         Permission::CloseDay,
+        Permission::SetFees,
     ];
 }
 
@@ -104,7 +107,7 @@ impl Role {
             Role::Operator => matches!(permission, P::PrepareCase),
             Role::Reviewer => matches!(permission, P::ReviewCase | P::IssueCertificate | P::ReadQueue),
             Role::Supervisor => matches!(permission, P::ReadQueue | P::CloseDay),
-            Role::Admin => matches!(permission, P::ManageUsers | P::ManageStations | P::ExportData),
+            Role::Admin => matches!(permission, P::ManageUsers | P::ManageStations | P::ExportData | P::SetFees),
             Role::Auditor => matches!(permission, P::ReadAudit),
         }
     }

@@ -18,7 +18,7 @@ use crate::error::{CoreError, FieldError, StoreError, ValidationErrors};
 use crate::export::ExportBundle;
 use crate::guard::{LockReason, TerminalGuard, UsbKey};
 use crate::inquiry::{INQUIRY_LETTER_MEDIA_TYPE, InquiryLetter, SealInquiry};
-use crate::request::{CounterRequest, ProtectedField, SealRegistrationPath, TaskRequest};
+use crate::request::{CertificateKind, CounterRequest, ProtectedField, SealRegistrationPath, TaskRequest};
 use crate::store::{
     Actor, AuditFilter, CaseFilter, CaseRecord, CaseSummary, CaseVoid, DataKeyRecord, GrantRequest, Incident, Issuance,
     NewCase, NewOutput, NewUser, Output, PrintJobFilter, PrintJobRow, PrintJobSelection, PrintResolution,
@@ -84,6 +84,15 @@ pub struct Session {
     pub actor: Actor,
     /// Display name.
     pub display_name: String,
+}
+
+/// The 手数料表 a counter charges by, and who set it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeesInForce {
+    /// The amounts.
+    pub table: crate::fees::FeeTable,
+    /// The administrator (login id) who set it on screen and when (µs); `None`: the terminal's configured table.
+    pub set: Option<(String, i64)>,
 }
 
 /// The day's cash (日計) of one counter post.
@@ -590,9 +599,35 @@ impl Counter {
         Ok(())
     }
 
-    /// The ward's 手数料 table this counter charges from (the administrator's screen shows it).
-    pub fn fee_table(&self) -> &crate::fees::FeeTable {
-        &self.fees
+    /// The 手数料表 in force: the newest one an administrator set in the store (shared by every terminal on it),
+    /// or, while none was, the table this terminal was configured with. No resident data: not audited.
+    pub async fn fees_in_force(&self) -> Result<FeesInForce, CoreError> {
+        match self.store.fee_table().await? {
+            Some(stored) => Ok(FeesInForce {
+                table: crate::fees::FeeTable::parse(&stored.table_toml)?,
+                set: Some((stored.set_by, stored.set_at_us)),
+            }),
+            None => Ok(FeesInForce { table: self.fees.clone(), set: None }),
+        }
+    }
+
+    /// Set the ward's 手数料表 on screen (administrators): every amount is checked before anything is kept, the
+    /// table is kept in the store with its audit row naming the amounts before and after, and every terminal on
+    /// the store charges by it from the next issue. Issues already recorded keep the fee they were charged.
+    pub async fn set_fee_table(
+        &self,
+        session: &Session,
+        amounts: &[(CertificateKind, i64)],
+    ) -> Result<FeesInForce, CoreError> {
+        let now = self.authorize(session, Permission::SetFees).await?;
+        let table = crate::fees::FeeTable::from_amounts(amounts)?;
+        let before = self.fees_in_force().await?.table;
+        let as_json = |table: &crate::fees::FeeTable| -> serde_json::Map<String, serde_json::Value> {
+            table.amounts().into_iter().map(|(kind, yen)| (kind.as_str().to_string(), yen.into())).collect()
+        };
+        let detail = serde_json::json!({ "before": as_json(&before), "after": as_json(&table) });
+        let stored = self.store.set_fee_table(&session.actor, &table.to_toml(), detail, now).await?;
+        Ok(FeesInForce { table, set: Some((stored.set_by, stored.set_at_us)) })
     }
 
     /// The counter's clock, in µs since the epoch.
@@ -1033,6 +1068,7 @@ impl Counter {
             TaskRequest::Move {
                 entry: backend_adapter::types::MoveEntry::MoveOut { persons, destination, planned_on, .. },
                 special_card_procedure: false,
+                ..
             } if moved.state == CaseState::Approved => (
                 persons.clone(),
                 backend_adapter::types::ResidentStatus::MovedOut {
@@ -1392,6 +1428,7 @@ impl Counter {
         let TaskRequest::Move {
             entry: MoveEntry::MoveOut { persons, destination, planned_on, notified_on },
             special_card_procedure: false,
+            ..
         } = &moved.request.task
         else {
             return Err(CoreError::NoMoveOutCertificate { case_id: move_case });
@@ -1463,7 +1500,7 @@ impl Counter {
         // the spoiled issue (and a void refunds every fee of the case).
         let spoiled_prints = PrintJobFilter { only: PrintJobSelection::Spoiled, ..PrintJobFilter::case(case_id) };
         let spoiled = self.store.print_jobs(&spoiled_prints).await?.into_iter().rev().find_map(|job| job.issue_number);
-        let fees = &self.fees;
+        let fees = &self.fees_in_force().await?.table;
         let charge = |case: &CaseRecord| match (case.request.task.certificate(), spoiled) {
             (Some((_, copies)), Some(spoiled_number)) => {
                 let exemption = format!("損紙の再交付（発行番号{spoiled_number}で徴収済み）");

@@ -212,6 +212,9 @@ pub enum CoreError {
     /// The 印鑑登録証 presented does not prove a live registration of the chosen resident.
     #[error("no seal certificate: {0}")]
     SealCardRefused(SealCardProblem),
+    /// A 手数料表 that cannot be used (entered on screen, or stored unreadable); nothing is charged by it.
+    #[error("{0}")]
+    FeeTable(#[from] crate::fees::FeeTableError),
     /// 支援措置 / 抑止: no certificate may be prepared; the case goes to staff.
     #[error("a support measure (DV etc.) restricts this record; the request is routed to staff")]
     SupportMeasure,
@@ -386,6 +389,7 @@ impl CoreError {
                 "審査した内容と案件の出力が一致しません。画面を更新して再度審査してください".to_string()
             }
             CoreError::SealCardRefused(problem) => problem.message_ja().to_string(),
+            CoreError::FeeTable(err) => err.message_ja(),
             CoreError::NoMoveOutCertificate { case_id } => format!(
                 "案件{case_id}は承認済みの転出届（転出証明書を交付するもの）ではありません。特例転出では転出証明書は交付しません"
             ),

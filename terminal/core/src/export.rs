@@ -23,7 +23,7 @@ pub fn open_bytes(sealed: &[u8], passphrase: &str) -> Result<Vec<u8>, ExportErro
 }
 
 /// Every table of the store, in the order the bundle lists them.
-pub const EXPORT_TABLES: [&str; 23] = [
+pub const EXPORT_TABLES: [&str; 24] = [
     "users",
     "grants",
     "grant_requests",
@@ -47,6 +47,7 @@ pub const EXPORT_TABLES: [&str; 23] = [
     "resident_outbox",
     "print_resolutions",
     "case_voids",
+    "fee_tables",
 ];
 
 /// Columns never exported.

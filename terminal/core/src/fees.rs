@@ -118,6 +118,36 @@ impl FeeTable {
         Self::parse(&text)
     }
 
+    /// A table from the amounts an administrator entered, checked like a file: every certificate kind once, each
+    /// within 0–[`MAX_FEE_YEN`] yen.
+    pub fn from_amounts(amounts: &[(CertificateKind, i64)]) -> Result<Self, FeeTableError> {
+        let mut per_copy = HashMap::new();
+        for &(kind, yen) in amounts {
+            if !(0..=MAX_FEE_YEN).contains(&yen) {
+                return Err(FeeTableError::OutOfRange { key: kind.as_str(), yen });
+            }
+            per_copy.insert(kind, yen);
+        }
+        if let Some(missing) = CertificateKind::ALL.into_iter().find(|kind| !per_copy.contains_key(kind)) {
+            return Err(FeeTableError::Missing(missing.as_str()));
+        }
+        Ok(FeeTable { per_copy })
+    }
+
+    /// Every kind with its amount per copy, in [`CertificateKind::ALL`]'s order.
+    pub fn amounts(&self) -> Vec<(CertificateKind, i64)> {
+        CertificateKind::ALL.into_iter().map(|kind| (kind, self.per_copy(kind))).collect()
+    }
+
+    /// The table in the file format [`FeeTable::parse`] reads (how the store keeps it).
+    pub fn to_toml(&self) -> String {
+        let mut text = "[certificates]\n".to_string();
+        for (kind, yen) in self.amounts() {
+            text.push_str(&format!("{} = {yen}\n", kind.as_str()));
+        }
+        text
+    }
+
     /// The amount per copy of a kind.
     pub fn per_copy(&self, kind: CertificateKind) -> i64 {
         self.per_copy.get(&kind).copied().unwrap_or(0)
@@ -168,6 +198,24 @@ mod tests {
             demo.per_copy.insert(CertificateKind::MoveOutCertificate, 300);
             demo
         });
+    }
+
+    #[test]
+    fn entered_amounts_are_checked_like_a_file_and_round_trip_through_the_stored_text() {
+        let mut amounts = FeeTable::demo().amounts();
+        amounts[0].1 = 350;
+        let table = FeeTable::from_amounts(&amounts).expect("valid");
+        assert_eq!(table.per_copy(amounts[0].0), 350);
+        assert_eq!(FeeTable::parse(&table.to_toml()).expect("stored text"), table);
+        let mut negative = amounts.clone();
+        negative[1].1 = -1;
+        assert!(matches!(FeeTable::from_amounts(&negative), Err(FeeTableError::OutOfRange { yen: -1, .. })));
+        let mut absurd = amounts.clone();
+        absurd[1].1 = MAX_FEE_YEN + 1;
+        assert!(matches!(FeeTable::from_amounts(&absurd), Err(FeeTableError::OutOfRange { .. })));
+        let gap = &amounts[1..];
+        let err = FeeTable::from_amounts(gap).expect_err("a kind left out");
+        assert!(matches!(err, FeeTableError::Missing(key) if key == amounts[0].0.as_str()), "{err}");
     }
 
     #[test]

@@ -346,6 +346,10 @@ pub enum TaskRequest {
         entry: MoveEntry,
         /// 特例転出 (card-based, nothing printed) rather than a paper 転出証明書.
         special_card_procedure: bool,
+        /// 特例転入: the 転出予定年月日 of the 転出証明書情報 the former municipality sent over 住基ネット. The
+        /// 転入 must be notified within 30 days of it (住基法24条の2); otherwise a paper 転出証明書 is needed.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        card_move_out_planned_on: Option<jiff::civil::Date>,
     },
     /// 住民票の写し and 記載事項証明書.
     Certificate(CertificateRequest),
@@ -398,7 +402,7 @@ impl TaskRequest {
         match self {
             TaskRequest::Certificate(certificate) => Some((certificate.kind, i64::from(certificate.copies))),
             TaskRequest::Seal { registration_number: Some(_), .. } => Some((CertificateKind::SealCertificate, 1)),
-            TaskRequest::Move { entry: MoveEntry::MoveOut { .. }, special_card_procedure: false } => {
+            TaskRequest::Move { entry: MoveEntry::MoveOut { .. }, special_card_procedure: false, .. } => {
                 Some((CertificateKind::MoveOutCertificate, 1))
             }
             _ => None,
@@ -522,7 +526,7 @@ impl CounterRequest {
                 "印鑑登録の手続は本人または代理人のみできます",
             ));
         }
-        if let TaskRequest::Move { entry, special_card_procedure } = &self.task {
+        if let TaskRequest::Move { entry, special_card_procedure, card_move_out_planned_on } = &self.task {
             if !(category.is_person_or_household()) {
                 errors.push(FieldError::new(
                     "requester.category",
@@ -531,7 +535,9 @@ impl CounterRequest {
                 ));
             }
             let card_shown = requester.identity.documents.contains(&IdentityDocument::MyNumberCard);
-            validate_move(entry, *special_card_procedure, card_shown, &mut errors);
+            let card =
+                CardProcedure { chosen: *special_card_procedure, card_shown, planned_on: *card_move_out_planned_on };
+            validate_move(entry, card, &mut errors);
         }
         if let Some(reason) = &self.fee_exemption
             && (reason.trim().is_empty() || reason.chars().count() > 100)
@@ -630,7 +636,22 @@ fn address_missing(address: &Address) -> bool {
 }
 
 /// The law's rules for one 異動 entry (住基法22–25条, 24条の2 for the card procedures).
-fn validate_move(entry: &MoveEntry, special_card_procedure: bool, card_shown: bool, errors: &mut ValidationErrors) {
+/// What a 異動's card procedure (特例転出・特例転入) rests on.
+#[derive(Debug, Clone, Copy)]
+struct CardProcedure {
+    /// The 特例 was chosen.
+    chosen: bool,
+    /// The マイナンバーカード was presented.
+    card_shown: bool,
+    /// 特例転入: the 転出予定年月日 of the 転出証明書情報.
+    planned_on: Option<jiff::civil::Date>,
+}
+
+/// Days after the 転出予定日 within which a 特例転入 may be notified (住基法24条の2).
+pub const CARD_MOVE_IN_DAYS_AFTER_PLANNED_MOVE_OUT: i64 = 30;
+
+fn validate_move(entry: &MoveEntry, card: CardProcedure, errors: &mut ValidationErrors) {
+    let CardProcedure { chosen: special_card_procedure, card_shown, planned_on: card_planned_on } = card;
     let mut push = |field: &str, en: &str, ja: &str| errors.push(FieldError::new(field, en, ja));
     match entry {
         MoveEntry::MoveIn { persons, address, household, moved_on, notified_on, previous_address } => {
@@ -753,6 +774,24 @@ fn validate_move(entry: &MoveEntry, special_card_procedure: bool, card_shown: bo
                         "特例転入は転入日から14日以内に限ります（転出証明書が必要です）",
                     );
                 }
+                match card_planned_on {
+                    None => push(
+                        "move.card_planned_on",
+                        "a card move-in needs the planned move-out date of the move-out information",
+                        "特例転入では転出証明書情報の転出予定年月日を入力してください",
+                    ),
+                    Some(planned)
+                        if i64::from((*notified_on - planned).get_days())
+                            > CARD_MOVE_IN_DAYS_AFTER_PLANNED_MOVE_OUT =>
+                    {
+                        push(
+                            "move.card_planned_on",
+                            "a card move-in is notified within 30 days of the planned move-out date",
+                            "特例転入は転出予定年月日から30日以内に限ります（転出証明書が必要です）",
+                        )
+                    }
+                    Some(_) => {}
+                }
             }
         }
         MoveEntry::MoveOut { persons, destination, planned_on, notified_on } => {
@@ -832,6 +871,7 @@ mod tests {
                 notified_on: date(2026, 11, 20),
             },
             special_card_procedure,
+            card_move_out_planned_on: None,
         };
         assert_eq!(move_out(false).certificate(), Some((CertificateKind::MoveOutCertificate, 1)));
         assert_eq!(move_out(true).certificate(), None, "特例転出 prints nothing");
@@ -846,6 +886,7 @@ mod tests {
                 changed_on: date(2026, 11, 20),
             },
             special_card_procedure: false,
+            card_move_out_planned_on: None,
         };
         assert_eq!(household_change.certificate(), None, "a 世帯変更 prints no 転出証明書");
         let seal = |registration_number: Option<String>| TaskRequest::Seal {
@@ -872,7 +913,11 @@ mod tests {
                 purpose: String::new(),
                 identity: IdentityCheck { documents: vec![document], letter_of_attorney: false },
             },
-            task: TaskRequest::Move { entry, special_card_procedure: special },
+            task: TaskRequest::Move {
+                entry,
+                special_card_procedure: special,
+                card_move_out_planned_on: special.then_some(date(2026, 11, 10)),
+            },
             fee_exemption: None,
         }
     }
@@ -1022,8 +1067,25 @@ mod tests {
             "a card number of 11 characters, and a stay that ended before the move"
         );
         let mut special_late =
-            move_request(own, IdentityDocument::MyNumberCard, move_in(vec![head], date(2026, 11, 1)), true);
+            move_request(own, IdentityDocument::MyNumberCard, move_in(vec![head.clone()], date(2026, 11, 1)), true);
         assert_eq!(fields(&special_late, today), vec!["move.special".to_string()], "特例転入 after 14 days");
+        // 特例転入 also rests on the 転出証明書情報: within 30 days of its 転出予定年月日, which must be given.
+        let card_move_in = |planned_on: Option<jiff::civil::Date>| {
+            let mut request = move_request(
+                own,
+                IdentityDocument::MyNumberCard,
+                move_in(vec![head.clone()], date(2026, 11, 25)),
+                true,
+            );
+            if let TaskRequest::Move { card_move_out_planned_on, .. } = &mut request.task {
+                *card_move_out_planned_on = planned_on;
+            }
+            fields(&request, today)
+        };
+        assert!(card_move_in(Some(date(2026, 11, 4))).is_empty(), "the 30th day after the planned date is in time");
+        let late = card_move_in(Some(date(2026, 11, 3)));
+        assert_eq!(late, vec!["move.card_planned_on".to_string()], "the 31st day is not");
+        assert_eq!(card_move_in(None), vec!["move.card_planned_on".to_string()], "the planned date is required");
         special_late.task = TaskRequest::Move {
             entry: MoveEntry::HouseholdChange {
                 household: HouseholdId(1),
@@ -1035,6 +1097,7 @@ mod tests {
                 changed_on: today,
             },
             special_card_procedure: false,
+            card_move_out_planned_on: None,
         };
         assert_eq!(fields(&special_late, today), vec!["move.relationships".to_string()], "two heads");
     }

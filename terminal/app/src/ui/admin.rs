@@ -66,7 +66,29 @@ impl CheckedUser {
     }
 }
 
-/// Japan's offset: expiry days are the ward's days.
+/// An amount of the 手数料表 as typed: yen in half- or full-width digits, 0 (free) to the table's ceiling.
+fn check_fee(text: &str) -> Result<i64, String> {
+    let digits: String = text
+        .trim()
+        .chars()
+        .map(|c| match c {
+            '０'..='９' => char::from_u32(c as u32 - '０' as u32 + '0' as u32).unwrap_or(c),
+            other => other,
+        })
+        .collect();
+    if digits.is_empty() {
+        return Err("金額を入力してください（無料の場合は0）".to_string());
+    }
+    if !digits.chars().all(|c| c.is_ascii_digit()) {
+        return Err("金額は数字だけで入力してください（円・カンマは不要）".to_string());
+    }
+    let max = madoguchi_core::fees::MAX_FEE_YEN;
+    match digits.parse::<i64>() {
+        Ok(yen) if yen <= max => Ok(yen),
+        _ => Err(format!("0〜{max}円の範囲で入力してください")),
+    }
+}
+
 /// The Japanese name of an incident kind.
 fn incident_label(kind: &str) -> &str {
     match kind {
@@ -137,6 +159,8 @@ pub(super) struct AdminState {
     /// USBキーの登録: whose key, and the key as VVVV:PPPP:SERIAL.
     pub(super) key_login: String,
     pub(super) key_text: String,
+    /// 手数料表の変更: the amount typed for each kind of `CertificateKind::ALL`, in its order.
+    pub(super) fee_drafts: Vec<String>,
 }
 
 impl TerminalApp {
@@ -325,6 +349,45 @@ impl TerminalApp {
         self.usb_key_ui(ui);
     }
 
+    /// 手数料表の変更: one amount per certificate kind, each checked beside its field as it is typed; saving is
+    /// possible only when every amount is right and something changed.
+    fn fees_form_ui(&mut self, ui: &mut egui::Ui, in_force: &[(CertificateKind, i64)]) {
+        if in_force.is_empty() {
+            return;
+        }
+        ui.separator();
+        ui.label(RichText::new("手数料表の変更（1通あたりの金額、円）").strong());
+        let mut drafts = std::mem::take(&mut self.admin.fee_drafts);
+        drafts.resize(CertificateKind::ALL.len(), String::new());
+        let mut amounts = Vec::new();
+        for (kind, draft) in CertificateKind::ALL.into_iter().zip(drafts.iter_mut()) {
+            let checked = check_fee(draft);
+            let error = checked.as_ref().err().map(String::as_str);
+            self.checked_field(ui, &format!("{}の手数料（円）", kind.template_ja()), draft, false, error);
+            if let Ok(yen) = checked {
+                amounts.push((kind, yen));
+            }
+        }
+        self.admin.fee_drafts = drafts;
+        let complete = amounts.len() == CertificateKind::ALL.len();
+        let changed = complete && amounts != in_force;
+        if ui.add_enabled(changed, egui::Button::new("手数料表を保存")).clicked() {
+            self.backend.send(Command::SetFees(amounts));
+        }
+        if !complete {
+            field_message(ui, Some("入力に誤りがあるため保存できません"));
+        }
+    }
+
+    /// The 手数料表 in force, as the form's starting amounts.
+    pub(super) fn reset_fee_drafts(&mut self) {
+        let fees = self.admin.profile.as_ref().map(|profile| profile.fees.as_slice()).unwrap_or_default();
+        self.admin.fee_drafts = CertificateKind::ALL
+            .into_iter()
+            .map(|kind| fees.iter().find(|(k, _)| *k == kind).map(|(_, yen)| yen.to_string()).unwrap_or_default())
+            .collect();
+    }
+
     /// USBキーの登録: the second factor a user must have attached to log in and stay logged in.
     fn usb_key_ui(&mut self, ui: &mut egui::Ui) {
         ui.separator();
@@ -406,6 +469,7 @@ impl TerminalApp {
             }
         }
         let fees = self.admin.profile.as_ref().map(|profile| profile.fees.clone()).unwrap_or_default();
+        let fees_set = self.admin.profile.as_ref().and_then(|profile| profile.fees_set.clone());
         egui::Grid::new("templates").num_columns(3).striped(true).show(ui, |ui| {
             ui.label(RichText::new("様式").strong());
             ui.label(RichText::new("表題").strong());
@@ -422,7 +486,16 @@ impl TerminalApp {
                 ui.end_row();
             }
         });
-        ui.label("手数料は区の条例に合わせた手数料表（設定ファイル、端末の --fees）で定めます。公用請求は免除されます");
+        ui.label(match &fees_set {
+            Some((login_id, at_us)) => {
+                format!("手数料表：{login_id} が {} に設定（この端末を含む全端末に適用）", local_time(*at_us))
+            }
+            None => {
+                "手数料表：端末の設定（手数料表ファイル --fees、なければデモの表）。下の欄で変更できます".to_string()
+            }
+        });
+        ui.label("公用請求は免除されます。変更は次の交付から適用され、交付済みの手数料は変わりません");
+        self.fees_form_ui(ui, &fees);
         if ui.button("一覧を再読み込み").clicked() {
             self.notice = Some(Notice {
                 error: false, text: "端末・利用者・帳票の設定を読み込み直します".into()
@@ -436,6 +509,17 @@ impl TerminalApp {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_typed_fee_is_yen_in_digits_within_the_ceiling() {
+        assert_eq!(check_fee(" 350 "), Ok(350));
+        assert_eq!(check_fee("３５０"), Ok(350));
+        assert_eq!(check_fee("0"), Ok(0));
+        for wrong in ["", "-5", "300円", "3,000", "1e3", "10001", "99999999999999999999"] {
+            let err = check_fee(wrong).expect_err(wrong);
+            assert!(!err.is_empty() && !err.is_ascii(), "{wrong}: a Japanese reason, got {err}");
+        }
+    }
 
     #[test]
     fn the_new_user_form_names_each_wrong_field() {

@@ -51,8 +51,10 @@ pub struct ProfileSummary {
     pub head_name: String,
     /// Every sheet carries 「見本」.
     pub specimen: bool,
-    /// 手数料 per copy of each certificate, from the ward's table.
+    /// 手数料 per copy of each certificate, from the table in force.
     pub fees: Vec<(madoguchi_core::request::CertificateKind, i64)>,
+    /// Who set that table on screen, and when (µs); `None`: the terminal's configured table.
+    pub fees_set: Option<(String, i64)>,
 }
 
 /// The 券面事項 the operator's search is filled from: name and birth date only (the 個人番号 never leaves the back
@@ -186,6 +188,8 @@ pub enum Command {
         /// Approve (the grant takes effect) or reject.
         approve: bool,
     },
+    /// Set the ward's 手数料表: yen per copy of every certificate kind (administrators).
+    SetFees(Vec<(madoguchi_core::request::CertificateKind, i64)>),
     /// Revoke a user's grant of a role at once (administrators).
     RevokeGrant {
         /// Whose.
@@ -329,6 +333,8 @@ pub enum Event {
     UsbKeyRegistered(String),
     /// A user was registered.
     UserCreated(String),
+    /// The 手数料表 was set; the profile as it now stands.
+    FeesSet(ProfileSummary),
     /// A device test finished.
     DeviceChecked {
         /// Station.
@@ -435,6 +441,19 @@ impl Worker {
 
     fn session(&self) -> Option<&Session> {
         self.session.as_ref()
+    }
+
+    /// The issuer and the 手数料表 in force, as the administrator's screen shows them.
+    fn profile_summary(&self, fees: madoguchi_core::counter::FeesInForce) -> ProfileSummary {
+        let issuer = &self.counter.profile().issuer;
+        ProfileSummary {
+            municipality: issuer.municipality.clone(),
+            head_title: issuer.head_title.clone(),
+            head_name: issuer.head_name.clone(),
+            specimen: self.counter.profile().specimen,
+            fees: fees.table.amounts(),
+            fees_set: fees.set,
+        }
     }
 
     async fn handle(&mut self, command: Command) {
@@ -651,17 +670,13 @@ impl Worker {
                     })
                     .collect();
                 self.emit(Event::Stations(rows));
-                let issuer = &self.counter.profile().issuer;
-                self.emit(Event::Profile(ProfileSummary {
-                    municipality: issuer.municipality.clone(),
-                    head_title: issuer.head_title.clone(),
-                    head_name: issuer.head_name.clone(),
-                    specimen: self.counter.profile().specimen,
-                    fees: madoguchi_core::request::CertificateKind::ALL
-                        .into_iter()
-                        .map(|kind| (kind, self.counter.fee_table().per_copy(kind)))
-                        .collect(),
-                }));
+                let fees = self.counter.fees_in_force().await.map_err(ja)?;
+                self.emit(Event::Profile(self.profile_summary(fees)));
+            }
+            Command::SetFees(amounts) => {
+                let session = self.session().ok_or("ログインしてください")?.clone();
+                let fees = self.counter.set_fee_table(&session, &amounts).await.map_err(ja)?;
+                self.emit(Event::FeesSet(self.profile_summary(fees)));
             }
             Command::ListUsers => {
                 let session = self.session().ok_or("ログインしてください")?.clone();

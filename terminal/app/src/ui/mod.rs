@@ -623,7 +623,15 @@ impl TerminalApp {
             }
             Event::PrinterStatus(status) => self.printer_status = Some(status),
             Event::Stations(stations) => self.admin.stations = stations,
-            Event::Profile(profile) => self.admin.profile = Some(profile),
+            Event::Profile(profile) => {
+                self.admin.profile = Some(profile);
+                self.reset_fee_drafts();
+            }
+            Event::FeesSet(profile) => {
+                self.admin.profile = Some(profile);
+                self.reset_fee_drafts();
+                self.info("手数料表を保存しました。全端末で次の交付から適用されます".to_string());
+            }
             Event::Users(users) => self.admin.users = users,
             Event::Incidents(incidents) => self.admin.incidents = incidents,
             Event::GrantRequests(requests) => self.admin.grant_requests = requests,

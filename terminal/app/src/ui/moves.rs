@@ -39,6 +39,8 @@ pub(super) struct MoveForm {
     pub(super) destination: String,
     /// 特例転出・特例転入 with the マイナンバーカード (nothing printed).
     pub(super) special_card: bool,
+    /// 特例転入: the 転出予定年月日 of the 転出証明書情報 (read over 住基ネット), in 和暦 or 西暦.
+    pub(super) card_planned_on: String,
     /// 転入前の住所.
     pub(super) came_from: String,
     /// Persons moving in, 世帯主 first for a new household.
@@ -79,7 +81,7 @@ pub struct LoadedHousehold {
 }
 
 /// The fields of the move form that carry their own message (the rest are shown at the end of the form).
-pub(super) const MOVE_FIELDS: [&str; 9] = [
+pub(super) const MOVE_FIELDS: [&str; 10] = [
     "move.persons",
     "move.address",
     "move.postal",
@@ -89,6 +91,7 @@ pub(super) const MOVE_FIELDS: [&str; 9] = [
     "move.special",
     "move.previous_address",
     "move.relationships",
+    "move.card_planned_on",
 ];
 
 impl MoveForm {
@@ -113,8 +116,13 @@ impl MoveForm {
     }
 
     /// The form filled from an entry (a returned case being corrected).
-    pub(super) fn of_entry(entry: &MoveEntry, special_card: bool) -> (FormTask, MoveForm) {
-        let mut form = MoveForm { special_card, ..MoveForm::default() };
+    pub(super) fn of_entry(
+        entry: &MoveEntry,
+        special_card: bool,
+        card_planned_on: Option<Date>,
+    ) -> (FormTask, MoveForm) {
+        let card_planned_on = card_planned_on.map(|date| date.to_string()).unwrap_or_default();
+        let mut form = MoveForm { special_card, card_planned_on, ..MoveForm::default() };
         let address = |form: &mut MoveForm, address: &Address| {
             form.postal_code = address.postal_code.clone();
             form.town = address.town.clone();
@@ -353,11 +361,16 @@ impl TerminalApp {
             }
             _ => None,
         };
+        let card_move_in = self.form.task == FormTask::MoveIn && form.special_card;
+        // Left empty, core names the missing date beside the field.
+        let card_move_out_planned_on = (card_move_in && !form.card_planned_on.trim().is_empty())
+            .then(|| date_of(&form.card_planned_on, "move.card_planned_on", "転出予定年月日", &mut errors))
+            .flatten();
         match entry {
             Some(entry) if errors.is_empty() => {
                 let special_card_procedure =
                     matches!(self.form.task, FormTask::MoveOut | FormTask::MoveIn) && form.special_card;
-                Ok(TaskRequest::Move { entry, special_card_procedure })
+                Ok(TaskRequest::Move { entry, special_card_procedure, card_move_out_planned_on })
             }
             _ => Err(errors),
         }
@@ -464,6 +477,12 @@ impl TerminalApp {
                 ui.checkbox(&mut self.form.moves.special_card, label);
                 field_message(ui, error("move.special").as_deref());
             });
+            if task == FormTask::MoveIn && self.form.moves.special_card {
+                let mut planned = std::mem::take(&mut self.form.moves.card_planned_on);
+                let label = "転出予定年月日（転出証明書情報）";
+                self.checked_field(ui, label, &mut planned, false, error("move.card_planned_on").as_deref());
+                self.form.moves.card_planned_on = planned;
+            }
             if task == FormTask::MoveOut && !self.form.moves.special_card {
                 ui.label("承認後、住民記録に反映されたら案件一覧の「転出証明書を作成して回付」から交付します");
             }

@@ -144,8 +144,9 @@ pub(super) fn form_of(request: &CounterRequest) -> super::RequestForm {
             form.registration_number = number.clone();
         }
         TaskRequest::Seal { .. } => form.task = FormTask::SealByInquiry,
-        TaskRequest::Move { entry, special_card_procedure } => {
-            (form.task, form.moves) = super::moves::MoveForm::of_entry(entry, *special_card_procedure);
+        TaskRequest::Move { entry, special_card_procedure, card_move_out_planned_on } => {
+            (form.task, form.moves) =
+                super::moves::MoveForm::of_entry(entry, *special_card_procedure, *card_move_out_planned_on);
         }
     }
     form

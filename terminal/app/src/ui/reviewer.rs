@@ -94,7 +94,20 @@ impl TerminalApp {
                         ui.label(format!("転出（案件{move_case}）の転出証明書：住民記録の転出先・転出予定日で作成"));
                     }
                 }
-                madoguchi_core::request::TaskRequest::Move { entry, .. } => {
+                madoguchi_core::request::TaskRequest::Move {
+                    entry,
+                    special_card_procedure,
+                    card_move_out_planned_on,
+                } => {
+                    if *special_card_procedure {
+                        ui.label(match card_move_out_planned_on {
+                            Some(planned) => format!(
+                                "特例転入（マイナンバーカード）：転出証明書情報の転出予定年月日 {}",
+                                madoguchi_core::wareki::date_label(*planned)
+                            ),
+                            None => "特例転出（マイナンバーカード・転出証明書なし）".to_string(),
+                        });
+                    }
                     if let Some(days) = madoguchi_core::request::late_notice_days(entry) {
                         ui.label(
                             RichText::new(format!(

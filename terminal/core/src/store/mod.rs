@@ -737,6 +737,19 @@ pub trait Store: Send + Sync {
     /// Sheets on hand per printer station before `until_us`: received − spoiled − issued.
     async fn paper_on_hand(&self, until_us: i64) -> Result<Vec<(String, i64)>, StoreError>;
 
+    /// The newest 手数料表 an administrator set — the one in force — if any was.
+    async fn fee_table(&self) -> Result<Option<StoredFeeTable>, StoreError>;
+
+    /// Keep a new 手数料表 (its text in the fee file's format) with its audit row, whose `detail` names the
+    /// amounts before and after.
+    async fn set_fee_table(
+        &self,
+        actor: &Actor,
+        table_toml: &str,
+        detail: serde_json::Value,
+        at_us: i64,
+    ) -> Result<StoredFeeTable, CoreError>;
+
     /// Record the close of a day (refused by the database if closed already or a mismatch is unexplained).
     async fn record_day_close(
         &self,
@@ -853,6 +866,19 @@ pub struct GrantRequest {
     pub approved: Option<bool>,
     /// The admin who decided.
     pub decided_by: Option<String>,
+}
+
+/// A 手数料表 kept in the store (migration 0017).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredFeeTable {
+    /// Row id.
+    pub id: i64,
+    /// The table in the fee file's format (`FeeTable::parse` reads it).
+    pub table_toml: String,
+    /// Login id of the administrator who set it.
+    pub set_by: String,
+    /// When (µs).
+    pub set_at_us: i64,
 }
 
 /// An incident a terminal raised (事故: removable storage attached, USB key removed, …).
@@ -1052,27 +1078,64 @@ macro_rules! issuance_query {
 }
 pub(crate) use issuance_query;
 
+/// A write transaction: it holds the store's writer lock (BEGIN IMMEDIATE on SQLite, the audit head row on
+/// PostgreSQL) and follows the audit chain head it appends to. Statements run on it as on its connection.
+pub(crate) struct WriteTx<DB: sqlx::Database> {
+    tx: sqlx::Transaction<'static, DB>,
+    /// The chain head (seq, hash) as of this transaction's last append; `None` until first read.
+    head: Option<(i64, [u8; 32])>,
+}
+
+impl<DB: sqlx::Database> WriteTx<DB> {
+    async fn commit(self) -> Result<(), sqlx::Error> {
+        self.tx.commit().await
+    }
+}
+
+impl<DB: sqlx::Database> std::ops::Deref for WriteTx<DB> {
+    type Target = DB::Connection;
+    fn deref(&self) -> &DB::Connection {
+        &self.tx
+    }
+}
+
+impl<DB: sqlx::Database> std::ops::DerefMut for WriteTx<DB> {
+    fn deref_mut(&mut self) -> &mut DB::Connection {
+        &mut self.tx
+    }
+}
+
 /// The body shared by both implementations; the parameters are where the SQL dialects differ.
 macro_rules! store_impl {
     ($store:ident, $db:ty, backend = $backend:expr, begin = $begin:expr, serialize = $serialize:expr, read_head = $read_head:expr, next_case_id = $next_case_id:expr, claim_print_job = $claim_print_job:expr, claim_outbox_entry = $claim_outbox_entry:expr) => {
         impl $store {
             /// Begin a write transaction that holds the store's single writer lock from its first statement, so
-            /// counters read inside it (case ids, issue numbers, the audit head) cannot race another writer.
-            async fn begin_write(&self) -> Result<sqlx::Transaction<'static, $db>, StoreError> {
+            /// counters read inside it (case ids, issue numbers, the audit head) cannot race another writer. On
+            /// PostgreSQL the lock is the audit head row, read with it, so the chain head is known from the start.
+            async fn begin_write(&self) -> Result<$crate::store::WriteTx<$db>, StoreError> {
                 let mut tx = self.pool.begin_with($begin).await?;
-                if let Some(statement) = $serialize {
-                    sqlx::query(statement).execute(&mut *tx).await?;
-                }
-                Ok(tx)
+                let head = match $serialize {
+                    Some(statement) => {
+                        let (seq, hash): (i64, Vec<u8>) = sqlx::query_as(statement).fetch_one(&mut *tx).await?;
+                        Some((seq, hash32(&hash)?))
+                    }
+                    None => None,
+                };
+                Ok($crate::store::WriteTx { tx, head })
             }
 
-            /// Append an audit entry inside `tx`, after the current head (locked on PostgreSQL by its trigger).
-            async fn append_in(tx: &mut sqlx::Transaction<'_, $db>, record: &AuditRecord) -> Result<i64, StoreError> {
-                let (seq, hash): (i64, Vec<u8>) =
-                    sqlx::query_as($read_head)
-                        .fetch_one(&mut **tx)
-                        .await?;
-                let entry = record.chain(seq, hash32(&hash)?);
+            /// Append an audit entry inside `tx` after the chain head. The head cannot move under a write transaction
+            /// (it holds the writer lock), so it is read once per transaction and followed from then on: one round
+            /// trip per entry while the lock is held. The database's triggers still check each row against the head.
+            async fn append_in(tx: &mut $crate::store::WriteTx<$db>, record: &AuditRecord) -> Result<i64, StoreError> {
+                let (seq, hash) = match tx.head {
+                    Some(head) => head,
+                    None => {
+                        let (seq, hash): (i64, Vec<u8>) = sqlx::query_as($read_head).fetch_one(&mut *tx.tx).await?;
+                        (seq, hash32(&hash)?)
+                    }
+                };
+                let entry = record.chain(seq, hash);
                 sqlx::query(
                     "INSERT INTO audit_log (seq, at_us, station, actor, role, action, subject, detail, prev_hash, entry_hash)
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
@@ -1087,13 +1150,14 @@ macro_rules! store_impl {
                 .bind(&entry.detail)
                 .bind(entry.prev_hash.as_slice())
                 .bind(entry.entry_hash.as_slice())
-                .execute(&mut **tx)
+                .execute(&mut *tx.tx)
                 .await?;
+                tx.head = Some((entry.seq, entry.entry_hash));
                 Ok(entry.seq)
             }
 
             /// Insert a user row (its grants are put in force or requested separately).
-            async fn insert_user(tx: &mut sqlx::Transaction<'_, $db>, user: &NewUser, at_us: i64) -> Result<i64, CoreError> {
+            async fn insert_user(tx: &mut <$db as sqlx::Database>::Connection, user: &NewUser, at_us: i64) -> Result<i64, CoreError> {
                 let id: i64 = sqlx::query_scalar(
                     "INSERT INTO users (login_id, display_name, password_hash, created_at_us) VALUES ($1, $2, $3, $4) RETURNING id",
                 )
@@ -1101,16 +1165,16 @@ macro_rules! store_impl {
                 .bind(&user.display_name)
                 .bind(&user.password_hash)
                 .bind(at_us)
-                .fetch_one(&mut **tx)
+                .fetch_one(&mut *tx)
                 .await?;
                 Ok(id)
             }
 
             /// The id of the user `login_id`, or not found.
-            async fn user_id_in(tx: &mut sqlx::Transaction<'_, $db>, login_id: &str) -> Result<i64, CoreError> {
+            async fn user_id_in(tx: &mut <$db as sqlx::Database>::Connection, login_id: &str) -> Result<i64, CoreError> {
                 let user_id: Option<i64> = sqlx::query_scalar("SELECT id FROM users WHERE login_id = $1")
                     .bind(login_id)
-                    .fetch_optional(&mut **tx)
+                    .fetch_optional(&mut *tx)
                     .await
                     .map_err(StoreError::from)?;
                 user_id.ok_or_else(|| CoreError::NotFound { what: "user", id: login_id.to_string() })
@@ -1118,7 +1182,7 @@ macro_rules! store_impl {
 
             /// Put grants in force (initialization, or an approved request).
             async fn insert_grants(
-                tx: &mut sqlx::Transaction<'_, $db>,
+                tx: &mut <$db as sqlx::Database>::Connection,
                 user_id: i64,
                 grants: &[(Role, Option<i64>)],
                 granted_by: Option<i64>,
@@ -1131,7 +1195,7 @@ macro_rules! store_impl {
                         .bind(*until)
                         .bind(granted_by)
                         .bind(at_us)
-                        .execute(&mut **tx)
+                        .execute(&mut *tx)
                         .await?;
                 }
                 Ok(())
@@ -1139,7 +1203,7 @@ macro_rules! store_impl {
 
             #[allow(clippy::too_many_arguments)]
             async fn insert_grant_request(
-                tx: &mut sqlx::Transaction<'_, $db>,
+                tx: &mut <$db as sqlx::Database>::Connection,
                 user_id: i64,
                 role: Role,
                 valid_until_us: Option<i64>,
@@ -1157,40 +1221,38 @@ macro_rules! store_impl {
                 .bind(requested_by)
                 .bind(at_us)
                 .bind(audit_seq)
-                .fetch_one(&mut **tx)
+                .fetch_one(&mut *tx)
                 .await?)
             }
 
             /// The sealed bytes of `case_id`'s output with this SHA-256 (what was approved), for a worker to open.
-            async fn sealed_output_bytes(tx: &mut sqlx::Transaction<'_, $db>, case_id: i64, sha256: &[u8]) -> Result<Vec<u8>, StoreError> {
+            async fn sealed_output_bytes(tx: &mut <$db as sqlx::Database>::Connection, case_id: i64, sha256: &[u8]) -> Result<Vec<u8>, StoreError> {
                 Ok(sqlx::query_scalar("SELECT bytes FROM outputs WHERE case_id = $1 AND sha256 = $2 ORDER BY id DESC LIMIT 1")
                     .bind(case_id)
                     .bind(sha256)
-                    .fetch_one(&mut **tx)
+                    .fetch_one(&mut *tx)
                     .await?)
             }
 
-            async fn load_case(keys: &$crate::store::sealing::SharedKeys, tx: &mut sqlx::Transaction<'_, $db>, case_id: i64) -> Result<CaseRecord, CoreError> {
-                type Row = (i64, String, String, String, String, i64, String, String, Option<i64>, Option<String>, i64, i64);
+            async fn load_case(keys: &$crate::store::sealing::SharedKeys, tx: &mut <$db as sqlx::Database>::Connection, case_id: i64) -> Result<CaseRecord, CoreError> {
+                type Row = (i64, String, String, String, String, i64, String, String, Option<i64>, Option<Vec<u8>>, Option<String>, i64, i64);
                 let row: Option<Row> = sqlx::query_as(
-                    "SELECT id, family, kind, state, station, preparer_id, request, subject, current_output_id, return_reason,
-                            created_at_us, updated_at_us FROM cases WHERE id = $1",
+                    "SELECT c.id, c.family, c.kind, c.state, c.station, c.preparer_id, c.request, c.subject, c.current_output_id,
+                            o.sha256, c.return_reason, c.created_at_us, c.updated_at_us
+                     FROM cases c LEFT JOIN outputs o ON o.id = c.current_output_id WHERE c.id = $1",
                 )
                 .bind(case_id)
-                .fetch_optional(&mut **tx)
+                .fetch_optional(&mut *tx)
                 .await?;
-                let Some((id, family, kind, state, station, preparer_id, request, subject, output_id, reason, created, updated)) = row else {
+                let Some((id, family, kind, state, station, preparer_id, request, subject, output_id, output_sha256, reason, created, updated)) = row else {
                     return Err(CoreError::NotFound { what: "case", id: case_id.to_string() });
                 };
-                let current_output = match output_id {
-                    Some(output_id) => {
-                        let hash: Vec<u8> = sqlx::query_scalar("SELECT sha256 FROM outputs WHERE id = $1")
-                            .bind(output_id)
-                            .fetch_one(&mut **tx)
-                            .await?;
-                        Some((output_id, hash32(&hash)?))
+                let current_output = match (output_id, output_sha256) {
+                    (Some(output_id), Some(hash)) => Some((output_id, hash32(&hash)?)),
+                    (None, _) => None,
+                    (Some(output_id), None) => {
+                        return Err(StoreError::Corrupt(format!("case {id}: its output {output_id} is missing")).into());
                     }
-                    None => None,
                 };
                 let family = match family.as_str() {
                     "move" => TaskFamily::Move,
@@ -1231,7 +1293,7 @@ macro_rules! store_impl {
             }
 
             async fn set_state(
-                tx: &mut sqlx::Transaction<'_, $db>,
+                tx: &mut <$db as sqlx::Database>::Connection,
                 case_id: i64,
                 state: CaseState,
                 audit_seq: i64,
@@ -1242,14 +1304,14 @@ macro_rules! store_impl {
                     .bind(audit_seq)
                     .bind(at_us)
                     .bind(case_id)
-                    .execute(&mut **tx)
+                    .execute(&mut *tx)
                     .await?;
                 Ok(())
             }
 
             /// Queue the approved 照会書 of `approval_id` at `station`'s printer; the job's id.
             async fn queue_letter(
-                tx: &mut sqlx::Transaction<'_, $db>,
+                tx: &mut <$db as sqlx::Database>::Connection,
                 case_id: i64,
                 approval_id: i64,
                 station: &str,
@@ -1265,7 +1327,7 @@ macro_rules! store_impl {
                 .bind(station)
                 .bind(at_us)
                 .bind(audit_seq)
-                .fetch_one(&mut **tx)
+                .fetch_one(&mut *tx)
                 .await?;
                 Ok(job_id)
             }
@@ -1840,13 +1902,14 @@ macro_rules! store_impl {
                 }
                 let case = Self::load_case(&self.keys, &mut tx, case_id).await?;
                 Self::transition(&case, $crate::case::CaseAction::Submit)?;
-                let issue_number: i64 = sqlx::query_scalar("SELECT coalesce(max(issue_number), 0) + 1 FROM number_reservations")
-                    .fetch_one(&mut *tx)
-                    .await?;
-                let station_count: i64 = sqlx::query_scalar("SELECT count(*) FROM number_reservations WHERE station = $1")
-                    .bind(&actor.station)
-                    .fetch_one(&mut *tx)
-                    .await?;
+                // Both counters in one round trip: the writer lock is held while they are read.
+                let (issue_number, station_count): (i64, i64) = sqlx::query_as(
+                    "SELECT (SELECT coalesce(max(issue_number), 0) + 1 FROM number_reservations),
+                            (SELECT count(*) FROM number_reservations WHERE station = $1)",
+                )
+                .bind(&actor.station)
+                .fetch_one(&mut *tx)
+                .await?;
                 let control_number = format!("{}-{:06}", actor.station, station_count + 1);
                 let detail = serde_json::json!({ "issue_number": issue_number, "control_number": control_number });
                 let seq = Self::append_in(&mut tx, &Self::record(actor, at_us, $crate::audit::AuditAction::NumbersReserved, subject_of_case(case_id), detail)).await?;
@@ -2031,24 +2094,20 @@ macro_rules! store_impl {
                 let Some((output_id, sha256)) = case.current_output else {
                     return Err(CoreError::OutputMismatch { case_id });
                 };
-                let approval_id: Option<i64> = sqlx::query_scalar(
-                    "SELECT id FROM approvals WHERE case_id = $1 AND output_id = $2 ORDER BY id DESC LIMIT 1",
+                // The approval of these bytes and the numbers they carry, in one round trip under the writer lock.
+                let found: Option<(Option<i64>, Option<i64>, Option<String>)> = sqlx::query_as(
+                    "SELECT (SELECT a.id FROM approvals a WHERE a.case_id = $1 AND a.output_id = $2 ORDER BY a.id DESC LIMIT 1),
+                            r.issue_number, r.control_number
+                     FROM outputs o LEFT JOIN number_reservations r ON r.issue_number = o.issue_number WHERE o.id = $2",
                 )
                 .bind(case_id)
                 .bind(output_id)
                 .fetch_optional(&mut *tx)
                 .await?;
-                let Some(approval_id) = approval_id else {
+                let Some((Some(approval_id), numbers_issue, numbers_control)) = found else {
                     return Err(CoreError::OutputMismatch { case_id });
                 };
-                let numbers: Option<(i64, String)> = sqlx::query_as(
-                    "SELECT r.issue_number, r.control_number FROM outputs o
-                     JOIN number_reservations r ON r.issue_number = o.issue_number WHERE o.id = $1",
-                )
-                .bind(output_id)
-                .fetch_optional(&mut *tx)
-                .await?;
-                let Some((issue_number, control_number)) = numbers else {
+                let (Some(issue_number), Some(control_number)) = (numbers_issue, numbers_control) else {
                     return Err(StoreError::Refused(format!("the output of case {case_id} carries no issue number")).into());
                 };
                 let detail = serde_json::json!({
@@ -2803,6 +2862,38 @@ macro_rules! store_impl {
                 Ok(())
             }
 
+            async fn fee_table(&self) -> Result<Option<$crate::store::StoredFeeTable>, StoreError> {
+                let row: Option<(i64, String, String, i64)> = sqlx::query_as(
+                    "SELECT f.id, f.table_toml, u.login_id, f.set_at_us FROM fee_tables f JOIN users u ON u.id = f.set_by
+                     ORDER BY f.id DESC LIMIT 1",
+                )
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(row.map(|(id, table_toml, set_by, set_at_us)| $crate::store::StoredFeeTable { id, table_toml, set_by, set_at_us }))
+            }
+
+            async fn set_fee_table(
+                &self,
+                actor: &Actor,
+                table_toml: &str,
+                detail: serde_json::Value,
+                at_us: i64,
+            ) -> Result<$crate::store::StoredFeeTable, CoreError> {
+                let mut tx = self.begin_write().await?;
+                let seq = Self::append_in(&mut tx, &Self::record(actor, at_us, $crate::audit::AuditAction::FeesSet, "fees".to_string(), detail)).await?;
+                let id: i64 = sqlx::query_scalar(
+                    "INSERT INTO fee_tables (table_toml, set_by, set_at_us, audit_seq) VALUES ($1, $2, $3, $4) RETURNING id",
+                )
+                .bind(table_toml)
+                .bind(actor.user_id)
+                .bind(at_us)
+                .bind(seq)
+                .fetch_one(&mut *tx)
+                .await?;
+                tx.commit().await.map_err(StoreError::from)?;
+                Ok($crate::store::StoredFeeTable { id, table_toml: table_toml.to_string(), set_by: actor.login_id.clone(), set_at_us: at_us })
+            }
+
             async fn paper_on_hand(&self, until_us: i64) -> Result<Vec<(String, i64)>, StoreError> {
                 Ok(sqlx::query_as(
                     "SELECT station, CAST(sum(delta) AS BIGINT) FROM (
@@ -3025,7 +3116,7 @@ pub(crate) fn case_kind(request: &CounterRequest) -> &'static str {
     use backend_adapter::types::MoveEntry;
     match &request.task {
         TaskRequest::Certificate(c) => c.kind.as_str(),
-        TaskRequest::Move { entry, special_card_procedure } => match entry {
+        TaskRequest::Move { entry, special_card_procedure, .. } => match entry {
             MoveEntry::MoveIn { .. } => "move-in",
             // 特例転出 prints nothing; a paper 転出 ends in its 転出証明書.
             MoveEntry::MoveOut { .. } if *special_card_procedure => "move-out-card",

@@ -64,6 +64,7 @@ impl PgStore {
                 ),
                 (15, "inquiry letters", include_str!("../../migrations/postgres/0015_inquiry_letters.sql")),
                 (16, "move-out certificates", include_str!("../../migrations/postgres/0016_move_out_certificates.sql")),
+                (17, "fee tables", include_str!("../../migrations/postgres/0017_fee_tables.sql")),
             ])
             .run(&pool)
             .await
@@ -112,7 +113,7 @@ store_impl!(
     Postgres,
     backend = Backend::Postgres,
     begin = "BEGIN ISOLATION LEVEL READ COMMITTED",
-    serialize = Some("SELECT seq FROM audit_head WHERE id = 1 FOR UPDATE"),
+    serialize = Some("SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE"),
     read_head = "SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE",
     next_case_id = "SELECT nextval('case_ids')",
     claim_print_job = "SELECT id, case_id, issuance_id, letter_approval_id, attempts FROM print_jobs WHERE printer_station = $1 AND state = 'queued' ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED",

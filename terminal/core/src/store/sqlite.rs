@@ -71,6 +71,7 @@ impl SqliteStore {
                 ),
                 (15, "inquiry letters", include_str!("../../migrations/sqlite/0015_inquiry_letters.sql")),
                 (16, "move-out certificates", include_str!("../../migrations/sqlite/0016_move_out_certificates.sql")),
+                (17, "fee tables", include_str!("../../migrations/sqlite/0017_fee_tables.sql")),
             ])
             .run(&pool)
             .await
