@@ -250,6 +250,14 @@ fn is_ticked(harness: &Harness<'_, TerminalApp>, label: &str) -> bool {
         .is_some_and(|node| node.accesskit_node().toggled() == Some(egui::accesskit::Toggled::True))
 }
 
+/// Tab to each field `label` in turn and type its `text` (keyboard only).
+fn fill(harness: &mut Harness<'_, TerminalApp>, fields: &[(&str, &str)]) {
+    for (label, text) in fields {
+        tab_to(harness, label);
+        type_text(harness, text);
+    }
+}
+
 fn type_text(harness: &mut Harness<'_, TerminalApp>, text: &str) {
     harness.event(egui::Event::Text(text.to_string()));
     harness.run();
@@ -883,10 +891,7 @@ async fn a_supervisor_sees_todays_figures_and_the_close_waits_for_the_explanatio
     assert_eq!((report.issued, report.fees_yen), (1, 300));
     assert!(screen_text(&harness).contains("交付 1件（1通）"), "{}", screen_text(&harness));
 
-    tab_to(&mut harness, "現金（post-1）");
-    type_text(&mut harness, "0");
-    tab_to(&mut harness, "用紙残数（review-1）");
-    type_text(&mut harness, "9");
+    fill(&mut harness, &[("現金（post-1）", "0"), ("用紙残数（review-1）", "9")]);
     tab_to(&mut harness, "日計を締める");
     harness.key_press(Key::Enter);
     wait_until(&mut harness, "the refusal", |app| notice_contains(app, "記録と実数が合いません"));
@@ -1382,10 +1387,7 @@ async fn a_third_party_gives_their_own_name_address_and_purpose_and_review_sees_
     // The requester is not the resident: their own name and address are asked for, beside the fields.
     wait_for_text(&mut post, "請求者の氏名を入力してください");
     assert!(screen_text(&post).contains("請求者の住所を入力してください"), "{}", screen_text(&post));
-    tab_to(&mut post, "請求者の氏名");
-    type_text(&mut post, "債権 回収");
-    tab_to(&mut post, "請求者の住所");
-    type_text(&mut post, "東京都千代田区丸の内一丁目1番1号");
+    fill(&mut post, &[("請求者の氏名", "債権 回収"), ("請求者の住所", "東京都千代田区丸の内一丁目1番1号")]);
     tick(&mut post, "運転免許証");
     tab_to(&mut post, "請求事由");
     type_text(&mut post, "債権回収のため（契約書あり）");
@@ -1454,10 +1456,7 @@ async fn an_operator_takes_a_move_within_the_ward_by_keyboard_and_once_approved_
 
     tick(&mut post, "運転免許証");
     // A date more than 14 days back is taken, with the reviewer told it is late; an address outside the ward is not.
-    tab_to(&mut post, "転居年月日");
-    type_text(&mut post, "R8.10.1");
-    tab_to(&mut post, "新しい住所の郵便番号");
-    type_text(&mut post, "100-0001");
+    fill(&mut post, &[("転居年月日", "R8.10.1"), ("新しい住所の郵便番号", "100-0001")]);
     post.run();
     let screen = screen_text(&post);
     assert!(screen.contains("区内の郵便番号（7桁）を入力してください"), "{screen}");
@@ -1530,10 +1529,7 @@ async fn a_move_out_by_card_needs_the_card_and_a_household_change_names_one_head
     tick(&mut post, "転出");
     wait_for_text(&mut post, "転出する人");
     tick(&mut post, "運転免許証");
-    tab_to(&mut post, "転出予定年月日");
-    type_text(&mut post, "令和8年12月10日");
-    tab_to(&mut post, "転出先");
-    type_text(&mut post, "大阪府大阪市北区中之島一丁目3番");
+    fill(&mut post, &[("転出予定年月日", "令和8年12月10日"), ("転出先", "大阪府大阪市北区中之島一丁目3番")]);
     tick(&mut post, "特例転出");
     let screen = screen_text(&post);
     assert!(screen.contains("特例転出にはマイナンバーカードの提示が必要です"), "{screen}");
@@ -1588,29 +1584,29 @@ async fn a_new_arrival_moves_in_to_a_new_household_without_a_search() {
     post.run();
     wait_for_text(&mut post, "転入届（新しい世帯）");
     assert_eq!(focused_label(&post).as_deref(), Some("1人目の氏"), "F4 starts at the first newcomer's name");
-    for (label, text) in [
-        ("1人目の氏", "転入"),
-        ("1人目の名", "花子"),
-        ("1人目の氏のフリガナ", "てんにゅう"),
-        ("1人目の名のフリガナ", "はなこ"),
-        ("1人目の生年月日", "平成2年4月1日"),
-    ] {
-        tab_to(&mut post, label);
-        type_text(&mut post, text);
-    }
+    fill(
+        &mut post,
+        &[
+            ("1人目の氏", "転入"),
+            ("1人目の名", "花子"),
+            ("1人目の氏のフリガナ", "てんにゅう"),
+            ("1人目の名のフリガナ", "はなこ"),
+            ("1人目の生年月日", "平成2年4月1日"),
+        ],
+    );
     tick(&mut post, "1人目：女");
-    for (label, text) in [
-        ("1人目の本籍", "大阪府大阪市北区中之島一丁目3番"),
-        ("1人目の筆頭者", "転入 花子"),
-        ("転入年月日", "R8.11.16"),
-        ("新しい住所の郵便番号", "1600023"),
-        ("番地・号", "二丁目8番1号"),
-        ("方書", "都庁ハイツ101"),
-        ("転入前の住所", "大阪府大阪市北区中之島一丁目3番"),
-    ] {
-        tab_to(&mut post, label);
-        type_text(&mut post, text);
-    }
+    fill(
+        &mut post,
+        &[
+            ("1人目の本籍", "大阪府大阪市北区中之島一丁目3番"),
+            ("1人目の筆頭者", "転入 花子"),
+            ("転入年月日", "R8.11.16"),
+            ("新しい住所の郵便番号", "1600023"),
+            ("番地・号", "二丁目8番1号"),
+            ("方書", "都庁ハイツ101"),
+            ("転入前の住所", "大阪府大阪市北区中之島一丁目3番"),
+        ],
+    );
     tick(&mut post, "マイナンバーカード");
     tick(&mut post, "特例転入");
     // 特例転入 rests on the 転出証明書情報: its 転出予定年月日 is required and at most 30 days back.
@@ -1665,10 +1661,7 @@ async fn a_proxy_needs_the_letter_of_attorney_and_a_corporation_its_checked_corp
     log_in(&mut post, "op1");
     choose_first_hit(&mut post, &reading);
     tick(&mut post, "任意代理人");
-    tab_to(&mut post, "請求者の氏名");
-    type_text(&mut post, "代理 次郎");
-    tab_to(&mut post, "請求者の住所");
-    type_text(&mut post, "東京都新宿区西新宿二丁目8番1号");
+    fill(&mut post, &[("請求者の氏名", "代理 次郎"), ("請求者の住所", "東京都新宿区西新宿二丁目8番1号")]);
     tick(&mut post, "運転免許証");
     wait_for_text(&mut post, "任意代理人の請求には委任状が必要です");
     let before = post.state().submitted();
@@ -1787,22 +1780,22 @@ async fn a_foreign_resident_moves_in_with_the_items_of_the_residence_card() {
     post.run();
     wait_for_text(&mut post, "転入届（新しい世帯）");
     tick(&mut post, "1人目：外国人住民");
-    for (label, text) in [
-        ("1人目の生年月日", "1995-07-14"),
-        ("1人目の氏名（アルファベット）", "NGUYEN VAN AN"),
-        ("1人目の国籍・地域", "ベトナム"),
-        ("1人目の在留資格", "技術・人文知識・国際業務"),
-        ("1人目の在留期間満了日", "2026-10-31"),
-        ("1人目の在留カード番号", "ab1234567cd"),
-        ("1人目の通称（任意）", "グエン　アン"),
-        ("転入年月日", "R8.11.18"),
-        ("新しい住所の郵便番号", "1600023"),
-        ("番地・号", "二丁目8番1号"),
-        ("転入前の住所", "大阪府大阪市北区中之島一丁目3番"),
-    ] {
-        tab_to(&mut post, label);
-        type_text(&mut post, text);
-    }
+    fill(
+        &mut post,
+        &[
+            ("1人目の生年月日", "1995-07-14"),
+            ("1人目の氏名（アルファベット）", "NGUYEN VAN AN"),
+            ("1人目の国籍・地域", "ベトナム"),
+            ("1人目の在留資格", "技術・人文知識・国際業務"),
+            ("1人目の在留期間満了日", "2026-10-31"),
+            ("1人目の在留カード番号", "ab1234567cd"),
+            ("1人目の通称（任意）", "グエン　アン"),
+            ("転入年月日", "R8.11.18"),
+            ("新しい住所の郵便番号", "1600023"),
+            ("番地・号", "二丁目8番1号"),
+            ("転入前の住所", "大阪府大阪市北区中之島一丁目3番"),
+        ],
+    );
     tick(&mut post, "在留カード");
     post.run();
     let screen = screen_text(&post);

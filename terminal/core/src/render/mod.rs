@@ -63,7 +63,8 @@ pub fn official_seal_png(head_title: &str) -> Result<Vec<u8>, raster::RasterErro
             rotation_deg: 0.0,
         }));
     }
-    let mut pixmap = raster::render_page(&page, 600.0)?;
+    // 300 dpi: what the sheet is printed at; each PDF re-encodes the image, so pixels beyond that cost time only.
+    let mut pixmap = raster::render_page(&page, 300.0)?;
     for pixel in pixmap.pixels_mut() {
         let ink = 255 - pixel.demultiply().red();
         let Color { r, g, b } = Color::SEAL_RED;
