@@ -250,6 +250,16 @@ fn is_ticked(harness: &Harness<'_, TerminalApp>, label: &str) -> bool {
         .is_some_and(|node| node.accesskit_node().toggled() == Some(egui::accesskit::Toggled::True))
 }
 
+/// Post 1's operator, logged in, with F4's 転入 form for a new household open (nobody searched).
+fn new_arrival_form(world: &World) -> Harness<'static, TerminalApp> {
+    let mut post = terminal(world, "post-1", false);
+    log_in(&mut post, "op1");
+    post.key_press(Key::F4);
+    post.run();
+    wait_for_text(&mut post, "転入届（新しい世帯）");
+    post
+}
+
 /// Tab to each field `label` in turn and type its `text` (keyboard only).
 fn fill(harness: &mut Harness<'_, TerminalApp>, fields: &[(&str, &str)]) {
     for (label, text) in fields {
@@ -1578,11 +1588,7 @@ async fn a_move_out_by_card_needs_the_card_and_a_household_change_names_one_head
 async fn a_new_arrival_moves_in_to_a_new_household_without_a_search() {
     use backend_adapter::types::{MoveEntry, SearchQuery};
     let world = world().await;
-    let mut post = terminal(&world, "post-1", false);
-    log_in(&mut post, "op1");
-    post.key_press(Key::F4);
-    post.run();
-    wait_for_text(&mut post, "転入届（新しい世帯）");
+    let mut post = new_arrival_form(&world);
     assert_eq!(focused_label(&post).as_deref(), Some("1人目の氏"), "F4 starts at the first newcomer's name");
     fill(
         &mut post,
@@ -1774,11 +1780,7 @@ async fn an_operator_reads_the_seal_card_with_f5_and_hands_over_a_seal_certifica
 async fn a_foreign_resident_moves_in_with_the_items_of_the_residence_card() {
     use backend_adapter::types::{MoveEntry, Registry};
     let world = world().await;
-    let mut post = terminal(&world, "post-1", false);
-    log_in(&mut post, "op1");
-    post.key_press(Key::F4);
-    post.run();
-    wait_for_text(&mut post, "転入届（新しい世帯）");
+    let mut post = new_arrival_form(&world);
     tick(&mut post, "1人目：外国人住民");
     fill(
         &mut post,

@@ -99,16 +99,11 @@ impl FeeTable {
         if let Some(unknown) = file.certificates.keys().find(|key| CertificateKind::parse(key).is_none()) {
             return Err(FeeTableError::UnknownKind(unknown.clone()));
         }
-        let mut per_copy = HashMap::new();
-        for kind in CertificateKind::ALL {
-            let key = kind.as_str();
-            let yen = *file.certificates.get(key).ok_or(FeeTableError::Missing(key))?;
-            if !(0..=MAX_FEE_YEN).contains(&yen) {
-                return Err(FeeTableError::OutOfRange { key, yen });
-            }
-            per_copy.insert(kind, yen);
-        }
-        Ok(FeeTable { per_copy })
+        let amounts: Vec<(CertificateKind, i64)> = CertificateKind::ALL
+            .into_iter()
+            .filter_map(|kind| file.certificates.get(kind.as_str()).map(|yen| (kind, *yen)))
+            .collect();
+        Self::from_amounts(&amounts)
     }
 
     /// Read and check a fee table file.
@@ -118,8 +113,8 @@ impl FeeTable {
         Self::parse(&text)
     }
 
-    /// A table from the amounts an administrator entered, checked like a file: every certificate kind once, each
-    /// within 0–[`MAX_FEE_YEN`] yen.
+    /// A table from amounts (entered on screen, or read from a file): every certificate kind needs one, each within
+    /// 0–[`MAX_FEE_YEN`] yen.
     pub fn from_amounts(amounts: &[(CertificateKind, i64)]) -> Result<Self, FeeTableError> {
         let mut per_copy = HashMap::new();
         for &(kind, yen) in amounts {

@@ -635,7 +635,6 @@ fn address_missing(address: &Address) -> bool {
     address.town.trim().is_empty() || address.block.trim().is_empty()
 }
 
-/// The law's rules for one 異動 entry (住基法22–25条, 24条の2 for the card procedures).
 /// What a 異動's card procedure (特例転出・特例転入) rests on.
 #[derive(Debug, Clone, Copy)]
 struct CardProcedure {
@@ -650,6 +649,7 @@ struct CardProcedure {
 /// Days after the 転出予定日 within which a 特例転入 may be notified (住基法24条の2).
 pub const CARD_MOVE_IN_DAYS_AFTER_PLANNED_MOVE_OUT: i64 = 30;
 
+/// The law's rules for one 異動 entry (住基法22–25条, 24条の2 for the card procedures).
 fn validate_move(entry: &MoveEntry, card: CardProcedure, errors: &mut ValidationErrors) {
     let CardProcedure { chosen: special_card_procedure, card_shown, planned_on: card_planned_on } = card;
     let mut push = |field: &str, en: &str, ja: &str| errors.push(FieldError::new(field, en, ja));

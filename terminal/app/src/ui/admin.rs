@@ -68,14 +68,7 @@ impl CheckedUser {
 
 /// An amount of the 手数料表 as typed: yen in half- or full-width digits, 0 (free) to the table's ceiling.
 fn check_fee(text: &str) -> Result<i64, String> {
-    let digits: String = text
-        .trim()
-        .chars()
-        .map(|c| match c {
-            '０'..='９' => char::from_u32(c as u32 - '０' as u32 + '0' as u32).unwrap_or(c),
-            other => other,
-        })
-        .collect();
+    let digits: String = text.trim().chars().map(super::operator::half_width_digit).collect();
     if digits.is_empty() {
         return Err("金額を入力してください（無料の場合は0）".to_string());
     }

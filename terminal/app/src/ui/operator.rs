@@ -162,17 +162,18 @@ struct CheckedSearch {
     postal_towns: Vec<String>,
 }
 
+/// A full-width digit as typed through the IME (０–９) as its ASCII digit; any other character as it is.
+pub(super) fn half_width_digit(c: char) -> char {
+    match c {
+        '０'..='９' => char::from_u32(c as u32 - '０' as u32 + '0' as u32).unwrap_or(c),
+        other => other,
+    }
+}
+
 /// A 郵便番号 as typed: digits (half or full width) with an optional hyphen.
 pub(super) fn postal_digits(text: &str) -> Option<String> {
-    let digits: String = text
-        .trim()
-        .chars()
-        .filter(|c| !matches!(c, '-' | '－' | 'ー' | '‐'))
-        .map(|c| match c {
-            '０'..='９' => char::from_u32(c as u32 - '０' as u32 + '0' as u32).unwrap_or(c),
-            _ => c,
-        })
-        .collect();
+    let digits: String =
+        text.trim().chars().filter(|c| !matches!(c, '-' | '－' | 'ー' | '‐')).map(half_width_digit).collect();
     (digits.len() == 7 && digits.chars().all(|c| c.is_ascii_digit())).then_some(digits)
 }
 
